@@ -1,0 +1,150 @@
+// What Git declares: immutable snapshots of declared objects with their provenance. Built by the Git
+// module (or by tests straight from manifests), read by the decision engine without locks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <simdjson.h>
+
+namespace gitgate {
+
+enum class SignatureStatus { Verified, Unsigned, Invalid, UnknownKey };
+std::string_view to_string(SignatureStatus status);
+
+struct CommitInfo {
+  std::string id;  // full hex object id
+  std::string author_name;
+  std::string author_email;
+  int64_t time = 0;  // author time, seconds since the epoch
+  std::string subject;
+  SignatureStatus signature = SignatureStatus::Unsigned;
+  std::string signer;  // the allowed_signers principal when verified
+
+  std::string_view short_id() const { return std::string_view(id).substr(0, 7); }
+};
+
+// Identifies a declared object: group and kind, not version ("apps/v1beta1" in Git is "apps/v1" in a
+// request). The core group is "".
+struct ObjectKey {
+  std::string group;
+  std::string kind;
+  std::string ns;
+  std::string name;
+};
+
+struct ObjectKeyView {
+  std::string_view group;
+  std::string_view kind;
+  std::string_view ns;
+  std::string_view name;
+};
+
+enum class KindScope { Namespaced, Cluster, Unknown };
+// Scope of the built-in kinds; Unknown for custom resources, whose manifest alone cannot place them.
+KindScope builtin_kind_scope(std::string_view group, std::string_view kind);
+// "apps/v1" -> "apps", "v1" -> "".
+std::string_view group_of_api_version(std::string_view api_version);
+
+class DeclaredObject {
+ public:
+  DeclaredObject(ObjectKey key, std::string api_version, std::string_view json, std::string file, uint32_t line,
+                 uint32_t column, bool namespace_unresolved = false);
+
+  const ObjectKey& key() const { return key_; }
+  const std::string& api_version() const { return api_version_; }
+  std::string_view json() const { return std::string_view(json_).substr(0, json_size_); }
+  const std::string& file() const { return file_; }
+  uint32_t line() const { return line_; }
+  uint32_t column() const { return column_; }
+  // A custom kind declared without a namespace: matches no namespace or the default one.
+  bool namespace_unresolved() const { return namespace_unresolved_; }
+  // The last commit that changed `file`; null when history did not tell.
+  const std::shared_ptr<const CommitInfo>& last_change() const { return last_change_; }
+  void set_last_change(std::shared_ptr<const CommitInfo> commit) { last_change_ = std::move(commit); }
+
+  // Parses the stored JSON with `parser` (no allocation once the parser has grown to size).
+  simdjson::simdjson_result<simdjson::dom::element> parse(simdjson::dom::parser& parser) const;
+
+ private:
+  ObjectKey key_;
+  std::string api_version_;
+  std::string json_;  // minified JSON followed by SIMDJSON_PADDING bytes
+  uint32_t json_size_;
+  std::string file_;
+  uint32_t line_;
+  uint32_t column_;
+  bool namespace_unresolved_;
+  std::shared_ptr<const CommitInfo> last_change_;
+};
+
+// A file or document the snapshot could not use, reported as "path:line: reason".
+struct Problem {
+  std::string path;
+  uint32_t line = 0;
+  std::string reason;
+
+  std::string to_string() const;
+};
+
+class Snapshot {
+ public:
+  struct Lookup {
+    const DeclaredObject* object = nullptr;         // the declaration (the first one on conflict)
+    std::span<const DeclaredObject* const> others;  // further declarations of the same key: a conflict
+    bool declared() const { return object != nullptr; }
+    bool conflict() const { return !others.empty(); }
+  };
+
+  Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
+           std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems);
+
+  Lookup find(ObjectKeyView key) const;
+
+  const CommitInfo& commit() const { return *commit_; }
+  const std::shared_ptr<const CommitInfo>& commit_ptr() const { return commit_; }
+  const std::string& default_namespace() const { return default_namespace_; }
+  const std::vector<std::shared_ptr<const DeclaredObject>>& objects() const { return objects_; }
+  // Skipped files and documents, and duplicate declarations (each file named).
+  const std::vector<Problem>& problems() const { return problems_; }
+
+ private:
+  struct Entry {
+    const DeclaredObject* first = nullptr;
+    std::vector<const DeclaredObject*> others;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(const ObjectKeyView& k) const;
+    size_t operator()(const ObjectKey& k) const;
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return a.name == b.name && a.ns == b.ns && a.kind == b.kind && a.group == b.group;
+    }
+  };
+  const Entry* entry(ObjectKeyView key) const;
+
+  std::shared_ptr<const CommitInfo> commit_;
+  std::string default_namespace_;
+  std::vector<std::shared_ptr<const DeclaredObject>> objects_;
+  std::vector<Problem> problems_;
+  std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> index_;
+};
+
+// The current snapshot and the recent ones (newest first), so an agent still applying commit N-1 is not
+// denied. Immutable once published.
+struct SnapshotWindow {
+  std::vector<std::shared_ptr<const Snapshot>> snapshots;
+
+  const Snapshot* current() const { return snapshots.empty() ? nullptr : snapshots.front().get(); }
+};
+
+}  // namespace gitgate

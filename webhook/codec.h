@@ -1,0 +1,52 @@
+// AdmissionReview v1 codec. Decoding parses the body once with simdjson's DOM parser (a tape in buffers
+// the decoder reuses, no allocation per request once warm) and validates only the fields decisions use;
+// the engine then walks `object`/`oldObject` on that tape. Encoding writes the response directly.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "core/admission.h"
+#include "core/decision.h"
+#include "core/result.h"
+
+namespace gitgate::webhook {
+
+constexpr size_t kMaxBodyBytes = 7 * 1024 * 1024;
+constexpr size_t kMaxJsonDepth = 512;
+
+class ReviewDecoder {
+ public:
+  ReviewDecoder();
+
+  // Decodes an AdmissionReview. `body` must be followed by at least simdjson::SIMDJSON_PADDING readable
+  // bytes (see PaddedBody). The returned request points into this decoder and stays valid until the next
+  // call. Errors say what is wrong and where (field path), for an HTTP 400.
+  Result<AdmissionRequest> decode(std::string_view body);
+
+  // Gives back memory after an unusually large body.
+  void trim();
+
+ private:
+  simdjson::dom::parser parser_;
+};
+
+// Owns a copy of a body with the padding simdjson needs (tests, CLI).
+class PaddedBody {
+ public:
+  explicit PaddedBody(std::string_view body);
+  std::string_view view() const { return {data_.data(), size_}; }
+
+ private:
+  std::string data_;
+  size_t size_;
+};
+
+// The AdmissionReview response for `uid`: allowed, status on deny, warnings, auditAnnotations; never a patch.
+std::string encode_response(std::string_view uid, const Decision& decision);
+void encode_response(std::string& out, std::string_view uid, const Decision& decision);
+
+}  // namespace gitgate::webhook
