@@ -1,12 +1,27 @@
+// gitgate: flags -> subcommand -> run. Each subcommand lives in its own file.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/commands.h"
+
 int main(int argc, char** argv) {
-  CLI::App app{"gitgate: a Kubernetes validating admission webhook that makes Git the only way to change what Git declares"};
+  CLI::App app{"gitgate: a Kubernetes validating admission webhook that makes Git the only way to change what Git declares.",
+               "gitgate"};
   app.require_subcommand(1);
-  auto* version = app.add_subcommand("version", "Print the version");
-  version->callback([] { std::cout << "gitgate " << GITGATE_VERSION << "\n"; });
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  gitgate::cli::ExitCode exit;
+  gitgate::cli::add_serve_command(app, exit);
+  gitgate::cli::add_review_command(app, exit);
+  gitgate::cli::add_test_command(app, exit);
+  gitgate::cli::add_policy_command(app, exit);
+  gitgate::cli::add_audit_command(app, exit);
+  gitgate::cli::add_certs_command(app, exit);
+  gitgate::cli::add_demo_command(app, exit);
+  gitgate::cli::add_fetch_command(app, exit);
+  app.add_subcommand("version", "Print the version and exit")->callback([] {
+    std::cout << "gitgate " << GITGATE_VERSION << "\n";
+  });
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return exit.value;
 }

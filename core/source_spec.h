@@ -1,0 +1,34 @@
+// Where a policy's desired state lives in Git and how to read it (the policy's `spec.source`).
+// Shared by the policy loader, which fills it, and the Git module, which follows it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gitgate {
+
+enum class Render { Plain, Kustomize };
+
+struct SourceSpec {
+  std::string url;  // file://, https://, ssh:// (and git:// for tests)
+  std::string branch = "main";
+  std::vector<std::string> paths{"."};  // directories (or files) inside the repository
+  std::chrono::microseconds interval = std::chrono::seconds(30);
+  std::chrono::microseconds fetch_timeout = std::chrono::seconds(60);  // wall clock, per fetch
+  std::chrono::microseconds max_staleness = std::chrono::minutes(15);  // /readyz fails beyond; 0 = never
+  Render render = Render::Plain;
+  std::vector<std::string> kustomize_command{"kubectl", "kustomize"};  // argv; the directory is appended
+  std::chrono::microseconds render_timeout = std::chrono::seconds(30);
+  std::string default_namespace = "default";
+  std::string credentials;      // directory: token | username+password | identity+known_hosts | ca.crt
+  std::string allowed_signers;  // OpenSSH allowed_signers file
+  bool require_signed_commits = false;
+  int window = 5;  // snapshots kept, the current one included
+  uint64_t max_file_bytes = 1024 * 1024;
+  std::map<std::string, std::string> substitute;  // Flux postBuild values for ${var} placeholders
+};
+
+}  // namespace gitgate
