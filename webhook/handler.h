@@ -1,0 +1,38 @@
+// What the HTTPS layer needs from the application. The server decodes, asks for a decision, encodes; it
+// knows nothing of policies, Git or audit.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/admission.h"
+#include "core/decision.h"
+
+namespace gitgate::webhook {
+
+// One per I/O thread and used only by it, so it can keep parsers and snapshot readers without locks.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  // Decides on the calling thread; must not block or do I/O.
+  virtual Decision decide(const AdmissionRequest& request) = 0;
+  // Called once per answered review with its final decision (audit, metrics of the application).
+  virtual void record(const AdmissionRequest& request, const Decision& decision, std::chrono::microseconds latency) = 0;
+};
+
+class Application {
+ public:
+  virtual ~Application() = default;
+  virtual std::unique_ptr<Evaluator> make_evaluator() = 0;
+  // Sync on miss: fetch the Git source behind `decision` now (rate-limited) and call `done` once, from any
+  // thread, when a fresh snapshot may be there. Returns false when there is nothing to wait for.
+  virtual bool request_sync(const Decision& decision, std::function<void()> done) = 0;
+  // Readiness beyond the server's own (e.g. the first snapshot loaded, not stale). Fills `why` when not.
+  virtual bool ready(std::string& why) const = 0;
+  // Metric families of the application (Git, audit), Prometheus text.
+  virtual void render_metrics(std::string& out) const = 0;
+};
+
+}  // namespace gitgate::webhook

@@ -1,0 +1,638 @@
+#include "webhook/server.h"
+
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "core/duration.h"
+#include "core/log.h"
+#include "webhook/codec.h"
+#include "webhook/metrics.h"
+
+namespace gitgate::webhook {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// A request body kept with the trailing bytes simdjson may read past the end, so decoding needs no copy.
+struct PaddedStringBody {
+  using value_type = std::string;
+  static std::uint64_t size(const value_type& body) { return body.size(); }
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+
+    void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
+      if (length) body_.reserve(static_cast<size_t>(*length) + simdjson::SIMDJSON_PADDING);
+      ec = {};
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      size_t extra = beast::buffer_bytes(buffers);
+      size_t size = body_.size();
+      if (body_.capacity() < size + extra + simdjson::SIMDJSON_PADDING)
+        body_.reserve(std::max(body_.capacity() * 2, size + extra + simdjson::SIMDJSON_PADDING));
+      body_.resize(size + extra);
+      ec = {};
+      net_copy(buffers, body_.data() + size);
+      return extra;
+    }
+
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    template <class ConstBufferSequence>
+    static void net_copy(const ConstBufferSequence& buffers, char* dest) {
+      for (auto b : beast::buffers_range_ref(buffers)) {
+        std::memcpy(dest, b.data(), b.size());
+        dest += b.size();
+      }
+    }
+    value_type& body_;
+  };
+};
+
+using Request = http::request<PaddedStringBody>;
+using Response = http::response<http::string_body>;
+
+unsigned default_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Lets a connection count exceed the default 1024 descriptors (slowloris defence needs headroom).
+void raise_descriptor_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+class ServerImpl;
+class Session;
+
+// Where an asynchronous sync-on-miss completion may post; closed when the server stops.
+struct PostGate {
+  std::mutex mutex;
+  bool open = true;
+};
+
+struct Worker {
+  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m, const Published<ServingContext>& tls)
+      : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {}
+
+  ServerImpl& server;
+  std::unique_ptr<Evaluator> evaluator;
+  AdmissionMetrics::Shard& metrics;
+  Published<ServingContext>::Reader tls_reader;
+  ReviewDecoder decoder;
+  std::unordered_set<Session*> sessions;
+  // Declared last: destroyed first, taking pending handlers (and the sessions they hold) with it.
+  asio::io_context ioc{1};
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(ServerOptions options, Application& app, std::unique_ptr<TlsReloader> tls)
+      : options_(std::move(options)), app_(app), tls_(std::move(tls)), acceptor_(admin_ioc_),
+        metrics_acceptor_(admin_ioc_), signals_(admin_ioc_, SIGINT, SIGTERM), reload_timer_(admin_ioc_),
+        drain_timer_(admin_ioc_), gate_(std::make_shared<PostGate>()) {}
+
+  Status init();
+  int run() override;
+  void shutdown() override {
+    asio::post(admin_ioc_, [this] { begin_shutdown(false); });
+  }
+  unsigned short port() const override { return port_; }
+  unsigned short metrics_port() const override { return metrics_port_; }
+
+  const ServerOptions& options() const { return options_; }
+  Application& app() { return app_; }
+  AdmissionMetrics& metrics() { return metrics_; }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  const std::shared_ptr<PostGate>& gate() const { return gate_; }
+  void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  void accept();
+  void accept_metrics();
+  void schedule_reload();
+  void begin_shutdown(bool immediate);
+  void start_drain();
+  void check_drained();
+  void serve_admin(tcp::socket socket);
+
+  ServerOptions options_;
+  Application& app_;
+  std::unique_ptr<TlsReloader> tls_;
+  AdmissionMetrics metrics_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<size_t> next_worker_{0};
+  std::atomic<size_t> connections_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> shutting_down_{false};
+  Clock::time_point drain_deadline_;
+  unsigned short port_ = 0;
+  unsigned short metrics_port_ = 0;
+  asio::io_context admin_ioc_{1};
+  tcp::acceptor acceptor_;
+  tcp::acceptor metrics_acceptor_;
+  asio::signal_set signals_;
+  asio::steady_timer reload_timer_;
+  asio::steady_timer drain_timer_;
+  std::shared_ptr<PostGate> gate_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, tcp::socket socket, std::shared_ptr<const ServingContext> tls)
+      : worker_(worker),
+        server_(worker.server),
+        tls_(std::move(tls)),
+        stream_(std::move(socket), tls_->ssl),
+        linger_(worker.ioc),
+        sync_timer_(worker.ioc) {
+    worker_.sessions.insert(this);
+  }
+  ~Session() {
+    worker_.sessions.erase(this);
+    server_.connection_closed();
+  }
+
+  void start() {
+    beast::get_lowest_layer(stream_).expires_after(server_.options().handshake_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+  }
+
+  // Drain: an idle connection gets a short last chance for a request already on its way, then closes.
+  void begin_drain() {
+    if (state_ != State::Idle) return;
+    linger_.expires_after(std::chrono::milliseconds(300));
+    linger_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && self->state_ == State::Idle) beast::get_lowest_layer(self->stream_).cancel();
+    });
+  }
+
+ private:
+  enum class State { Handshake, Idle, Reading, Deciding, Writing, Closing };
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) return;  // scanners, wrong protocol versions, timeouts: nothing to answer
+    wait_for_request();
+  }
+
+  void wait_for_request() {
+    if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
+    if (server_.draining()) return close();
+    state_ = State::Idle;
+    beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code e, size_t n) {
+      self->on_first_bytes(e, n);
+    });
+  }
+
+  void on_first_bytes(beast::error_code ec, size_t n) {
+    if (ec) return;  // idle timeout, client closed, drained
+    buffer_.commit(n);
+    read_request();
+  }
+
+  void read_request() {
+    state_ = State::Reading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.options().max_header_bytes));
+    parser_->body_limit(kMaxBodyBytes);
+    beast::get_lowest_layer(stream_).expires_after(server_.options().request_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::body_limit)
+      return reply_error(http::status::payload_too_large, "request body is larger than 7 MiB");
+    if (ec == http::error::header_limit)
+      return reply_error(http::status::request_header_fields_too_large, "request headers are larger than 16 KiB");
+    if (ec && ec.category() == beast::error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream &&
+        ec != http::error::partial_message)
+      return reply_error(http::status::bad_request, "malformed HTTP request: " + ec.message());
+    if (ec) return;  // timeout (slowloris), reset, EOF: the connection just ends
+    handle();
+  }
+
+  void handle() {
+    state_ = State::Deciding;
+    received_ = Clock::now();
+    Request& req = parser_->get();
+    std::string_view target(req.target().data(), req.target().size());
+    std::string_view path = target.substr(0, target.find('?'));
+    if (path != "/validate") return reply_error(http::status::not_found, "not found; POST AdmissionReviews to /validate");
+    if (req.method() != http::verb::post)
+      return reply_error(http::status::method_not_allowed, "only POST is allowed on /validate");
+    deadline_ = received_ + review_timeout(target);
+    keep_alive_ = req.keep_alive();
+    large_body_ = req.body().size() > 1024 * 1024;
+    decide(true);
+  }
+
+  // The API server appends ?timeout=10s; we answer well within it.
+  std::chrono::milliseconds review_timeout(std::string_view target) const {
+    auto cap = server_.options().max_review_timeout;
+    auto pos = target.find("timeout=");
+    if (pos == std::string_view::npos) return cap;
+    auto value = target.substr(pos + 8);
+    value = value.substr(0, value.find('&'));
+    auto parsed = parse_duration(value);
+    if (!parsed) return cap;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
+    return std::min(cap, ms * 8 / 10);  // leave a fifth for the network and the API server
+  }
+
+  void decide(bool may_sync) {
+    std::string& body = parser_->get().body();
+    if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    auto request = worker_.decoder.decode(std::string_view(body.data(), body.size()));
+    if (!request) return reply_error(http::status::bad_request, "malformed AdmissionReview: " + request.error());
+    Decision decision = worker_.evaluator->decide(*request);
+    if (may_sync && decision.sync_wanted && Clock::now() < deadline_ && wait_for_sync(decision)) return;
+    respond(*request, decision);
+  }
+
+  // Sync on miss: the decision is taken again once Git was fetched, or at the deadline, whichever is first.
+  bool wait_for_sync(const Decision& decision) {
+    auto gate = server_.gate();
+    auto self = shared_from_this();
+    asio::io_context& ioc = worker_.ioc;
+    // Only a weak reference leaves the server: a sync that never reports back must not keep a connection.
+    std::weak_ptr<Session> weak = self;
+    bool waiting = server_.app().request_sync(decision, [gate, weak, &ioc] {
+      std::lock_guard lock(gate->mutex);
+      if (gate->open) {
+        asio::post(ioc, [weak] {
+          if (auto s = weak.lock()) s->sync_finished();
+        });
+      }
+    });
+    if (!waiting) return false;
+    sync_timer_.expires_at(deadline_);
+    sync_timer_.async_wait([self](beast::error_code ec) {
+      if (!ec) self->sync_finished();
+    });
+    return true;
+  }
+
+  void sync_finished() {
+    if (state_ != State::Deciding || synced_) return;
+    synced_ = true;
+    sync_timer_.cancel();
+    decide(false);
+  }
+
+  void respond(const AdmissionRequest& request, const Decision& decision) {
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
+    worker_.evaluator->record(request, decision, latency);
+    worker_.metrics.observe(request, decision, latency);
+    response_.emplace();
+    response_->result(http::status::ok);
+    response_->set(http::field::content_type, "application/json");
+    encode_response(response_->body(), request.uid, decision);
+    send();
+  }
+
+  void reply_error(http::status status, std::string message) {
+    server_.metrics().count_rejected(static_cast<int>(status));
+    log::debug("rejected a request (" + std::to_string(static_cast<int>(status)) + "): " + message);
+    response_.emplace();
+    response_->result(status);
+    response_->set(http::field::content_type, "text/plain; charset=utf-8");
+    if (status == http::status::method_not_allowed) response_->set(http::field::allow, "POST");
+    response_->body() = "gitgate: " + message + "\n";
+    // After a framing error the rest of the stream cannot be trusted: answer, then close.
+    keep_alive_ = status == http::status::not_found || status == http::status::method_not_allowed ||
+                  status == http::status::bad_request;
+    keep_alive_ = keep_alive_ && parser_ && parser_->is_done() && parser_->get().keep_alive();
+    send();
+  }
+
+  void send() {
+    state_ = State::Writing;
+    bool keep = keep_alive_ && !server_.draining();
+    response_->version(11);
+    response_->keep_alive(keep);
+    response_->prepare_payload();
+    parser_.reset();
+    if (large_body_) {
+      worker_.decoder.trim();
+      large_body_ = false;
+    }
+    synced_ = false;
+    beast::get_lowest_layer(stream_).expires_after(server_.options().write_timeout);
+    bool discard = response_->result() == http::status::payload_too_large;
+    http::async_write(stream_, *response_, [self = shared_from_this(), keep, discard](beast::error_code ec, size_t) {
+      self->response_.reset();
+      if (ec) return;
+      if (discard) return self->discard_rest(0);
+      if (!keep) return self->close();
+      self->wait_for_request();
+    });
+  }
+
+  // After a 413 the client may still be sending its body, and a client that writes everything before
+  // reading would see a broken pipe instead of our answer: read and drop what comes, bounded, then close.
+  void discard_rest(size_t dropped) {
+    constexpr size_t kMaxDiscard = 16 * 1024 * 1024;
+    if (dropped == 0) beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    if (dropped > kMaxDiscard) return close();
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024), [self = shared_from_this(), dropped](beast::error_code ec, size_t n) {
+      if (ec) return;
+      self->discard_rest(dropped + n);
+    });
+  }
+
+  void close() {
+    state_ = State::Closing;
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(1));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
+  }
+
+  Worker& worker_;
+  ServerImpl& server_;
+  std::shared_ptr<const ServingContext> tls_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<PaddedStringBody>> parser_;
+  std::optional<Response> response_;
+  asio::steady_timer linger_;
+  asio::steady_timer sync_timer_;
+  State state_ = State::Handshake;
+  Clock::time_point received_;
+  Clock::time_point deadline_;
+  bool keep_alive_ = true;
+  bool large_body_ = false;
+  bool synced_ = false;
+};
+
+Status ServerImpl::init() {
+  raise_descriptor_limit();
+  unsigned threads = options_.threads == 0 ? default_threads() : options_.threads;
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_.push_back(
+        std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context()));
+  }
+  auto bind = [&](tcp::acceptor& acceptor, const std::string& address, unsigned short& bound) -> Status {
+    auto parsed = parse_listen_address(address);
+    if (!parsed) return Error{parsed.error()};
+    beast::error_code ec;
+    auto ip = asio::ip::make_address(parsed->first, ec);
+    if (ec) return Error{"listen address '" + address + "': not an IP address"};
+    tcp::endpoint endpoint(ip, parsed->second);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error{"cannot listen on " + address + ": " + ec.message()};
+    bound = acceptor.local_endpoint().port();
+    return {};
+  };
+  if (auto s = bind(acceptor_, options_.listen, port_); !s) return s;
+  if (auto s = bind(metrics_acceptor_, options_.metrics_listen, metrics_port_); !s) return s;
+  return {};
+}
+
+void ServerImpl::accept() {
+  Worker& worker = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+  acceptor_.async_accept(worker.ioc, [this, &worker](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      if (connections_.fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
+        connections_.fetch_sub(1, std::memory_order_relaxed);
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        asio::post(worker.ioc, [&worker, s = std::move(socket)]() mutable {
+          std::make_shared<Session>(worker, std::move(s), worker.tls_reader.get())->start();
+        });
+      }
+    } else {
+      log::warn("accept failed: " + ec.message());
+    }
+    accept();
+  });
+}
+
+// The admin port answers one small GET per connection: /healthz, /readyz, /metrics.
+void ServerImpl::serve_admin(tcp::socket socket) {
+  struct AdminSession : std::enable_shared_from_this<AdminSession> {
+    AdminSession(ServerImpl& s, tcp::socket sock) : server(s), stream(std::move(sock)) {}
+    ServerImpl& server;
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    http::request<http::empty_body> req;
+    Response res;
+
+    void start() {
+      stream.expires_after(std::chrono::seconds(10));
+      http::async_read(stream, buffer, req, [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return;
+        self->answer();
+      });
+    }
+    void answer() {
+      std::string_view target(req.target().data(), req.target().size());
+      target = target.substr(0, target.find('?'));
+      res.version(11);
+      res.keep_alive(false);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      std::string why;
+      if (req.method() != http::verb::get && req.method() != http::verb::head) {
+        res.result(http::status::method_not_allowed);
+        res.body() = "only GET\n";
+      } else if (target == "/healthz") {
+        res.result(http::status::ok);
+        res.body() = "ok\n";
+      } else if (target == "/readyz") {
+        bool ready = !server.shutting_down_.load() && server.app_.ready(why);
+        if (server.shutting_down_.load()) why = "shutting down";
+        res.result(ready ? http::status::ok : http::status::service_unavailable);
+        res.body() = ready ? "ready\n" : "not ready: " + why + "\n";
+      } else if (target == "/metrics") {
+        res.result(http::status::ok);
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        server.metrics_.render(res.body());
+        server.app_.render_metrics(res.body());
+        append_metric_header(res.body(), "gitgate_connections", "gauge", "Open webhook connections.");
+        res.body() += "gitgate_connections " + std::to_string(server.connections_.load()) + "\n";
+        append_metric_header(res.body(), "gitgate_tls_reloads_total", "counter",
+                             "Serving certificate reloads, by result.");
+        res.body() += "gitgate_tls_reloads_total{result=\"ok\"} " + std::to_string(server.tls_->reloads()) + "\n";
+        res.body() += "gitgate_tls_reloads_total{result=\"rejected\"} " + std::to_string(server.tls_->failures()) + "\n";
+      } else {
+        res.result(http::status::not_found);
+        res.body() = "not found; try /healthz, /readyz or /metrics\n";
+      }
+      res.prepare_payload();
+      http::async_write(stream, res, [self = shared_from_this()](beast::error_code, size_t) {
+        beast::error_code ignored;
+        self->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    }
+  };
+  std::make_shared<AdminSession>(*this, std::move(socket))->start();
+}
+
+void ServerImpl::accept_metrics() {
+  metrics_acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !metrics_acceptor_.is_open()) return;
+    if (!ec) serve_admin(std::move(socket));
+    accept_metrics();
+  });
+}
+
+void ServerImpl::schedule_reload() {
+  reload_timer_.expires_after(options_.tls_reload_interval);
+  reload_timer_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    tls_->reload_if_changed();
+    schedule_reload();
+  });
+}
+
+void ServerImpl::begin_shutdown(bool immediate) {
+  if (shutting_down_.exchange(true)) {
+    if (immediate && !draining()) {
+      log::info("second signal: draining now");
+      drain_timer_.cancel();
+      start_drain();
+    }
+    return;
+  }
+  log::info("shutting down: /readyz is false; serving for " +
+            format_duration(std::chrono::duration_cast<std::chrono::microseconds>(options_.shutdown_delay)) +
+            " more, then draining");
+  drain_timer_.expires_after(immediate ? std::chrono::milliseconds(0) : options_.shutdown_delay);
+  drain_timer_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    start_drain();
+  });
+}
+
+void ServerImpl::start_drain() {
+  draining_.store(true, std::memory_order_release);
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& worker : workers_) {
+    asio::post(worker->ioc, [w = worker.get()] {
+      std::vector<std::shared_ptr<Session>> idle;
+      for (Session* s : w->sessions) idle.push_back(s->shared_from_this());
+      for (auto& s : idle) s->begin_drain();
+    });
+  }
+  drain_deadline_ = Clock::now() + options_.drain_timeout;
+  check_drained();
+}
+
+void ServerImpl::check_drained() {
+  if (connections_.load() == 0 || Clock::now() >= drain_deadline_) {
+    if (connections_.load() != 0)
+      log::warn("drain timeout: closing " + std::to_string(connections_.load()) + " connections");
+    log::info("drained; stopping");
+    {
+      std::lock_guard lock(gate_->mutex);
+      gate_->open = false;
+    }
+    for (auto& worker : workers_) worker->ioc.stop();
+    admin_ioc_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](beast::error_code ec) {
+    if (!ec) check_drained();
+  });
+}
+
+int ServerImpl::run() {
+  signals_.async_wait([this](beast::error_code ec, int sig) {
+    if (ec) return;
+    log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    begin_shutdown(false);
+    signals_.async_wait([this](beast::error_code e, int) {
+      if (!e) begin_shutdown(true);
+    });
+  });
+  accept();
+  accept_metrics();
+  schedule_reload();
+  log::info("serving admission reviews on https://" + options_.listen + "/validate (port " + std::to_string(port_) +
+            "), metrics on http://" + options_.metrics_listen + " with " + std::to_string(workers_.size()) +
+            " I/O threads");
+  std::vector<std::thread> threads;
+  for (auto& worker : workers_) {
+    threads.emplace_back([w = worker.get()] {
+      auto guard = asio::make_work_guard(w->ioc);
+      w->ioc.run();
+    });
+  }
+  admin_ioc_.run();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, unsigned short>> parse_listen_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size())
+    return Error{"listen address '" + text + "': expected HOST:PORT, e.g. 0.0.0.0:8443"};
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned long port = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9') return Error{"listen address '" + text + "': port must be a number"};
+    port = port * 10 + static_cast<unsigned long>(c - '0');
+    if (port > 65535) return Error{"listen address '" + text + "': port out of range"};
+  }
+  return std::pair<std::string, unsigned short>{host, static_cast<unsigned short>(port)};
+}
+
+Result<std::unique_ptr<Server>> Server::create(ServerOptions options, Application& app) {
+  auto tls = TlsReloader::create(options.tls);
+  if (!tls) return std::move(tls).take_error();
+  auto server = std::make_unique<ServerImpl>(std::move(options), app, std::move(*tls));
+  if (auto s = server->init(); !s) return Error{s.error()};
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace gitgate::webhook
