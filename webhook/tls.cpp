@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #include <fstream>
@@ -60,10 +62,20 @@ Result<std::shared_ptr<const ServingContext>> make_serving_context(const TlsOpti
   boost::system::error_code ec;
   ctx.use_certificate_chain(boost::asio::buffer(*cert), ec);
   if (ec) return Error{options.cert_file + ": not a usable PEM certificate chain (" + openssl_error() + ")"};
-  ctx.use_private_key(boost::asio::buffer(*key), ssl::context::pem, ec);
-  if (ec) return Error{options.key_file + ": not a usable PEM private key"};
-  if (SSL_CTX_check_private_key(native) != 1)
-    return Error{options.key_file + ": private key does not match the certificate in " + options.cert_file};
+  {
+    BIO* bio = BIO_new_mem_buf(key->data(), static_cast<int>(key->size()));
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    OPENSSL_cleanse(key->data(), key->size());
+    if (pkey == nullptr) return Error{options.key_file + ": not a usable PEM private key (unencrypted PEM expected)"};
+    bool matches = X509_check_private_key(SSL_CTX_get0_certificate(native), pkey) == 1;
+    bool used = matches && SSL_CTX_use_PrivateKey(native, pkey) == 1;
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    if (!matches)
+      return Error{options.key_file + ": private key does not match the certificate in " + options.cert_file};
+    if (!used) return Error{options.key_file + ": private key rejected by OpenSSL"};
+  }
 
   if (!options.client_ca_file.empty()) {
     auto ca = read_small_file(options.client_ca_file);

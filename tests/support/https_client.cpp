@@ -175,6 +175,7 @@ TestCerts make_test_certs(const std::string& dir, const std::string& key_type, c
   std::filesystem::create_directories(dir);
   TestCerts c;
   std::string cadir = ca_dir.empty() ? dir : ca_dir;
+  std::filesystem::create_directories(cadir);
   c.ca = cadir + "/ca.crt";
   c.ca_key = cadir + "/ca.key";
   c.cert = dir + "/" + name + ".crt";
