@@ -1,15 +1,89 @@
-// Placeholder until the 'policy' command lands.
+// gitgate policy validate PATH...: check policy files the way the server loads them, and say what each
+// policy governs. Errors go to stderr as file:line:col: message (exit 1); a missing path exits 2.
+#include <filesystem>
 #include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "cli/commands.h"
+#include "core/duration.h"
+#include "policies/loader.h"
 
 namespace gitgate::cli {
+namespace {
+
+constexpr int kExitInvalid = 1;
+constexpr int kExitUsage = 2;
+
+std::string joined(const std::vector<Pattern>& patterns) {
+  std::string out;
+  for (const auto& p : patterns) out += (out.empty() ? "" : ",") + p.text();
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// One line: name, place, mode, where the desired state lives, and what the policy governs.
+std::string summary(const policies::Policy& p) {
+  std::string out =
+      p.name + " (" + p.file + ":" + std::to_string(p.line) + "): mode=" + std::string(to_string(p.mode));
+  out += " source=" + p.source.url + "@" + p.source.branch + " paths=" + joined(p.source.paths);
+  if (p.source.render == Render::Kustomize) out += " render=kustomize";
+  out += " interval=" + format_duration(p.source.interval);
+  out += " scope: namespaces=" + (p.scope.include.empty() ? std::string("none") : joined(p.scope.include));
+  if (!p.scope.exclude.empty() && !p.scope.include.empty()) out += " except " + joined(p.scope.exclude);
+  out += p.scope.cluster_scoped ? " +cluster-scoped" : "";
+  std::string kinds;
+  for (const auto& k : p.scope.kinds) kinds += (kinds.empty() ? "" : ",") + k.text;
+  out += " kinds=" + (kinds.empty() ? std::string("*") : kinds);
+  out += " agents=";
+  std::string agents;
+  for (const auto& a : p.agents)
+    agents += (agents.empty() ? "" : ",") + a.name + (a.must_match_git ? "" : "(trusted)");
+  out += agents.empty() ? std::string("none") : agents;
+  return out;
+}
+
+int validate(const std::vector<std::string>& paths) {
+  bool missing = false;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      std::cerr << "gitgate policy validate: " << path << ": no such file or directory\n";
+      missing = true;
+    }
+  }
+  if (missing) return kExitUsage;
+  policies::LoadResult result = policies::load_policies(paths);
+  if (!result.ok()) {
+    for (const auto& error : result.errors) std::cerr << error.to_string() << "\n";
+    return kExitInvalid;
+  }
+  size_t count = result.set.policies.size();
+  std::cout << "OK: " << count << (count == 1 ? " policy" : " policies") << " in " << result.files
+            << (result.files == 1 ? " file" : " files") << "\n";
+  for (const auto& p : result.set.policies) std::cout << "  " << summary(p) << "\n";
+  return 0;
+}
+
+}  // namespace
 
 void add_policy_command(CLI::App& app, ExitCode& exit) {
-  app.add_subcommand("policy", "Policy file tools")->callback([&exit] {
-    std::cerr << "gitgate policy: not implemented yet\n";
-    exit.value = 2;
-  });
+  auto* policy = app.add_subcommand("policy", "Policy file tools");
+  policy->require_subcommand(1);
+  auto paths = std::make_shared<std::vector<std::string>>();
+  auto* validate_cmd = policy->add_subcommand(
+      "validate",
+      "Check GatePolicy files (a file, or every *.yaml/*.yml in a directory) as the server would load them; "
+      "errors are printed as file:line:col: message. Exit 0 valid, 1 invalid, 2 a path does not exist.");
+  validate_cmd->add_option("paths", *paths, "Policy files or directories")->required();
+  validate_cmd->callback([paths, &exit] { exit.value = validate(*paths); });
 }
 
 }  // namespace gitgate::cli
