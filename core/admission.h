@@ -47,10 +47,11 @@ struct AdmissionRequest {
   std::string_view ns;
   Operation operation = Operation::Create;
   UserInfo user;
-  std::optional<simdjson::dom::object> object;      // absent or null on DELETE
-  std::optional<simdjson::dom::object> old_object;  // absent or null on CREATE
+  // JSON objects (the decoder guarantees the type); elements, so they can be walked and compared.
+  std::optional<simdjson::dom::element> object;      // absent or null on DELETE
+  std::optional<simdjson::dom::element> old_object;  // absent or null on CREATE
   bool dry_run = false;
-  std::optional<simdjson::dom::object> options;
+  std::optional<simdjson::dom::element> options;
 };
 
 }  // namespace gitgate

@@ -99,12 +99,11 @@ Result<object> required_object(object parent, std::string_view key, std::string_
 }
 
 // object/oldObject/options: absent or null means none; anything else must be an object.
-Result<std::optional<object>> optional_object(object parent, std::string_view key, std::string_view path) {
+Result<std::optional<element>> optional_object(object parent, std::string_view key, std::string_view path) {
   element v;
-  if (parent[key].get(v) || v.is_null()) return std::optional<object>{};
-  object o;
-  if (v.get(o)) return field_error(path, "must be a JSON object or null");
-  return std::optional<object>{o};
+  if (parent[key].get(v) || v.is_null()) return std::optional<element>{};
+  if (v.type() != element_type::OBJECT) return field_error(path, "must be a JSON object or null");
+  return std::optional<element>{v};
 }
 
 Status read_gvk(object req, std::string_view key, std::string_view path, bool required, GroupVersionKind& out) {
@@ -222,7 +221,7 @@ Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
     }
     auto extra = optional_object(*user, "extra", "request.userInfo.extra");
     if (!extra) return std::move(extra).take_error();
-    out.user.extra = *extra;
+    if (*extra) out.user.extra = object(**extra);
   }
 
   auto obj = optional_object(r, "object", "request.object");

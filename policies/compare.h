@@ -1,0 +1,81 @@
+// Comparing Kubernetes objects the way SPEC §2 defines it, on simdjson DOM elements:
+// - containment (Git ⊆ request): every map key Git sets exists with an equal value; merge-keyed lists match
+//   item by key, other object lists match each declared item to a distinct requested item in any order;
+//   scalar lists must be equal; a declared null or empty value means "unset"; quantities and numbers are
+//   normalised; Flux ${var} placeholders match any value unless the policy gives it;
+// - the paths that changed between two versions of an object, skipping what the server manages;
+// - whether Git declares something at a path.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <simdjson.h>
+
+#include "policies/policy.h"
+
+namespace gitgate::policies {
+
+using simdjson::dom::element;
+
+// One step into an object: a map key, or a list item named by its merge key ("name=web") or its index.
+struct PathSegment {
+  std::string_view key;  // map key; for a list item the merge-key field, empty when positional
+  std::optional<element> item_key;
+  size_t index = 0;
+  bool is_item = false;
+};
+using ObjectPath = std::vector<PathSegment>;
+
+// "spec.template.spec.containers[name=web].image", metadata.labels["app.kubernetes.io/name"].
+std::string render_path(const ObjectPath& path);
+// A value for a message: JSON text, at most `max_chars` characters (then "…").
+std::string render_value(element value, size_t max_chars = 40);
+
+bool is_empty_value(element value);
+// Numbers compare by value (3 == 3.0); a string never equals a number, except in quantity context where
+// both sides are normalised quantities (0.5 == "500m").
+bool values_equal(element a, element b, bool quantity_context);
+
+// True when `path` (a list of policy ignore patterns) covers `path` or a parent of it.
+bool path_ignored(const std::vector<const PathPattern*>& ignored, const ObjectPath& path);
+
+struct CompareOptions {
+  std::vector<const PathPattern*> ignored;                // ignore paths for this kind
+  bool secret = false;                                    // a v1 Secret: data/stringData never compared
+  const std::map<std::string, std::string>* substitute = nullptr;  // Flux postBuild values
+};
+
+struct Difference {
+  std::string path;
+  std::string declared;   // Git's value, or "" when hidden
+  std::string requested;  // the request's value, "absent", or "" when hidden
+};
+
+// Git ⊆ request. Records up to `max_differences` differences when `differences` is given.
+bool contains(element declared, element requested, const CompareOptions& options,
+              std::vector<Difference>* differences = nullptr, size_t max_differences = 3);
+
+struct Change {
+  ObjectPath path;
+  std::optional<element> before;  // absent when added
+  std::optional<element> after;   // absent when removed
+};
+
+// What differs between `before` and `after` (old -> new), without server-managed fields (status,
+// metadata.uid/resourceVersion/generation/creationTimestamp/managedFields/selfLink, the last-applied,
+// deployment revision and rollout-restart annotations). Stops after `limit` changes; returns false then.
+bool diff_objects(element before, element after, std::vector<Change>& changes, size_t limit = 256);
+
+// Whether Git declares a value at `path`, under it, or at a parent leaf (a scalar, a scalar list or a list
+// matched as a whole). Empty and null declarations declare nothing. Fills `at` with Git's value when found.
+bool declares(element declared_root, const ObjectPath& path, std::optional<element>* at = nullptr);
+
+// Governed roots for people: spec, data, stringData, binaryData, rules, subjects, roleRef, webhooks.
+bool under_governed_root(const ObjectPath& path);
+
+}  // namespace gitgate::policies

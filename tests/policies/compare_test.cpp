@@ -1,0 +1,198 @@
+#include "policies/compare.h"
+
+#include <gtest/gtest.h>
+
+#include "policies/loader.h"
+#include "policies/quantity.h"
+
+namespace gitgate::policies {
+namespace {
+
+// Parses JSON into elements that stay valid for the test (one parser per document).
+class Docs {
+ public:
+  element operator()(std::string_view json) {
+    parsers_.push_back(std::make_unique<simdjson::dom::parser>());
+    strings_.push_back(std::make_unique<simdjson::padded_string>(json));
+    element e;
+    EXPECT_FALSE(parsers_.back()->parse(*strings_.back()).get(e)) << json;
+    return e;
+  }
+
+ private:
+  std::vector<std::unique_ptr<simdjson::dom::parser>> parsers_;
+  std::vector<std::unique_ptr<simdjson::padded_string>> strings_;
+};
+
+bool within(std::string_view declared, std::string_view requested, CompareOptions options = {}) {
+  Docs docs;
+  return contains(docs(declared), docs(requested), options);
+}
+
+TEST(Quantity, NormalisesDecimalBinaryAndExponentForms) {
+  EXPECT_EQ(parse_quantity("500m"), parse_quantity("0.5"));
+  EXPECT_EQ(parse_quantity("1Gi"), parse_quantity("1024Mi"));
+  EXPECT_EQ(parse_quantity("1e3"), parse_quantity("1k"));
+  EXPECT_EQ(parse_quantity("0.125Gi"), parse_quantity("128Mi"));
+  EXPECT_EQ(parse_quantity("1.50"), parse_quantity("1500m"));
+  EXPECT_EQ(parse_quantity("0"), parse_quantity("0m"));
+  EXPECT_NE(parse_quantity("1Gi"), parse_quantity("1G"));
+  EXPECT_NE(parse_quantity("-1"), parse_quantity("1"));
+}
+
+TEST(Quantity, RejectsWhatIsNotAQuantity) {
+  for (const char* bad : {"", "Gi", "1.2.3", "1x", "1Kib", "1e", "abc", "--1", "1e99999"}) EXPECT_FALSE(parse_quantity(bad)) << bad;
+}
+
+TEST(Containment, MapsAreSubsetsAndExtraRequestedKeysAreFine) {
+  EXPECT_TRUE(within(R"({"a":1})", R"({"a":1,"b":2})"));
+  EXPECT_FALSE(within(R"({"a":1,"b":2})", R"({"a":1})"));
+  EXPECT_FALSE(within(R"({"a":{"x":"y"}})", R"({"a":{"x":"z"}})"));
+}
+
+TEST(Containment, NumbersCompareByValueAndStringsNeverEqualNumbers) {
+  EXPECT_TRUE(within(R"({"replicas":3})", R"({"replicas":3.0})"));
+  EXPECT_FALSE(within(R"({"replicas":"3"})", R"({"replicas":3})"));
+  EXPECT_FALSE(within(R"({"enabled":true})", R"({"enabled":"true"})"));
+}
+
+TEST(Containment, QuantitiesAreNormalisedWhereKubernetesHoldsThem) {
+  EXPECT_TRUE(within(R"({"resources":{"limits":{"cpu":0.5,"memory":"1Gi"}}})",
+                     R"({"resources":{"limits":{"cpu":"500m","memory":"1024Mi"}}})"));
+  EXPECT_TRUE(within(R"({"hard":{"pods":"1e3"}})", R"({"hard":{"pods":"1k"}})"));
+  EXPECT_FALSE(within(R"({"resources":{"requests":{"cpu":"250m"}}})", R"({"resources":{"requests":{"cpu":"0.5"}}})"));
+  // Outside quantity context a string is a string.
+  EXPECT_FALSE(within(R"({"data":{"size":"1Gi"}})", R"({"data":{"size":"1024Mi"}})"));
+}
+
+TEST(Containment, MergeKeyedListsMatchByKeyInAnyOrder) {
+  EXPECT_TRUE(within(R"({"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}]})",
+                     R"({"containers":[{"name":"b","image":"y","imagePullPolicy":"Always"},{"name":"sidecar"},{"name":"a","image":"x"}]})"));
+  EXPECT_FALSE(within(R"({"containers":[{"name":"a","image":"x"}]})", R"({"containers":[{"name":"b","image":"x"}]})"));
+  EXPECT_TRUE(within(R"({"ports":[{"containerPort":53,"protocol":"UDP"}]})",
+                     R"({"ports":[{"containerPort":53,"protocol":"TCP"},{"containerPort":53,"protocol":"UDP"}]})"));
+  EXPECT_TRUE(within(R"({"volumeMounts":[{"mountPath":"/a","name":"v"}]})",
+                     R"({"volumeMounts":[{"mountPath":"/b","name":"w"},{"mountPath":"/a","name":"v","readOnly":false}]})"));
+}
+
+TEST(Containment, UnkeyedObjectListsMatchDistinctItemsInAnyOrder) {
+  EXPECT_TRUE(within(R"({"tolerations":[{"key":"a"},{"key":"b"}]})",
+                     R"({"tolerations":[{"key":"b","effect":"NoSchedule"},{"key":"x"},{"key":"a"}]})"));
+  // Both declared items would need the same requested item.
+  EXPECT_FALSE(within(R"({"tolerations":[{"key":"a"},{"key":"a","effect":"NoExecute"}]})",
+                      R"({"tolerations":[{"key":"a","effect":"NoExecute"},{"key":"b"}]})"));
+}
+
+TEST(Containment, ScalarListsMustBeEqual) {
+  EXPECT_TRUE(within(R"({"args":["a","b"]})", R"({"args":["a","b"]})"));
+  EXPECT_FALSE(within(R"({"args":["a","b"]})", R"({"args":["b","a"]})"));
+  EXPECT_FALSE(within(R"({"args":["a"]})", R"({"args":["a","b"]})"));
+}
+
+TEST(Containment, DeclaredNullOrEmptyMeansUnset) {
+  EXPECT_TRUE(within(R"({"metadata":{"creationTimestamp":null}})", R"({"metadata":{}})"));
+  EXPECT_TRUE(within(R"({"securityContext":{}})", R"({"securityContext":{"runAsUser":1000}})"));
+  EXPECT_TRUE(within(R"({"annotations":{}})", R"({})"));
+  EXPECT_TRUE(within(R"({"initContainers":[]})", R"({"initContainers":[{"name":"istio-init"}]})"));
+  EXPECT_FALSE(within(R"({"args":[]})", R"({"args":["--x"]})"));
+  EXPECT_FALSE(within(R"({"value":null})", R"({"value":"set"})"));
+}
+
+TEST(Containment, FluxPlaceholdersMatchAnyValueUnlessGiven) {
+  EXPECT_TRUE(within(R"({"host":"${app}.${domain}"})", R"({"host":"shop.example.com"})"));
+  EXPECT_FALSE(within(R"({"host":"${app}.example.com"})", R"({"host":"shop.example.org"})"));
+  EXPECT_TRUE(within(R"({"replicas":"${replicas:=2}"})", R"({"replicas":4})"));
+  std::map<std::string, std::string> values{{"domain", "example.com"}};
+  CompareOptions options;
+  options.substitute = &values;
+  EXPECT_TRUE(within(R"({"host":"${app}.${domain}"})", R"({"host":"a.example.com"})", options));
+  EXPECT_FALSE(within(R"({"host":"${app}.${domain}"})", R"({"host":"a.example.org"})", options));
+  EXPECT_TRUE(within(R"({"literal":"$${x}"})", R"({"literal":"${x}"})"));
+}
+
+TEST(Containment, VersionDiffersButGroupAndKindMatch) {
+  EXPECT_TRUE(within(R"({"apiVersion":"apps/v1beta1","kind":"Deployment"})", R"({"apiVersion":"apps/v1","kind":"Deployment"})"));
+}
+
+TEST(Containment, SecretDataIsNeverCompared) {
+  CompareOptions options;
+  options.secret = true;
+  EXPECT_TRUE(within(R"({"kind":"Secret","data":{"p":"ENC[x]"},"type":"Opaque"})",
+                     R"({"kind":"Secret","data":{"p":"aHVudGVyMg=="},"type":"Opaque"})", options));
+  EXPECT_FALSE(within(R"({"kind":"Secret","type":"Opaque"})", R"({"kind":"Secret","type":"kubernetes.io/tls"})", options));
+}
+
+TEST(Containment, IgnoredPathsAreSkipped) {
+  auto pattern = parse_path_pattern("/spec/replicas");
+  ASSERT_TRUE(pattern.ok());
+  auto item = parse_path_pattern("/spec/containers/*/image");
+  ASSERT_TRUE(item.ok());
+  CompareOptions options;
+  options.ignored = {&*pattern, &*item};
+  EXPECT_TRUE(within(R"({"spec":{"replicas":3,"containers":[{"name":"a","image":"x"}]}})",
+                     R"({"spec":{"replicas":5,"containers":[{"name":"a","image":"y"}]}})", options));
+}
+
+TEST(Containment, ReportsDifferencesWithPathsAndValues) {
+  Docs docs;
+  std::vector<Difference> diffs;
+  EXPECT_FALSE(contains(docs(R"({"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"web","image":"a:1"}]}}}})"),
+                        docs(R"({"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"web","image":"a:2"}]}}}})"),
+                        {}, &diffs));
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(diffs[0].path, "spec.template.spec.containers[name=web].image");
+  EXPECT_EQ(diffs[0].declared, "\"a:1\"");
+  EXPECT_EQ(diffs[0].requested, "\"a:2\"");
+}
+
+TEST(Diff, FindsChangedPathsAndSkipsServerManagedFields) {
+  Docs docs;
+  std::vector<Change> changes;
+  diff_objects(docs(R"({"metadata":{"resourceVersion":"1","labels":{"a":"1"},"managedFields":[]},"spec":{"replicas":3},"status":{"x":1}})"),
+               docs(R"({"metadata":{"resourceVersion":"2","labels":{"a":"1","b":"2"},"managedFields":[{}]},"spec":{"replicas":5},"status":{"x":2}})"),
+               changes);
+  std::vector<std::string> paths;
+  for (const auto& c : changes) paths.push_back(render_path(c.path));
+  EXPECT_EQ(paths, (std::vector<std::string>{"metadata.labels.b", "spec.replicas"}));
+}
+
+TEST(Diff, MergeKeyedListsDiffByKey) {
+  Docs docs;
+  std::vector<Change> changes;
+  diff_objects(docs(R"({"containers":[{"name":"a","image":"1"},{"name":"b","image":"1"}]})"),
+               docs(R"({"containers":[{"name":"b","image":"2"},{"name":"a","image":"1"},{"name":"c"}]})"), changes);
+  std::vector<std::string> paths;
+  for (const auto& c : changes) paths.push_back(render_path(c.path));
+  EXPECT_EQ(paths, (std::vector<std::string>{"containers[name=b].image", "containers[name=c]"}));
+}
+
+TEST(Declares, LeavesPrefixesAndUnsetValues) {
+  Docs docs;
+  element git = docs(R"({"metadata":{"labels":{"app":"web"},"annotations":{}},"spec":{"replicas":3,"args":["a"],
+    "containers":[{"name":"web","image":"x"}],"tolerations":[{"key":"k"}]}})");
+  auto path = [](std::initializer_list<std::string_view> keys) {
+    ObjectPath p;
+    for (auto k : keys) p.push_back({k, std::nullopt, 0, false});
+    return p;
+  };
+  EXPECT_TRUE(declares(git, path({"spec", "replicas"})));
+  EXPECT_TRUE(declares(git, path({"spec"})));
+  EXPECT_FALSE(declares(git, path({"spec", "paused"})));
+  EXPECT_FALSE(declares(git, path({"metadata", "labels", "team"})));
+  EXPECT_FALSE(declares(git, path({"metadata", "annotations"})));
+  ObjectPath toleration = path({"spec", "tolerations"});
+  toleration.push_back({{}, std::nullopt, 3, true});
+  EXPECT_TRUE(declares(git, toleration)) << "a list Git declares as a whole covers its items";
+  Docs keys;
+  element web = keys(R"("web")");
+  element other = keys(R"("sidecar")");
+  ObjectPath container = path({"spec", "containers"});
+  container.push_back({"name", web, 0, true});
+  container.push_back({"image", std::nullopt, 0, false});
+  EXPECT_TRUE(declares(git, container));
+  container[2].item_key = other;
+  EXPECT_FALSE(declares(git, container));
+}
+
+}  // namespace
+}  // namespace gitgate::policies
