@@ -1,0 +1,198 @@
+#include "audit/reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "audit/record.h"
+
+namespace gitgate::audit {
+namespace {
+
+constexpr size_t kReadChunk = 256 * 1024;
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+ssize_t read_retrying(int fd, char* data, size_t size) {
+  ssize_t n;
+  do {
+    n = ::read(fd, data, size);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+}  // namespace
+
+LogFileReader::LogFileReader(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+LogFileReader::LogFileReader(LogFileReader&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      buffer_(std::move(other.buffer_)),
+      begin_(other.begin_),
+      end_(other.end_),
+      eof_(other.eof_),
+      number_(other.number_),
+      error_(std::move(other.error_)) {}
+
+LogFileReader::~LogFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<LogFileReader> LogFileReader::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{path + ": cannot open: " + errno_text()};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error{path + ": not a regular file"};
+  }
+  return LogFileReader(path, fd);
+}
+
+// Moves unread bytes to the front and reads one more chunk; false at the end of the file or on error.
+bool LogFileReader::fill() {
+  if (eof_) return false;
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buffer_.size() < end_ + kReadChunk) buffer_.resize(end_ + kReadChunk);
+  ssize_t n = read_retrying(fd_, buffer_.data() + end_, kReadChunk);
+  if (n < 0) {
+    error_ = path_ + ": read failed: " + errno_text();
+    eof_ = true;
+    return false;
+  }
+  if (n == 0) {
+    eof_ = true;
+    return false;
+  }
+  end_ += static_cast<size_t>(n);
+  return true;
+}
+
+bool LogFileReader::next(LogLine& line) {
+  bool too_long = false;
+  size_t scan_from = begin_;
+  for (;;) {
+    const void* newline = std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from);
+    if (newline != nullptr) {
+      size_t at = static_cast<size_t>(static_cast<const char*>(newline) - buffer_.data());
+      line.number = ++number_;
+      line.terminated = true;
+      line.too_long = too_long || at - begin_ > kMaxLineBytes;
+      line.text = line.too_long ? std::string_view() : std::string_view(buffer_.data() + begin_, at - begin_);
+      begin_ = at + 1;
+      return true;
+    }
+    // Keep memory bounded: drop what is already known to be an over-long line.
+    if (end_ - begin_ > kMaxLineBytes) {
+      too_long = true;
+      begin_ = end_;
+    }
+    const size_t scanned = end_ - begin_;
+    if (!fill()) break;
+    scan_from = scanned;  // fill() moved the unread bytes to the front
+  }
+  if (end_ == begin_ && !too_long) return false;
+  line.number = ++number_;
+  line.terminated = false;
+  line.too_long = too_long || end_ - begin_ > kMaxLineBytes;
+  line.text = line.too_long ? std::string_view() : std::string_view(buffer_.data() + begin_, end_ - begin_);
+  begin_ = end_;
+  return true;
+}
+
+Result<std::vector<std::string>> order_by_chain(std::vector<std::string> paths) {
+  struct Entry {
+    std::string path;
+    std::optional<uint64_t> first_seq;
+    size_t given;
+  };
+  std::vector<Entry> entries;
+  std::set<std::string> seen;
+  RecordParser parser;
+  for (auto& path : paths) {
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(path, ec).string();
+    if (!seen.insert(ec ? path : canonical).second) continue;
+    auto reader = LogFileReader::open(path);
+    if (!reader) return std::move(reader).take_error();
+    Entry entry{path, std::nullopt, entries.size()};
+    LogLine line;
+    while (!entry.first_seq && reader->next(line)) {
+      if (!line.terminated || line.too_long) continue;
+      if (auto chain = parser.parse_chain(line.text)) entry.first_seq = chain->seq;
+    }
+    if (!reader->error().empty()) return Error{reader->error()};
+    entries.push_back(std::move(entry));
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.first_seq.has_value() != b.first_seq.has_value()) return a.first_seq.has_value();
+    if (!a.first_seq) return a.given < b.given;
+    return *a.first_seq < *b.first_seq;
+  });
+  std::vector<std::string> out;
+  out.reserve(entries.size());
+  for (auto& e : entries) out.push_back(std::move(e.path));
+  return out;
+}
+
+Result<LogTail> read_log_tail(const std::string& path) {
+  LogTail tail;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return tail;
+    return Error{path + ": cannot open: " + errno_text()};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error{path + ": not a regular file"};
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  // The last line plus the newline before it, plus a torn tail after it: two bounded lines at most.
+  const uint64_t window = std::min<uint64_t>(size, 2 * (kMaxLineBytes + 1));
+  std::string data(window, '\0');
+  size_t got = 0;
+  while (got < window) {
+    ssize_t n = ::pread(fd, data.data() + got, window - got, static_cast<off_t>(size - window + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = n < 0 ? errno_text() : "file shrank while reading";
+      ::close(fd);
+      return Error{path + ": read failed: " + why};
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  const bool window_is_whole_file = window == size;
+  size_t last_newline = data.rfind('\n');
+  if (last_newline == std::string::npos) {
+    if (!window_is_whole_file) return Error{path + ": the last line is longer than 1 MiB; not an audit log?"};
+    tail.torn_bytes = data.size();
+    return tail;
+  }
+  tail.torn_bytes = data.size() - last_newline - 1;
+  size_t line_start = last_newline == 0 ? std::string::npos : data.rfind('\n', last_newline - 1);
+  if (line_start == std::string::npos) {
+    if (!window_is_whole_file) return Error{path + ": the last line is longer than 1 MiB; not an audit log?"};
+    line_start = 0;
+  } else {
+    ++line_start;
+  }
+  tail.last_line = data.substr(line_start, last_newline - line_start);
+  return tail;
+}
+
+}  // namespace gitgate::audit

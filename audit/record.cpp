@@ -1,0 +1,288 @@
+#include "audit/record.h"
+
+#include <algorithm>
+
+#include "audit/timestamp.h"
+#include "core/json_writer.h"
+
+namespace gitgate::audit {
+namespace {
+
+// Cuts at a UTF-8 character boundary so a bounded field stays readable.
+std::string_view bounded(std::string_view s, size_t limit = kMaxFieldBytes) {
+  if (s.size() <= limit) return s;
+  size_t n = limit;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+void assign(std::string& out, std::string_view s) {
+  out.assign(bounded(s));
+}
+
+void append_quoted_time(JsonWriter& w, std::string& scratch, int64_t unix_us, bool with_micros) {
+  scratch.assign(1, '"');
+  append_rfc3339(scratch, unix_us, with_micros);
+  scratch += '"';
+  w.raw(scratch);
+}
+
+void append_string_list(JsonWriter& w, std::string_view key, const std::vector<std::string>& items) {
+  w.key(key).begin_array();
+  for (const auto& item : items) w.value(item);
+  w.end_array();
+}
+
+}  // namespace
+
+Record make_record(const AdmissionRequest& request, const Decision& decision, int64_t time_unix_us,
+                   int64_t latency_us) {
+  Record r;
+  r.time_us = time_unix_us;
+  assign(r.uid, request.uid);
+  r.decision = decision.outcome();
+  r.violation = decision.violation;
+  r.mode = to_string(decision.mode);
+  assign(r.reason, decision.reason);
+  assign(r.message, decision.message);
+  r.identity = to_string(decision.identity);
+  assign(r.agent, decision.agent);
+  assign(r.user, request.user.username);
+  if (request.user.groups) {
+    r.groups.reserve(std::min(request.user.groups->size(), kMaxListItems));
+    for (auto group : *request.user.groups) {
+      if (r.groups.size() == kMaxListItems) break;
+      std::string_view text;
+      if (!group.get(text)) r.groups.emplace_back(bounded(text));
+    }
+  }
+  r.operation = to_string(request.operation);
+  assign(r.group, request.kind.group);
+  assign(r.version, request.kind.version);
+  assign(r.kind, request.kind.kind);
+  assign(r.resource, request.resource.resource);
+  assign(r.subresource, request.sub_resource);
+  assign(r.ns, request.ns);
+  assign(r.name, request.name);
+  r.dry_run = request.dry_run || decision.dry_run;
+  assign(r.policy, decision.policy);
+  if (decision.snapshot_commit) assign(r.commit, decision.snapshot_commit->id);
+  if (decision.declared) {
+    assign(r.file, decision.declared->file());
+    r.line = decision.declared->line();
+    if (const auto& change = decision.declared->last_change()) {
+      assign(r.file_commit, change->id);
+      if (!change->author_name.empty() || !change->author_email.empty()) {
+        r.author.reserve(change->author_name.size() + change->author_email.size() + 3);
+        r.author.append(bounded(change->author_name, kMaxFieldBytes / 2));
+        r.author += " <";
+        r.author.append(bounded(change->author_email, kMaxFieldBytes / 2));
+        r.author += '>';
+      }
+      r.author_time = change->time;
+      r.signature = to_string(change->signature);
+      assign(r.signer, change->signer);
+    }
+  }
+  const size_t paths = std::min(decision.changed_paths.size(), kMaxListItems);
+  r.changed_paths.reserve(paths);
+  for (size_t i = 0; i < paths; ++i) r.changed_paths.emplace_back(bounded(decision.changed_paths[i]));
+  r.latency_us = latency_us;
+  return r;
+}
+
+void append_record_line(std::string& out, const Record& r, uint64_t seq, std::string_view prev_hex) {
+  std::string scratch;
+  JsonWriter w(out);
+  w.begin_object();
+  w.field("seq", seq);
+  w.key("time");
+  append_quoted_time(w, scratch, r.time_us, true);
+  w.field("uid", r.uid);
+  w.field("decision", r.decision);
+  w.field("violation", r.violation);
+  w.field("mode", r.mode);
+  w.field("reason", r.reason);
+  w.field("message", r.message);
+  w.field("identity", r.identity);
+  w.field("agent", r.agent);
+  w.field("user", r.user);
+  append_string_list(w, "groups", r.groups);
+  w.field("operation", r.operation);
+  w.field("group", r.group);
+  w.field("version", r.version);
+  w.field("kind", r.kind);
+  w.field("resource", r.resource);
+  w.field("subresource", r.subresource);
+  w.field("namespace", r.ns);
+  w.field("name", r.name);
+  w.field("dryRun", r.dry_run);
+  w.field("policy", r.policy);
+  w.field("commit", r.commit);
+  w.field("file", r.file);
+  w.field("line", r.line);
+  w.field("fileCommit", r.file_commit);
+  w.field("author", r.author);
+  w.key("authorTime");
+  if (r.author_time != 0) {
+    append_quoted_time(w, scratch, r.author_time * 1'000'000, false);
+  } else {
+    w.value("");
+  }
+  w.field("signature", r.signature);
+  w.field("signer", r.signer);
+  append_string_list(w, "changedPaths", r.changed_paths);
+  w.field("latencyUs", r.latency_us);
+  w.field("prev", prev_hex);
+  w.end_object();
+}
+
+bool is_hex_digest(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+Result<simdjson::dom::object> RecordParser::parse_object(std::string_view line) {
+  if (line.size() > kMaxLineBytes) return Error{"line longer than 1 MiB"};
+  simdjson::dom::element doc;
+  if (auto err = parser_.parse(line.data(), line.size(), true).get(doc)) {
+    return Error{std::string("not JSON (") + simdjson::error_message(err) + ")"};
+  }
+  simdjson::dom::object object;
+  if (doc.get(object)) return Error{"not a JSON object"};
+  return object;
+}
+
+namespace {
+
+Result<ChainFields> chain_fields(simdjson::dom::object object) {
+  ChainFields fields;
+  if (object["seq"].get(fields.seq)) return Error{"field 'seq' is missing or not an unsigned integer"};
+  if (object["prev"].get(fields.prev) || !is_hex_digest(fields.prev)) {
+    return Error{"field 'prev' is missing or not 64 lowercase hex digits"};
+  }
+  return fields;
+}
+
+}  // namespace
+
+Result<ChainFields> RecordParser::parse_chain(std::string_view line) {
+  auto object = parse_object(line);
+  if (!object) return std::move(object).take_error();
+  return chain_fields(*object);
+}
+
+namespace {
+
+// Reads the fields of a record object; the first problem wins.
+class FieldReader {
+ public:
+  explicit FieldReader(simdjson::dom::object object) : object_(object) {}
+
+  void text(const char* key, std::string& out) {
+    std::string_view value;
+    if (!get(key, value)) return;
+    out.assign(value);
+  }
+  void time(const char* key, int64_t& out_us, bool required) {
+    std::string_view value;
+    if (!get(key, value)) return;
+    if (value.empty()) {
+      if (required) fail(key, "is empty");
+      return;
+    }
+    auto parsed = parse_rfc3339(value);
+    if (!parsed) return fail(key, "is not an RFC 3339 time");
+    out_us = *parsed;
+  }
+  void list(const char* key, std::vector<std::string>& out) {
+    simdjson::dom::array items;
+    if (!get(key, items)) return;
+    for (auto item : items) {
+      std::string_view value;
+      if (item.get(value)) return fail(key, "holds a value that is not a string");
+      out.emplace_back(value);
+    }
+  }
+  template <class T>
+  void number(const char* key, T& out) {
+    if (!get(key, out)) return;
+  }
+  void flag(const char* key, bool& out) { get(key, out); }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  template <class T>
+  bool get(const char* key, T& out) {
+    if (!error_.empty()) return false;
+    auto field = object_[key];
+    if (field.error() == simdjson::NO_SUCH_FIELD) return false;  // older or newer writers: default value
+    if (field.get(out)) {
+      fail(key, "has the wrong type");
+      return false;
+    }
+    return true;
+  }
+  void fail(const char* key, const char* what) { error_ = std::string("field '") + key + "' " + what; }
+
+  simdjson::dom::object object_;
+  std::string error_;
+};
+
+}  // namespace
+
+Result<LoggedRecord> RecordParser::parse(std::string_view line) {
+  auto parsed = parse_object(line);
+  if (!parsed) return std::move(parsed).take_error();
+  simdjson::dom::object object = *parsed;
+  auto chain = chain_fields(object);
+  if (!chain) return std::move(chain).take_error();
+  LoggedRecord out;
+  out.seq = chain->seq;
+  out.prev.assign(chain->prev);
+  if (object["time"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'time' is missing"};
+  if (object["decision"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'decision' is missing"};
+  Record& r = out.record;
+  FieldReader f(object);
+  f.time("time", r.time_us, true);
+  f.text("uid", r.uid);
+  f.text("decision", r.decision);
+  f.flag("violation", r.violation);
+  f.text("mode", r.mode);
+  f.text("reason", r.reason);
+  f.text("message", r.message);
+  f.text("identity", r.identity);
+  f.text("agent", r.agent);
+  f.text("user", r.user);
+  f.list("groups", r.groups);
+  f.text("operation", r.operation);
+  f.text("group", r.group);
+  f.text("version", r.version);
+  f.text("kind", r.kind);
+  f.text("resource", r.resource);
+  f.text("subresource", r.subresource);
+  f.text("namespace", r.ns);
+  f.text("name", r.name);
+  f.flag("dryRun", r.dry_run);
+  f.text("policy", r.policy);
+  f.text("commit", r.commit);
+  f.text("file", r.file);
+  uint64_t line_number = 0;
+  f.number("line", line_number);
+  r.line = static_cast<uint32_t>(std::min<uint64_t>(line_number, UINT32_MAX));
+  f.text("fileCommit", r.file_commit);
+  f.text("author", r.author);
+  int64_t author_time_us = 0;
+  f.time("authorTime", author_time_us, false);
+  r.author_time = author_time_us / 1'000'000;
+  f.text("signature", r.signature);
+  f.text("signer", r.signer);
+  f.list("changedPaths", r.changed_paths);
+  f.number("latencyUs", r.latency_us);
+  if (!f.error().empty()) return Error{f.error()};
+  return out;
+}
+
+}  // namespace gitgate::audit
