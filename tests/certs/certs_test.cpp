@@ -217,7 +217,7 @@ TEST(IssuedCertificates, RefuseACaKeyThatDoesNotMatchItsCertificate) {
   EXPECT_THAT(cert.error(), HasSubstr("CA key does not belong"));
 }
 
-TEST(Validation, RejectsServiceAndNamespaceNamesThatAreNotDnsLabels) {
+TEST(CertRequestValidation, RejectsServiceAndNamespaceNamesThatAreNotDnsLabels) {
   const std::vector<std::string> bad_names{
       "", "Web", "a_b", "-web", "web-", "web.shop", std::string(64, 'a')};
   for (const auto& bad : bad_names) {
@@ -231,20 +231,20 @@ TEST(Validation, RejectsServiceAndNamespaceNamesThatAreNotDnsLabels) {
   EXPECT_TRUE(validate(CertRequest{std::string(63, 'a'), "a1-b2"}).ok());
 }
 
-TEST(Validation, RejectsValidityOutsideOneDayToTenYears) {
+TEST(CertRequestValidation, RejectsValidityOutsideOneDayToTenYears) {
   EXPECT_THAT(validate(CertRequest{"web", "shop", 0}).error(), HasSubstr("--days"));
   EXPECT_FALSE(validate(CertRequest{"web", "shop", kMaxDays + 1}).ok());
   EXPECT_TRUE(validate(CertRequest{"web", "shop", kMaxDays}).ok());
 }
 
-TEST(Validation, RejectsMalformedExtraNames) {
+TEST(CertRequestValidation, RejectsMalformedExtraNames) {
   EXPECT_THAT(generate_pair(CertRequest{"web", "shop"}, SubjectNames{{}, {"999.1.1.1"}}).error(),
               HasSubstr("'999.1.1.1' is not an IPv4 or IPv6 address"));
   EXPECT_THAT(generate_pair(CertRequest{"web", "shop"}, SubjectNames{{"bad name"}, {}}).error(),
               HasSubstr("'bad name' is not a valid lowercase DNS name"));
 }
 
-TEST(Files, WriteFileAtomicallyReplacesContentAndLeavesNoTemporaries) {
+TEST(CertFiles, WriteFileAtomicallyReplacesContentAndLeavesNoTemporaries) {
   gitgate::testing::TempDir dir;
   const std::string path = (dir / "tls.key").string();
   ASSERT_TRUE(write_file_atomically(path, "first", 0600).ok());
