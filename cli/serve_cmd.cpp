@@ -1,15 +1,94 @@
-// Placeholder until the 'serve' command lands.
+// gitgate serve: flags -> GateApp (policies, Git, audit) -> HTTPS server -> run until SIGTERM.
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/gate_app.h"
+#include "cli/options.h"
+#include "core/duration.h"
+#include "core/log.h"
+#include "webhook/server.h"
 
 namespace gitgate::cli {
+namespace {
+
+struct ServeFlags {
+  webhook::ServerOptions server;
+  GateOptions gate;
+  std::string shutdown_delay = "5s";
+  std::string audit_max_size = "100Mi";
+  std::string log_level = "info";
+};
+
+int serve(ServeFlags& flags) {
+  log::Level level;
+  if (!log::parse_level(flags.log_level, level)) {
+    std::cerr << "gitgate serve: --log-level must be debug, info, warn or error\n";
+    return 2;
+  }
+  log::set_level(level);
+  auto delay = parse_duration(flags.shutdown_delay);
+  if (!delay) {
+    std::cerr << "gitgate serve: --shutdown-delay: " << delay.error() << "\n";
+    return 2;
+  }
+  flags.server.shutdown_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*delay);
+  auto max_size = parse_byte_size(flags.audit_max_size);
+  if (!max_size) {
+    std::cerr << "gitgate serve: --audit-max-size: " << max_size.error() << "\n";
+    return 2;
+  }
+  flags.gate.audit.max_file_bytes = *max_size;
+  flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
+
+  auto app = GateApp::create(flags.gate);
+  if (!app) {
+    log::error("cannot start: " + app.error());
+    return 1;
+  }
+  auto server = webhook::Server::create(flags.server, **app);
+  if (!server) {
+    log::error("cannot start: " + server.error());
+    return 1;
+  }
+  (*app)->start();
+  int code = (*server)->run();
+  (*app)->stop();
+  log::info("stopped");
+  return code;
+}
+
+}  // namespace
 
 void add_serve_command(CLI::App& app, ExitCode& exit) {
-  app.add_subcommand("serve", "Run the admission webhook server")->callback([&exit] {
-    std::cerr << "gitgate serve: not implemented yet\n";
-    exit.value = 2;
-  });
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Run the admission webhook server (HTTPS POST /validate)");
+  cmd->set_config("--config", "", "Read flags from a TOML/INI file (flag = value per line)");
+  cmd->add_option("--policies", flags->gate.policies_path, "Directory (or file) of GatePolicy YAML")->required();
+  cmd->add_option("--cert", flags->server.tls.cert_file, "Serving certificate (PEM); reloaded when it changes")
+      ->required();
+  cmd->add_option("--key", flags->server.tls.key_file, "Serving key (PEM); reloaded when it changes")->required();
+  cmd->add_option("--client-ca", flags->server.tls.client_ca_file,
+                  "Require client certificates signed by this CA (mTLS with the API server)");
+  cmd->add_option("--listen", flags->server.listen, "Webhook address")->capture_default_str();
+  cmd->add_option("--metrics-listen", flags->server.metrics_listen, "Plain-HTTP /healthz, /readyz, /metrics address")
+      ->capture_default_str();
+  cmd->add_option("--threads", flags->server.threads, "I/O threads (0: one per CPU)")->capture_default_str();
+  cmd->add_option("--shutdown-delay", flags->shutdown_delay,
+                  "After SIGTERM, keep serving this long with /readyz false before draining")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", flags->server.max_connections, "Open connections beyond this are closed")
+      ->capture_default_str();
+  cmd->add_option("--cache-dir", flags->gate.cache_dir, "Where Git repositories are cached")->capture_default_str();
+  cmd->add_flag("--audit-stdout", flags->gate.audit.to_stdout, "Write audit records as JSON lines on stdout");
+  cmd->add_option("--audit-file", flags->gate.audit.file, "Write the hash-chained audit log to this file");
+  cmd->add_option("--audit-max-size", flags->audit_max_size, "Rotate the audit file at this size (bytes, Ki, Mi, Gi)")
+      ->capture_default_str();
+  cmd->add_option("--audit-max-files", flags->gate.audit.max_files, "Audit files kept, the active one included")
+      ->capture_default_str();
+  cmd->add_option("--audit-hmac-key", flags->gate.audit.hmac_key_file,
+                  "Chain audit records with HMAC-SHA256 under the key in this file");
+  cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")->capture_default_str();
+  cmd->callback([flags, &exit] { exit.value = serve(*flags); });
 }
 
 }  // namespace gitgate::cli

@@ -1,0 +1,172 @@
+#include "cli/gate_app.h"
+
+#include <chrono>
+
+#include "core/log.h"
+#include "policies/engine.h"
+#include "policies/loader.h"
+#include "webhook/metrics.h"
+
+namespace gitgate::cli {
+namespace {
+
+int64_t now_unix_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The snapshots of each policy's source, read lock-free by one I/O thread.
+class SourceWindows final : public policies::DeclaredState {
+ public:
+  SourceWindows(const policies::PolicySet& set, const std::vector<std::unique_ptr<gitstate::Source>>& sources)
+      : set_(set) {
+    for (const auto& s : sources) readers_.emplace_back(s->window());
+  }
+  const SnapshotWindow* window(const policies::Policy& policy) const override {
+    size_t index = static_cast<size_t>(&policy - set_.policies.data());
+    if (index >= readers_.size()) return nullptr;
+    return readers_[index].get().get();
+  }
+
+ private:
+  const policies::PolicySet& set_;
+  mutable std::vector<Published<SnapshotWindow>::Reader> readers_;
+};
+
+class GateEvaluator final : public webhook::Evaluator {
+ public:
+  GateEvaluator(const GateApp& app) : app_(app), windows_(app.policies(), app.sources()) {}
+
+  Decision decide(const AdmissionRequest& request) override {
+    return policies::evaluate(request, app_.policies(), windows_, scratch_);
+  }
+
+  void record(const AdmissionRequest& request, const Decision& decision, std::chrono::microseconds latency) override {
+    if (auto* log = app_.audit_log()) log->submit(audit::make_record(request, decision, now_unix_us(), latency.count()));
+  }
+
+ private:
+  const GateApp& app_;
+  SourceWindows windows_;
+  policies::Scratch scratch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<GateApp>> GateApp::create(GateOptions options) {
+  auto loaded = policies::load_policies(options.policies_path);
+  if (!loaded.ok()) {
+    std::string message = "the policies in " + options.policies_path + " are not valid:";
+    for (const auto& d : loaded.errors) message += "\n  " + d.to_string();
+    return Error{message};
+  }
+  if (loaded.set.policies.empty())
+    return Error{"no GatePolicy found in " + options.policies_path + " (expected *.yaml files with kind: GatePolicy)"};
+  std::unique_ptr<GateApp> app(new GateApp());
+  app->policies_ = std::move(loaded.set);
+  for (const auto& policy : app->policies_.policies) {
+    gitstate::SourceOptions source;
+    source.name = policy.name;
+    source.spec = policy.source;
+    source.cache_dir = options.cache_dir;
+    source.fetch_program = options.fetch_program;
+    auto created = gitstate::Source::create(std::move(source));
+    if (!created) return Error{"policy " + policy.name + " (" + policy.file + "): " + created.error()};
+    app->sources_.push_back(std::move(*created));
+  }
+  if (options.audit_enabled) {
+    auto log = audit::AuditLog::open(options.audit);
+    if (!log) return std::move(log).take_error();
+    app->audit_ = std::move(*log);
+  }
+  return app;
+}
+
+GateApp::~GateApp() { stop(); }
+
+void GateApp::start() {
+  for (auto& s : sources_) s->start();
+}
+
+void GateApp::stop() {
+  for (auto& s : sources_) s->stop();
+  if (audit_) audit_->close();
+}
+
+std::unique_ptr<webhook::Evaluator> GateApp::make_evaluator() { return std::make_unique<GateEvaluator>(*this); }
+
+bool GateApp::request_sync(const Decision& decision, std::function<void()> done) {
+  for (size_t i = 0; i < policies_.policies.size(); ++i) {
+    if (policies_.policies[i].name == decision.policy) {
+      sources_[i]->request_sync(std::move(done));
+      return true;
+    }
+  }
+  return false;
+}
+
+bool GateApp::ready(std::string& why) const {
+  int64_t now = now_unix_us() / 1000000;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    const auto& policy = policies_.policies[i];
+    auto status = sources_[i]->status();
+    if (!status.ready) {
+      why = "policy " + policy.name + ": no Git snapshot yet" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+      return false;
+    }
+    auto max_age = std::chrono::duration_cast<std::chrono::seconds>(policy.source.max_staleness).count();
+    if (max_age > 0 && now - status.last_success_unix > max_age) {
+      why = "policy " + policy.name + ": Git snapshot is " + std::to_string(now - status.last_success_unix) +
+            "s old, over maxStaleness" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
+void GateApp::render_metrics(std::string& out) const {
+  using webhook::append_label_value;
+  using webhook::append_metric_header;
+  int64_t now = now_unix_us() / 1000000;
+  std::vector<gitstate::Source::Status> statuses;
+  for (const auto& s : sources_) statuses.push_back(s->status());
+  auto per_policy = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    append_metric_header(out, name, type, help);
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      out.append(name).append("{policy=");
+      append_label_value(out, policies_.policies[i].name);
+      out += "} " + value(statuses[i]) + "\n";
+    }
+  };
+  per_policy("gitgate_snapshot_age_seconds", "gauge", "Seconds since the snapshot was last confirmed as the branch head.",
+             [&](const gitstate::Source::Status& s) {
+               return s.ready ? std::to_string(now - s.last_success_unix) : std::string("NaN");
+             });
+  per_policy("gitgate_git_fetches_total", "counter", "Git fetch attempts.",
+             [](const gitstate::Source::Status& s) { return std::to_string(s.fetches); });
+  per_policy("gitgate_git_fetch_errors_total", "counter", "Failed Git syncs (fetch, signature, render or build).",
+             [](const gitstate::Source::Status& s) { return std::to_string(s.fetch_errors); });
+  per_policy("gitgate_skipped_manifests", "gauge", "Files and documents the current snapshot skipped, and conflicts.",
+             [](const gitstate::Source::Status& s) { return std::to_string(s.problems.size()); });
+  per_policy("gitgate_declared_objects", "gauge", "Objects the current snapshot declares.",
+             [](const gitstate::Source::Status& s) { return std::to_string(s.declared_objects); });
+  append_metric_header(out, "gitgate_snapshot_commit_info", "gauge", "The commit each policy's snapshot is at.");
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (!statuses[i].ready) continue;
+    out += "gitgate_snapshot_commit_info{policy=";
+    append_label_value(out, policies_.policies[i].name);
+    out += ",commit=";
+    append_label_value(out, statuses[i].commit);
+    out += "} 1\n";
+  }
+  if (audit_) {
+    append_metric_header(out, "gitgate_audit_queue_depth", "gauge", "Audit records waiting for the writer.");
+    out += "gitgate_audit_queue_depth " + std::to_string(audit_->queue_depth()) + "\n";
+    append_metric_header(out, "gitgate_audit_records_total", "counter", "Audit records written.");
+    out += "gitgate_audit_records_total " + std::to_string(audit_->records_written()) + "\n";
+    append_metric_header(out, "gitgate_audit_write_errors_total", "counter", "Audit writes, syncs or rotations that failed.");
+    out += "gitgate_audit_write_errors_total " + std::to_string(audit_->write_errors()) + "\n";
+  }
+}
+
+}  // namespace gitgate::cli
