@@ -66,7 +66,7 @@ std::string format_utc(int64_t unix_time) {
   int64_t day = day_of_year - (153 * mp + 2) / 5 + 1;
   int64_t month = mp < 10 ? mp + 3 : mp - 9;
   int64_t year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
-  char text[64];
+  char text[160];  // room for any int64 fields, though years stay within 1..9999
   std::snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(year),
                 static_cast<long long>(month), static_cast<long long>(day),
                 static_cast<long long>(seconds_of_day / 3600),

@@ -122,6 +122,11 @@ TEST(GitCommitSignature, Ed25519SignedCommitIsVerifiedWithItsPrincipal) {
   EXPECT_EQ(check.key_fingerprint, key.fingerprint);
   EXPECT_EQ(check.detail, "");
   expect_ssh_keygen_agrees(check, commit, path, "alice@example.com");
+
+  // libgit2's git_commit_extract_signature joins the lines without a final newline.
+  std::string joined = commit.signature.substr(0, commit.signature.size() - 1);
+  EXPECT_EQ(verify_git_signature(joined, commit.payload, signers, commit.committer_time).status,
+            SignatureStatus::Verified);
 }
 
 TEST(GitCommitSignature, EcdsaSignedCommitsAreVerifiedOnEveryNistCurve) {
