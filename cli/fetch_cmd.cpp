@@ -1,15 +1,19 @@
-// Placeholder until the '__fetch' command lands.
-#include <iostream>
-
+// `gitgate __fetch`: one Git fetch in a child process, started by the server's Git sources so that a hung
+// remote can be killed at its deadline. Hidden: not for people.
 #include "cli/commands.h"
+#include "gitstate/fetch_child.h"
 
 namespace gitgate::cli {
 
 void add_fetch_command(CLI::App& app, ExitCode& exit) {
-  app.add_subcommand("__fetch", "(internal) fetch a Git remote in a child process")->callback([&exit] {
-    std::cerr << "gitgate __fetch: not implemented yet\n";
-    exit.value = 2;
-  });
+  auto request = std::make_shared<gitstate::FetchRequest>();
+  auto* cmd = app.add_subcommand("__fetch", "(internal) fetch a Git remote in a child process");
+  cmd->group("");
+  cmd->add_option("--git-dir", request->git_dir, "bare cache repository")->required();
+  cmd->add_option("--url", request->url, "remote URL")->required();
+  cmd->add_option("--branch", request->branch, "branch to fetch")->required();
+  cmd->add_option("--credentials", request->credentials, "credentials directory");
+  cmd->callback([request, &exit] { exit.value = gitstate::run_fetch_child(*request); });
 }
 
 }  // namespace gitgate::cli

@@ -1,0 +1,343 @@
+#include "gitstate/fetch_child.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "core/result.h"
+#include "gitstate/git.h"
+#include "gitstate/known_hosts.h"
+#include "gitstate/remote_url.h"
+
+namespace gitgate::gitstate {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxCredentialFileBytes = 64 * 1024;
+constexpr size_t kMaxKnownHostsBytes = 1024 * 1024;
+constexpr size_t kMaxErrorBytes = 2048;
+// A repository larger than this is refused mid-transfer: the cache must not fill the disk.
+constexpr size_t kMaxFetchBytes = size_t{4} << 30;
+
+// Reads a small file; nullopt when it does not exist. Secrets are trimmed of surrounding whitespace.
+Result<std::optional<std::string>> read_credential_file(const fs::path& path, size_t limit, bool trim) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<std::string>{};
+  auto size = fs::file_size(path, ec);
+  if (ec) return Error{"cannot read " + path.string() + ": " + ec.message()};
+  if (size > limit) return Error{path.string() + " is larger than " + std::to_string(limit) + " bytes"};
+  std::ifstream in(path, std::ios::binary);
+  std::string content(size, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(size));
+  if (!in) return Error{"cannot read " + path.string()};
+  if (trim) {
+    auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+    while (!content.empty() && is_space(content.back())) content.pop_back();
+    size_t start = 0;
+    while (start < content.size() && is_space(content[start])) ++start;
+    content.erase(0, start);
+  }
+  return std::optional<std::string>(std::move(content));
+}
+
+struct Credentials {
+  std::optional<std::string> token, username, password, known_hosts;
+  std::string identity, identity_pub, ca;  // paths, empty when absent
+
+  static Result<Credentials> load(const std::string& dir) {
+    Credentials c;
+    if (dir.empty()) return c;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return Error{"credentials directory " + dir + " does not exist"};
+    fs::path base(dir);
+    for (auto [name, slot, limit, trim] :
+         {std::tuple{"token", &c.token, kMaxCredentialFileBytes, true},
+          std::tuple{"username", &c.username, kMaxCredentialFileBytes, true},
+          std::tuple{"password", &c.password, kMaxCredentialFileBytes, true},
+          std::tuple{"known_hosts", &c.known_hosts, kMaxKnownHostsBytes, false}}) {
+      auto content = read_credential_file(base / name, limit, trim);
+      if (!content) return std::move(content).take_error();
+      *slot = std::move(*content);
+    }
+    if (c.password && !c.username)
+      return Error{"credentials directory " + dir + " has a password but no username"};
+    auto optional_path = [&](const char* name) {
+      return fs::exists(base / name, ec) ? (base / name).string() : "";
+    };
+    c.identity = optional_path("identity");
+    c.identity_pub = optional_path("identity.pub");
+    c.ca = optional_path("ca.crt");
+    return c;
+  }
+};
+
+struct FetchContext {
+  RemoteUrl url;
+  std::string raw_url;
+  std::string credentials_dir;
+  Credentials credentials;
+  bool tried_key = false;
+  bool tried_password = false;
+  bool tried_username = false;
+  std::string error;  // set by a callback; more precise than what libgit2 reports afterwards
+
+  int fail(std::string message, int code = GIT_EUSER) {
+    error = std::move(message);
+    git_error_set_str(GIT_ERROR_NET, error.c_str());
+    return code;
+  }
+};
+
+std::string ssh_user(const FetchContext& ctx, const char* username_from_url) {
+  if (username_from_url != nullptr && username_from_url[0] != '\0') return username_from_url;
+  if (ctx.credentials.username) return *ctx.credentials.username;
+  return "git";
+}
+
+int on_credentials(git_credential** out, const char*, const char* username_from_url, unsigned int allowed,
+                   void* payload) {
+  auto& ctx = *static_cast<FetchContext*>(payload);
+  const Credentials& c = ctx.credentials;
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) != 0 && !c.identity.empty()) {
+    if (ctx.tried_key)
+      return ctx.fail("the SSH key in " + ctx.credentials_dir + "/identity was refused", GIT_EAUTH);
+    ctx.tried_key = true;
+    return git_credential_ssh_key_new(out, ssh_user(ctx, username_from_url).c_str(),
+                                      c.identity_pub.empty() ? nullptr : c.identity_pub.c_str(),
+                                      c.identity.c_str(), nullptr);
+  }
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 && (c.token || c.password)) {
+    if (ctx.url.scheme != "https")
+      return ctx.fail("refusing to send credentials over " + ctx.url.scheme + "://; use https://", GIT_EAUTH);
+    if (ctx.tried_password)
+      return ctx.fail("the remote refused the credentials in " + ctx.credentials_dir, GIT_EAUTH);
+    ctx.tried_password = true;
+    if (c.token)
+      return git_credential_userpass_plaintext_new(out, c.username ? c.username->c_str() : "x-access-token",
+                                                   c.token->c_str());
+    return git_credential_userpass_plaintext_new(out, c.username->c_str(), c.password->c_str());
+  }
+  if ((allowed & GIT_CREDENTIAL_USERNAME) != 0 && !ctx.tried_username) {
+    ctx.tried_username = true;
+    return git_credential_username_new(out, ssh_user(ctx, username_from_url).c_str());
+  }
+  return ctx.fail(
+      "the remote asks for credentials and " +
+          (ctx.credentials_dir.empty() ? std::string("no credentials directory is set")
+                                       : "the credentials directory " + ctx.credentials_dir +
+                                             " has none it accepts (token, username+password, identity)"),
+      GIT_EAUTH);
+}
+
+int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
+  auto& ctx = *static_cast<FetchContext*>(payload);
+  std::string who = host != nullptr ? host : ctx.url.host;
+  if (cert->cert_type == GIT_CERT_X509) {
+    if (valid != 0) return 0;
+    return ctx.fail(
+        "the TLS certificate of " + who + " is not trusted" +
+            (ctx.credentials.ca.empty() ? " by the system store (add ca.crt to the credentials directory)"
+                                        : " by ca.crt"),
+        GIT_ECERTIFICATE);
+  }
+  if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
+    const auto* hostkey = reinterpret_cast<const git_cert_hostkey*>(cert);
+    if ((hostkey->type & GIT_CERT_SSH_RAW) == 0 || hostkey->hostkey == nullptr)
+      return ctx.fail("the SSH server " + who + " did not present a host key", GIT_ECERTIFICATE);
+    if (!ctx.credentials.known_hosts)
+      return ctx.fail("ssh:// needs a known_hosts file in the credentials directory", GIT_ECERTIFICATE);
+    std::string_view blob(hostkey->hostkey, hostkey->hostkey_len);
+    switch (check_host_key(*ctx.credentials.known_hosts, who, ctx.url.port, blob)) {
+      case HostKeyVerdict::Trusted:
+        return 0;
+      case HostKeyVerdict::Unknown:
+        return ctx.fail("the host key of " + who + " is not in known_hosts", GIT_ECERTIFICATE);
+      case HostKeyVerdict::Mismatch:
+        return ctx.fail(
+            "the host key of " + who +
+                " does not match known_hosts: refusing to connect (the key changed, or someone is "
+                "intercepting the connection)",
+            GIT_ECERTIFICATE);
+      case HostKeyVerdict::Revoked:
+        return ctx.fail("the host key of " + who + " is marked @revoked in known_hosts", GIT_ECERTIFICATE);
+    }
+  }
+  return ctx.fail("unsupported certificate type from " + who, GIT_ECERTIFICATE);
+}
+
+int on_transfer(const git_indexer_progress* stats, void* payload) {
+  if (stats->received_bytes <= kMaxFetchBytes) return 0;
+  return static_cast<FetchContext*>(payload)->fail("the fetch is larger than " +
+                                                   std::to_string(kMaxFetchBytes >> 20) + " MiB; refused");
+}
+
+// A fetch killed at its deadline can leave lock files behind; under the fetch lock nobody else owns them.
+void remove_stale_locks(const fs::path& git_dir) {
+  std::error_code ec;
+  for (const char* name :
+       {"refs/gitgate/head.lock", "packed-refs.lock", "config.lock", "HEAD.lock", "shallow.lock"})
+    fs::remove(git_dir / name, ec);
+  for (const auto& entry : fs::directory_iterator(git_dir / "objects" / "pack", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("pack_git2_") || name.starts_with("tmp_")) fs::remove(entry.path(), ec);
+  }
+}
+
+class FetchLock {
+ public:
+  explicit FetchLock(const fs::path& git_dir)
+      : fd_(open((git_dir / "gitgate-fetch.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600)) {}
+  ~FetchLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  FetchLock(const FetchLock&) = delete;
+  FetchLock& operator=(const FetchLock&) = delete;
+  // Blocks while another process fetches into the same cache; the parent's deadline bounds the wait.
+  bool acquire() { return fd_ >= 0 && flock(fd_, LOCK_EX) == 0; }
+
+ private:
+  int fd_;
+};
+
+class Fetcher {
+ public:
+  explicit Fetcher(const FetchRequest& request) : request_(request) {}
+
+  int run() {
+    auto url = parse_remote_url(request_.url);
+    if (!url) return report(kFetchUsage, url.error());
+    ctx_.url = *url;
+    ctx_.raw_url = request_.url;
+    ctx_.credentials_dir = request_.credentials;
+    if (request_.git_dir.empty() || request_.branch.empty())
+      return report(kFetchUsage, "__fetch needs --git-dir, --url and --branch");
+    ensure_libgit2();
+    std::string branch_ref = "refs/heads/" + request_.branch;
+    int valid = 0;
+    if (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0)
+      return report(kFetchUsage, "'" + request_.branch + "' is not a valid branch name");
+    auto credentials = Credentials::load(request_.credentials);
+    if (!credentials) return report(kFetchFailed, credentials.error());
+    ctx_.credentials = std::move(*credentials);
+    if (ctx_.url.scheme == "ssh" && !ctx_.credentials.known_hosts)
+      return report(kFetchFailed, "ssh:// sources need a known_hosts file in the credentials directory");
+    if (!ctx_.credentials.ca.empty() &&
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ctx_.credentials.ca.c_str(), nullptr) != 0)
+      return report(kFetchFailed, "cannot use " + ctx_.credentials.ca + ": " + git_error_text(-1));
+
+    fs::path git_dir(request_.git_dir);
+    std::error_code ec;
+    fs::create_directories(git_dir, ec);
+    if (ec) return report(kFetchFailed, "cannot create " + git_dir.string() + ": " + ec.message());
+    FetchLock lock(git_dir);
+    if (!lock.acquire()) return report(kFetchFailed, "cannot lock " + git_dir.string());
+    remove_stale_locks(git_dir);
+
+    git_repository* raw_repo = nullptr;
+    if (git_repository_open_bare(&raw_repo, git_dir.c_str()) != 0 &&
+        git_repository_init(&raw_repo, git_dir.c_str(), 1) != 0)
+      return report(kFetchFailed,
+                    "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
+    RepositoryPtr repo(raw_repo);
+
+    git_remote* raw_remote = nullptr;
+    if (int rc = git_remote_create_anonymous(&raw_remote, repo.get(), request_.url.c_str()); rc != 0)
+      return report(kFetchFailed, git_error_text(rc));
+    RemotePtr remote(raw_remote);
+
+    git_remote_callbacks callbacks;
+    git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
+    callbacks.credentials = on_credentials;
+    callbacks.certificate_check = on_certificate;
+    callbacks.transfer_progress = on_transfer;
+    callbacks.payload = &ctx_;
+    git_proxy_options proxy;
+    git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
+    proxy.type = GIT_PROXY_AUTO;
+
+    if (int rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, &proxy, nullptr); rc != 0)
+      return report(kFetchFailed, "cannot connect to " + ctx_.url.redacted + ": " + last_error(rc));
+    const git_remote_head** heads = nullptr;
+    size_t count = 0;
+    if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0)
+      return report(kFetchFailed, last_error(rc));
+    const git_remote_head* branch = nullptr;
+    for (size_t i = 0; i < count; ++i)
+      if (branch_ref == heads[i]->name) branch = heads[i];
+    if (branch == nullptr)
+      return report(kFetchBranchMissing,
+                    "branch '" + request_.branch + "' not found on " + ctx_.url.redacted);
+    git_oid advertised = branch->oid;
+
+    git_fetch_options options;
+    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
+    options.callbacks = callbacks;
+    options.proxy_opts = proxy;
+    options.update_fetchhead = 0;
+    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    std::string refspec = "+" + branch_ref + ":" + kFetchedRef;
+    char* refspec_ptr = refspec.data();
+    git_strarray refspecs{&refspec_ptr, 1};
+    if (int rc = git_remote_download(remote.get(), &refspecs, &options); rc != 0)
+      return report(kFetchFailed, "fetch from " + ctx_.url.redacted + " failed: " + last_error(rc));
+    if (int rc = git_remote_update_tips(remote.get(), &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+                                        "gitgate fetch");
+        rc != 0)
+      return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + last_error(rc));
+    git_oid fetched;
+    if (int rc = git_reference_name_to_id(&fetched, repo.get(), kFetchedRef); rc != 0)
+      return report(kFetchFailed,
+                    "fetched, but " + std::string(kFetchedRef) + " is missing: " + git_error_text(rc));
+    if (git_oid_cmp(&fetched, &advertised) != 0)
+      return report(kFetchFailed,
+                    "fetched " + oid_hex(fetched) + " but the remote advertised " + oid_hex(advertised));
+    std::printf("%s\n", oid_hex(fetched).c_str());
+    return kFetchOk;
+  }
+
+ private:
+  std::string last_error(int code) const { return ctx_.error.empty() ? git_error_text(code) : ctx_.error; }
+
+  // One line on stderr, without the URL's userinfo or any credential.
+  int report(int code, std::string message) {
+    message = redact(std::move(message), ctx_.raw_url, ctx_.url);
+    for (const auto* secret : {&ctx_.credentials.token, &ctx_.credentials.password}) {
+      if (!*secret || (*secret)->empty()) continue;
+      for (size_t pos = message.find(**secret); pos != std::string::npos; pos = message.find(**secret, pos))
+        message.replace(pos, (*secret)->size(), "***");
+    }
+    for (char& c : message)
+      if (c == '\n' || c == '\r') c = ' ';
+    if (message.size() > kMaxErrorBytes) message.resize(kMaxErrorBytes);
+    std::fprintf(stderr, "%s\n", message.c_str());
+    return code;
+  }
+
+  const FetchRequest& request_;
+  FetchContext ctx_;
+};
+
+}  // namespace
+
+std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
+  std::vector<std::string> argv{program, "__fetch",   "--git-dir", request.git_dir,
+                                "--url", request.url, "--branch",  request.branch};
+  if (!request.credentials.empty()) {
+    argv.push_back("--credentials");
+    argv.push_back(request.credentials);
+  }
+  return argv;
+}
+
+int run_fetch_child(const FetchRequest& request) {
+  return Fetcher(request).run();
+}
+
+}  // namespace gitgate::gitstate

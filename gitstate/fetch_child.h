@@ -1,0 +1,39 @@
+// One Git fetch, run in a child process (`gitgate __fetch`) so that the parent can kill it at its deadline:
+// libgit2 1.5 has no network timeouts, and a silent remote would block git_remote_fetch for ever.
+//
+// The child opens (or creates) the bare cache repository, fetches refs/heads/<branch> into the private ref
+// refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
+// credentials directory, never passed in argv or the environment:
+//   token                  HTTPS: sent as the password, user "x-access-token" (or the `username` file)
+//   username + password    HTTPS basic authentication
+//   identity [identity.pub] SSH private key (unencrypted), with
+//   known_hosts            required for ssh://: the host key must be listed (hashed entries work)
+//   ca.crt                 HTTPS: trust these CAs instead of the system store
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gitgate::gitstate {
+
+struct FetchRequest {
+  std::string git_dir;  // the bare cache repository (created when missing)
+  std::string url;
+  std::string branch;
+  std::string credentials;  // directory; empty for none
+};
+
+// Exit codes of the child.
+inline constexpr int kFetchOk = 0;
+inline constexpr int kFetchFailed = 1;
+inline constexpr int kFetchUsage = 2;
+inline constexpr int kFetchBranchMissing = 3;
+
+// argv for `program __fetch ...`.
+std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request);
+
+// The child's work: prints the fetched commit id on stdout, or one line of error (no credentials, URL
+// userinfo redacted) on stderr. Returns the exit code.
+int run_fetch_child(const FetchRequest& request);
+
+}  // namespace gitgate::gitstate

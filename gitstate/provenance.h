@@ -1,0 +1,56 @@
+// The last commit that changed each file: for every file of a snapshot, the newest commit (walking from the
+// head, newest first) that gave the file its current content: its blob differs from every parent's. Merges
+// that took the file from one side are not counted, so the answer is the commit that made the change.
+//
+// Incremental: when the new head descends from the previous one, only the new commits are walked; a file
+// none of them changed keeps its previous answer, and only a file whose change is not found there (a revert
+// to older content reached through a merge, say) costs a walk of the whole history. Any other head (force
+// push, another branch) starts over. Walks stop after `max_commits`; beyond, a file has no answer.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <git2.h>
+
+namespace gitgate::gitstate {
+
+struct FileAtHead {
+  std::string path;
+  git_oid blob;
+};
+
+class ProvenanceTracker {
+ public:
+  explicit ProvenanceTracker(size_t max_commits = 10000) : max_commits_(max_commits) {}
+
+  // path -> commit; a file without an entry has no answer within the limit. `pathspec` narrows the tree
+  // diffs (the source's paths; empty for the whole tree). `cancel_fd` readable aborts the walk.
+  std::unordered_map<std::string, git_oid> update(git_repository* repo, const git_oid& head,
+                                                  const std::vector<FileAtHead>& files,
+                                                  const std::vector<std::string>& pathspec, int cancel_fd);
+
+  // Commits examined by the last update(): how incremental it was.
+  size_t commits_walked() const { return walked_; }
+
+ private:
+  struct Known {
+    git_oid blob;
+    std::optional<git_oid> commit;
+  };
+
+  std::unordered_map<std::string, git_oid> search(git_repository* repo, const git_oid& head,
+                                                  const git_oid* hide,
+                                                  std::unordered_map<std::string, git_oid> targets,
+                                                  const std::vector<std::string>& pathspec, int cancel_fd);
+
+  size_t max_commits_;
+  size_t walked_ = 0;
+  std::optional<git_oid> head_;
+  std::unordered_map<std::string, Known> known_;
+};
+
+}  // namespace gitgate::gitstate

@@ -1,0 +1,331 @@
+#include "gitstate/snapshot_builder.h"
+
+#include <algorithm>
+
+namespace gitgate::gitstate {
+namespace fs = std::filesystem;
+
+namespace {
+
+// More manifest files than this in one snapshot is refused rather than held in memory.
+constexpr size_t kMaxManifestFiles = 20000;
+
+std::string short_id(const std::string& hex) {
+  return hex.substr(0, 7);
+}
+
+std::string file_key(const std::string& path, const git_oid& blob) {
+  return path + '\n' + oid_hex(blob);
+}
+
+bool is_blob_mode(git_filemode_t mode) {
+  return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SnapshotBuilder>> SnapshotBuilder::create(std::string git_dir, SourceSpec spec,
+                                                                 manifests::Limits limits) {
+  std::vector<std::string> paths;
+  for (const auto& p : spec.paths) {
+    auto normalized = manifests::normalize_source_path(p);
+    if (!normalized) return std::move(normalized).take_error();
+    if (std::find(paths.begin(), paths.end(), *normalized) == paths.end()) paths.push_back(*normalized);
+  }
+  if (paths.empty()) paths.push_back("");
+  return std::unique_ptr<SnapshotBuilder>(
+      new SnapshotBuilder(std::move(git_dir), std::move(spec), limits, std::move(paths)));
+}
+
+SnapshotBuilder::SnapshotBuilder(std::string git_dir, SourceSpec spec, manifests::Limits limits,
+                                 std::vector<std::string> paths)
+    : git_dir_(std::move(git_dir)), spec_(std::move(spec)), limits_(limits), paths_(std::move(paths)) {
+  if (std::find(paths_.begin(), paths_.end(), "") == paths_.end()) pathspec_ = paths_;
+}
+
+Status SnapshotBuilder::open() {
+  if (repo_) return Status::Ok();
+  ensure_libgit2();
+  git_repository* raw = nullptr;
+  if (int rc = git_repository_open_bare(&raw, git_dir_.c_str()); rc != 0)
+    return Error{"cannot open the cache repository " + git_dir_ + ": " + git_error_text(rc)};
+  repo_.reset(raw);
+  return Status::Ok();
+}
+
+std::optional<std::string> SnapshotBuilder::fetched_head() {
+  std::error_code ec;
+  if (!fs::exists(fs::path(git_dir_) / "HEAD", ec) || !open().ok()) return std::nullopt;
+  git_oid id;
+  if (git_reference_name_to_id(&id, repo_.get(), kFetchedRef) != 0) return std::nullopt;
+  return oid_hex(id);
+}
+
+Result<bool> SnapshotBuilder::refresh_signers() {
+  if (spec_.allowed_signers.empty()) return false;
+  std::error_code ec;
+  auto mtime = fs::last_write_time(spec_.allowed_signers, ec);
+  auto size = ec ? 0 : fs::file_size(spec_.allowed_signers, ec);
+  if (!ec && signers_version_ && signers_version_->first == mtime && signers_version_->second == size)
+    return false;
+  auto signers = sshsig::load_allowed_signers(spec_.allowed_signers);
+  if (!signers) {
+    signers_version_.reset();
+    signers_problem_ = signers.error();
+    commits_.set_signers(std::nullopt);
+    if (spec_.require_signed_commits) return Error{"cannot verify commit signatures: " + signers.error()};
+    return true;
+  }
+  signers_problem_.clear();
+  for (const auto& skipped : signers->skipped) signers_problem_ += skipped.to_string() + "; ";
+  signers_version_ = {mtime, size};
+  commits_.set_signers(std::move(*signers));
+  return true;
+}
+
+Status SnapshotBuilder::collect(git_tree* root, const std::string& path, std::vector<TreeFile>& files,
+                                std::vector<Problem>& problems) {
+  std::vector<std::pair<TreePtr, std::string>> stack;
+  if (path.empty()) {
+    git_tree* copy = nullptr;
+    git_tree_dup(&copy, root);
+    stack.emplace_back(TreePtr(copy), "");
+  } else {
+    git_tree_entry* raw = nullptr;
+    if (git_tree_entry_bypath(&raw, root, path.c_str()) != 0)
+      return Error{"source path '" + path + "' not found in the commit"};
+    TreeEntryPtr entry(raw);
+    git_filemode_t mode = git_tree_entry_filemode(entry.get());
+    if (mode == GIT_FILEMODE_TREE) {
+      git_tree* sub = nullptr;
+      if (git_tree_lookup(&sub, repo_.get(), git_tree_entry_id(entry.get())) != 0)
+        return Error{"cannot read tree " + path + ": " + git_error_text(-1)};
+      stack.emplace_back(TreePtr(sub), path + "/");
+    } else if (is_blob_mode(mode)) {
+      files.push_back({path, *git_tree_entry_id(entry.get())});
+    } else if (mode == GIT_FILEMODE_LINK) {
+      problems.push_back({path, 0, "symbolic link, not followed; skipped"});
+    } else {
+      problems.push_back({path, 0, "submodule (gitlink), not followed; skipped"});
+    }
+  }
+  while (!stack.empty()) {
+    auto [tree, prefix] = std::move(stack.back());
+    stack.pop_back();
+    for (size_t i = 0, n = git_tree_entrycount(tree.get()); i < n; ++i) {
+      const git_tree_entry* entry = git_tree_entry_byindex(tree.get(), i);
+      std::string name = git_tree_entry_name(entry);
+      std::string full = prefix + name;
+      switch (git_tree_entry_filemode(entry)) {
+        case GIT_FILEMODE_TREE: {
+          git_tree* sub = nullptr;
+          if (git_tree_lookup(&sub, repo_.get(), git_tree_entry_id(entry)) != 0)
+            return Error{"cannot read tree " + full + ": " + git_error_text(-1)};
+          stack.emplace_back(TreePtr(sub), full + "/");
+          break;
+        }
+        case GIT_FILEMODE_BLOB:
+        case GIT_FILEMODE_BLOB_EXECUTABLE:
+          if (manifests::is_manifest_path(name)) files.push_back({full, *git_tree_entry_id(entry)});
+          break;
+        case GIT_FILEMODE_LINK:
+          problems.push_back({full, 0, "symbolic link, not followed; skipped"});
+          break;
+        case GIT_FILEMODE_COMMIT:
+          problems.push_back({full, 0, "submodule (gitlink), not followed; skipped"});
+          break;
+        default:
+          break;
+      }
+    }
+    if (files.size() > kMaxManifestFiles)
+      return Error{"more than " + std::to_string(kMaxManifestFiles) +
+                   " manifest files under the source paths"};
+  }
+  return Status::Ok();
+}
+
+SnapshotBuilder::ParsedFile& SnapshotBuilder::load(const TreeFile& file, FileCache& next) {
+  std::string key = file_key(file.path, file.blob);
+  if (auto it = next.find(key); it != next.end()) return it->second;
+  if (auto it = files_.find(key); it != files_.end())
+    return next.emplace(key, std::move(it->second)).first->second;
+  ++stats_.files_parsed;
+  ParsedFile& parsed = next[key];
+  git_odb* raw_odb = nullptr;
+  size_t size = 0;
+  git_object_t type = GIT_OBJECT_INVALID;
+  int rc = git_repository_odb(&raw_odb, repo_.get());
+  OdbPtr odb(raw_odb);
+  if (rc == 0) rc = git_odb_read_header(&size, &type, odb.get(), &file.blob);
+  if (rc != 0) {
+    parsed.problems.push_back({file.path, 0, "cannot read: " + git_error_text(rc) + "; skipped"});
+    return parsed;
+  }
+  if (size > limits_.max_file_bytes) {
+    parsed.problems.push_back({file.path, 0,
+                               "file is " + std::to_string(size) + " bytes, over the limit of " +
+                                   std::to_string(limits_.max_file_bytes) + "; skipped"});
+    return parsed;
+  }
+  git_blob* raw_blob = nullptr;
+  if (git_blob_lookup(&raw_blob, repo_.get(), &file.blob) != 0) {
+    parsed.problems.push_back({file.path, 0, "cannot read: " + git_error_text(-1) + "; skipped"});
+    return parsed;
+  }
+  BlobPtr blob(raw_blob);
+  std::string_view content(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                           static_cast<size_t>(git_blob_rawsize(blob.get())));
+  manifests::FileResult result = manifests::parse_file(file.path, content, limits_);
+  for (const auto& doc : result.documents)
+    parsed.objects.push_back(manifests::declare(doc, file.path, spec_.default_namespace));
+  parsed.problems = std::move(result.problems);
+  return parsed;
+}
+
+std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(
+    const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out) {
+  auto answer = answers.find(path);
+  if (answer == answers.end()) return nullptr;
+  auto info = commits_.get(repo_.get(), answer->second);
+  if (info) out.commits.insert(info->id);
+  return info;
+}
+
+Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
+  std::vector<TreeFile> files;
+  for (const auto& path : paths_)
+    if (Status s = collect(tree, path, files, out.problems); !s.ok()) return s;
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  files.erase(
+      std::unique(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path == b.path; }),
+      files.end());
+  std::sort(out.problems.begin(), out.problems.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+
+  std::vector<FileAtHead> targets;
+  for (const auto& f : files) targets.push_back({f.path, f.blob});
+  auto answers = provenance_.update(repo_.get(), head, targets, pathspec_, cancel_fd);
+  stats_.commits_walked = provenance_.commits_walked();
+
+  FileCache next;
+  for (const auto& f : files) {
+    ParsedFile& parsed = load(f, next);
+    auto changed_by = last_change(answers, f.path, out);
+    if (parsed.last_change != changed_by) {
+      // Same content, another last change (a revert, a force push): new objects; the cached ones may be
+      // held by older snapshots and are immutable.
+      for (auto& object : parsed.objects) {
+        auto copy = std::make_shared<DeclaredObject>(*object);
+        copy->set_last_change(changed_by);
+        object = std::move(copy);
+      }
+      parsed.last_change = changed_by;
+    }
+    out.objects.insert(out.objects.end(), parsed.objects.begin(), parsed.objects.end());
+    out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
+  }
+  stats_.files = files.size();
+  files_ = std::move(next);
+  return Status::Ok();
+}
+
+Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
+  const std::string& directory = paths_.front();
+  RenderLimits render_limits;
+  render_limits.max_file_bytes = limits_.max_file_bytes;
+  auto rendered = render_kustomize(repo_.get(), tree, directory, spec_, render_limits, cancel_fd);
+  if (!rendered) return Error{rendered.error()};
+  out.problems = std::move(rendered->problems);
+
+  manifests::Limits output_limits = limits_;
+  output_limits.max_file_bytes = render_limits.max_output_bytes;
+  output_limits.max_nodes = std::max<uint64_t>(limits_.max_nodes, rendered->output.size());
+  manifests::ParseOptions options;
+  options.kustomize_origin = true;
+  auto parsed = manifests::parse_file(rendered->kustomization + " (kustomize build)", rendered->output,
+                                      output_limits, options);
+  out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
+
+  // Each object is attributed to the file kustomize names, found in the tree; else to the kustomization.
+  FileCache next;
+  std::unordered_map<std::string, git_oid> sources;
+  auto blob_of = [&](const std::string& path) -> std::optional<git_oid> {
+    git_tree_entry* raw = nullptr;
+    if (git_tree_entry_bypath(&raw, tree, path.c_str()) != 0) return std::nullopt;
+    TreeEntryPtr entry(raw);
+    if (!is_blob_mode(git_tree_entry_filemode(entry.get()))) return std::nullopt;
+    return *git_tree_entry_id(entry.get());
+  };
+  if (auto blob = blob_of(rendered->kustomization)) sources.emplace(rendered->kustomization, *blob);
+  std::vector<std::shared_ptr<DeclaredObject>> objects;
+  for (manifests::Document& doc : parsed.documents) {
+    std::string file = rendered->kustomization;
+    doc.line = 0;
+    doc.column = 0;
+    if (!doc.origin.empty()) {
+      std::string candidate = (fs::path(directory) / doc.origin).lexically_normal().generic_string();
+      auto blob = candidate.starts_with("..") ? std::nullopt : blob_of(candidate);
+      if (blob) {
+        file = candidate;
+        sources.emplace(file, *blob);
+        // The object's position in its file, when the file declares it under the same kind and (possibly
+        // prefixed or suffixed) name.
+        for (const auto& original : load({file, *blob}, next).objects) {
+          if (original->key().kind != doc.kind || doc.name.find(original->key().name) == std::string::npos)
+            continue;
+          doc.line = original->line();
+          doc.column = original->column();
+          break;
+        }
+      }
+    }
+    objects.push_back(manifests::declare(doc, file, spec_.default_namespace));
+  }
+  files_ = std::move(next);
+
+  std::vector<FileAtHead> targets;
+  for (const auto& [path, blob] : sources) targets.push_back({path, blob});
+  auto answers = provenance_.update(repo_.get(), head, targets, {}, cancel_fd);
+  stats_.commits_walked = provenance_.commits_walked();
+  stats_.files = sources.size();
+  for (auto& object : objects) {
+    object->set_last_change(last_change(answers, object->file(), out));
+    out.objects.push_back(std::move(object));
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string& head_hex, int cancel_fd) {
+  stats_ = {};
+  if (Status s = open(); !s.ok()) return Error{s.error()};
+  git_oid head;
+  if (git_oid_fromstr(&head, head_hex.c_str()) != 0) return Error{"'" + head_hex + "' is not a commit id"};
+  git_commit* raw_commit = nullptr;
+  if (git_commit_lookup(&raw_commit, repo_.get(), &head) != 0)
+    return Error{"commit " + short_id(head_hex) + " is not in the cache repository: " + git_error_text(-1)};
+  CommitPtr commit(raw_commit);
+  git_tree* raw_tree = nullptr;
+  if (git_commit_tree(&raw_tree, commit.get()) != 0)
+    return Error{"cannot read the tree of commit " + short_id(head_hex) + ": " + git_error_text(-1)};
+  TreePtr tree(raw_tree);
+
+  auto info = commits_.get(repo_.get(), head);
+  if (!info) return Error{"cannot read commit " + short_id(head_hex)};
+  if (spec_.require_signed_commits && info->signature != SignatureStatus::Verified)
+    return Error{"commit " + short_id(head_hex) + " is " + std::string(to_string(info->signature)) +
+                 ", and the policy requires commits verified against " + spec_.allowed_signers +
+                 "; keeping the last good snapshot"};
+
+  Output out;
+  out.commits.insert(info->id);
+  if (!signers_problem_.empty()) out.problems.push_back({spec_.allowed_signers, 0, signers_problem_});
+  Status built = spec_.render == Render::Kustomize ? build_rendered(tree.get(), head, cancel_fd, out)
+                                                   : build_plain(tree.get(), head, cancel_fd, out);
+  if (!built.ok()) return Error{"commit " + short_id(head_hex) + ": " + built.error()};
+  commits_.retain(out.commits);
+  return std::make_shared<const Snapshot>(std::move(info), spec_.default_namespace, std::move(out.objects),
+                                          std::move(out.problems));
+}
+
+}  // namespace gitgate::gitstate

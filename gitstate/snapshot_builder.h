@@ -1,0 +1,95 @@
+// Builds snapshots from commits of the cache repository, reading tree objects only (no checkout).
+// Runs on the source's sync thread; local reads only, no network.
+//
+// Parsed files are cached by (path, blob id), so a commit that touches one file re-parses one file and the
+// declared objects of unchanged files are shared between snapshots. Provenance is incremental (see
+// provenance.h) and commit metadata and signature checks are computed once per commit.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/declared.h"
+#include "core/result.h"
+#include "core/source_spec.h"
+#include "gitstate/commit_info.h"
+#include "gitstate/git.h"
+#include "gitstate/provenance.h"
+#include "gitstate/render.h"
+#include "manifests/loader.h"
+
+namespace gitgate::gitstate {
+
+class SnapshotBuilder {
+ public:
+  struct Stats {
+    size_t files = 0;         // manifest files in the snapshot
+    size_t files_parsed = 0;  // of which were parsed by this build (the rest came from the cache)
+    size_t commits_walked = 0;
+  };
+
+  // Fails when a source path is unusable (absolute, or climbing out with "..").
+  static gitgate::Result<std::unique_ptr<SnapshotBuilder>> create(std::string git_dir,
+                                                                  gitgate::SourceSpec spec,
+                                                                  manifests::Limits limits);
+
+  // The commit the cache repository holds for the branch (refs/gitgate/head), if any.
+  std::optional<std::string> fetched_head();
+  // Re-reads the allowed_signers file when it changed. True when it did (signature statuses are then
+  // recomputed by the next build).
+  gitgate::Result<bool> refresh_signers();
+  // `cancel_fd` readable aborts a render or a history walk.
+  gitgate::Result<std::shared_ptr<const gitgate::Snapshot>> build(const std::string& head, int cancel_fd);
+
+  const Stats& last_stats() const { return stats_; }
+
+ private:
+  struct TreeFile {
+    std::string path;
+    git_oid blob;
+  };
+  struct ParsedFile {
+    std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
+    std::vector<gitgate::Problem> problems;
+    std::shared_ptr<const gitgate::CommitInfo> last_change;
+  };
+  using FileCache = std::unordered_map<std::string, ParsedFile>;  // by path + '\n' + blob id
+
+  struct Output {
+    std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
+    std::vector<gitgate::Problem> problems;
+    std::unordered_set<std::string> commits;  // ids the snapshot refers to
+  };
+
+  SnapshotBuilder(std::string git_dir, gitgate::SourceSpec spec, manifests::Limits limits,
+                  std::vector<std::string> paths);
+  gitgate::Status open();
+  gitgate::Status collect(git_tree* root, const std::string& path, std::vector<TreeFile>& files,
+                          std::vector<gitgate::Problem>& problems);
+  ParsedFile& load(const TreeFile& file, FileCache& next);
+  std::shared_ptr<const gitgate::CommitInfo> last_change(
+      const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out);
+  gitgate::Status build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
+  gitgate::Status build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
+
+  std::string git_dir_;
+  gitgate::SourceSpec spec_;
+  manifests::Limits limits_;
+  std::vector<std::string> paths_;     // normalised
+  std::vector<std::string> pathspec_;  // for history diffs; empty when a path is the root
+  RepositoryPtr repo_;
+  FileCache files_;
+  CommitInfoCache commits_;
+  ProvenanceTracker provenance_;
+  std::optional<std::pair<std::filesystem::file_time_type, uintmax_t>> signers_version_;  // mtime, size
+  std::string signers_problem_;
+  Stats stats_;
+};
+
+}  // namespace gitgate::gitstate

@@ -1,0 +1,290 @@
+#include "gitstate/source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include <filesystem>
+
+#include "gitstate/fetch_child.h"
+#include "gitstate/git.h"
+#include "gitstate/remote_url.h"
+#include "gitstate/snapshot_builder.h"
+#include "gitstate/subprocess.h"
+
+namespace gitgate::gitstate {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string hex_sha256(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < size; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xF];
+  }
+  return out;
+}
+
+struct FetchOutcome {
+  bool ok = false;
+  std::string error;
+};
+
+// Runs one fetch in a child process, killed at the deadline or when `cancel_fd` becomes readable.
+FetchOutcome fetch(const SourceOptions& options, const std::string& git_dir, int cancel_fd) {
+  FetchRequest request{git_dir, options.spec.url, options.spec.branch, options.spec.credentials};
+  ProcessOptions process;
+  process.argv = fetch_child_argv(options.fetch_program, request);
+  process.timeout = options.spec.fetch_timeout;
+  process.max_stdout = 4096;
+  process.max_stderr = 4096;
+  process.cancel_fd = cancel_fd;
+  ProcessResult run = run_process(process);
+  if (run.succeeded()) return {true, {}};
+  std::string detail = run.err;
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  if (run.timed_out || run.cancelled || !run.started || detail.empty())
+    detail = "fetch " + run.outcome(options.spec.fetch_timeout) + (detail.empty() ? "" : ": " + detail);
+  return {false, detail};
+}
+
+Status validate(const SourceOptions& options) {
+  auto url = parse_remote_url(options.spec.url);
+  if (!url) return Error{url.error()};
+  ensure_libgit2();
+  int valid = 0;
+  std::string ref = "refs/heads/" + options.spec.branch;
+  if (options.spec.branch.empty() || git_reference_name_is_valid(&valid, ref.c_str()) != 0 || valid == 0)
+    return Error{"'" + options.spec.branch + "' is not a valid branch name"};
+  if (options.cache_dir.empty()) return Error{"no cache directory (--cache-dir) for Git sources"};
+  if (options.spec.window < 1) return Error{"the snapshot window must keep at least 1 snapshot"};
+  if (options.spec.render == Render::Kustomize && options.spec.kustomize_command.empty())
+    return Error{"render: kustomize needs a command"};
+  return Status::Ok();
+}
+
+manifests::Limits limits_of(const SourceOptions& options) {
+  manifests::Limits limits = options.limits;
+  limits.max_file_bytes = options.spec.max_file_bytes;
+  return limits;
+}
+
+}  // namespace
+
+std::string cache_repository(const std::string& cache_dir, const SourceSpec& spec) {
+  std::string identity = spec.url;
+  identity += '\0';
+  identity += spec.branch;
+  return (fs::path(cache_dir) / (hex_sha256(identity).substr(0, 24) + ".git")).string();
+}
+
+Result<std::unique_ptr<Source>> Source::create(SourceOptions options) {
+  std::string prefix = "source: ";
+  if (gitgate::Status s = validate(options); !s.ok()) return Error{prefix + s.error()};
+  std::error_code ec;
+  fs::create_directories(options.cache_dir, ec);
+  if (ec)
+    return Error{prefix + "cannot create the cache directory " + options.cache_dir + ": " + ec.message()};
+  std::string git_dir = cache_repository(options.cache_dir, options.spec);
+  auto builder = SnapshotBuilder::create(git_dir, options.spec, limits_of(options));
+  if (!builder) return Error{prefix + builder.error()};
+  auto source =
+      std::unique_ptr<Source>(new Source(std::move(options), std::move(git_dir), std::move(*builder)));
+  if (source->stop_pipe_[0] < 0) return Error{prefix + "cannot create a pipe"};
+  return source;
+}
+
+Source::Source(SourceOptions options, std::string git_dir, std::unique_ptr<SnapshotBuilder> builder)
+    : options_(std::move(options)), git_dir_(std::move(git_dir)), builder_(std::move(builder)) {
+  if (pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
+}
+
+Source::~Source() {
+  stop();
+  for (int fd : stop_pipe_)
+    if (fd >= 0) close(fd);
+}
+
+void Source::start() {
+  std::lock_guard lock(mutex_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Source::stop() {
+  std::vector<std::function<void()>> orphans;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    if (stop_pipe_[1] >= 0) {
+      char byte = 1;
+      [[maybe_unused]] auto written = write(stop_pipe_[1], &byte, 1);
+    }
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    orphans.swap(waiters_);
+  }
+  for (auto& done : orphans) done();
+}
+
+void Source::request_sync(std::function<void()> done) {
+  {
+    std::unique_lock lock(mutex_);
+    if (!stopping_) {
+      if (in_flight_ || sync_requested_) {
+        waiters_.push_back(std::move(done));
+        return;
+      }
+      bool rate_limited = last_fetch_start_ != Clock::time_point{} &&
+                          Clock::now() - last_fetch_start_ < options_.sync_rate_limit;
+      if (!rate_limited) {
+        sync_requested_ = true;
+        waiters_.push_back(std::move(done));
+        lock.unlock();
+        wake_.notify_all();
+        return;
+      }
+    }
+  }
+  done();
+}
+
+Source::Status Source::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void Source::run() {
+  std::unique_lock lock(mutex_);
+  auto next_due = Clock::now();
+  while (!stopping_) {
+    wake_.wait_until(lock, next_due,
+                     [&] { return stopping_ || sync_requested_ || Clock::now() >= next_due; });
+    if (stopping_) break;
+    sync_requested_ = false;
+    in_flight_ = true;
+    last_fetch_start_ = Clock::now();
+    lock.unlock();
+    sync();
+    lock.lock();
+    in_flight_ = false;
+    next_due = last_fetch_start_ + options_.spec.interval;
+    std::vector<std::function<void()>> finished;
+    finished.swap(waiters_);
+    lock.unlock();
+    for (auto& done : finished) done();
+    lock.lock();
+  }
+}
+
+void Source::record_failure(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  status_.last_error = message;
+  ++status_.fetch_errors;
+}
+
+void Source::publish(std::shared_ptr<const Snapshot> snapshot) {
+  auto next = std::make_shared<SnapshotWindow>();
+  next->snapshots.push_back(snapshot);
+  if (auto current = window_.load()) {
+    for (const auto& older : current->snapshots) {
+      if (next->snapshots.size() >= static_cast<size_t>(options_.spec.window)) break;
+      if (older->commit().id != snapshot->commit().id) next->snapshots.push_back(older);
+    }
+  }
+  window_.publish(std::move(next));
+  published_commit_ = snapshot->commit().id;
+  std::lock_guard lock(mutex_);
+  status_.ready = true;
+  status_.commit = snapshot->commit().id;
+  status_.problems = snapshot->problems();
+  status_.declared_objects = snapshot->objects().size();
+}
+
+void Source::sync() {
+  {
+    std::lock_guard lock(mutex_);
+    status_.last_attempt_unix = now_unix();
+    ++status_.fetches;
+  }
+  FetchOutcome fetched = fetch(options_, git_dir_, stop_pipe_[0]);
+  if (!fetched.ok) {
+    record_failure(fetched.error);
+    // After a restart with the remote away, the cache still holds the last commit fetched: serve it.
+    if (!published_commit_.empty()) return;
+  }
+  auto head = builder_->fetched_head();
+  if (!head) {
+    if (fetched.ok) record_failure("the fetch reported success but the cache holds no commit");
+    return;
+  }
+  auto signers = builder_->refresh_signers();
+  if (!signers) {
+    record_failure(signers.error());
+    return;
+  }
+  signers_changed_ = signers_changed_ || *signers;
+  if (*head == published_commit_ && !signers_changed_) {
+    // Nothing new: no parse, no new window.
+    std::lock_guard lock(mutex_);
+    status_.last_success_unix = now_unix();
+    status_.last_error.clear();
+    return;
+  }
+  auto snapshot = builder_->build(*head, stop_pipe_[0]);
+  if (!snapshot) {
+    record_failure(snapshot.error());
+    return;
+  }
+  signers_changed_ = false;
+  publish(std::move(*snapshot));
+  if (fetched.ok) {
+    std::lock_guard lock(mutex_);
+    status_.last_success_unix = now_unix();
+    status_.last_error.clear();
+  }
+}
+
+Result<std::shared_ptr<const SnapshotWindow>> sync_once(const SourceOptions& options, bool fetch_first) {
+  if (gitgate::Status s = validate(options); !s.ok()) return Error{"source: " + s.error()};
+  std::string git_dir = cache_repository(options.cache_dir, options.spec);
+  if (fetch_first) {
+    std::error_code ec;
+    fs::create_directories(options.cache_dir, ec);
+    FetchOutcome fetched = fetch(options, git_dir, -1);
+    if (!fetched.ok) return Error{fetched.error};
+  }
+  auto builder = SnapshotBuilder::create(git_dir, options.spec, limits_of(options));
+  if (!builder) return Error{"source: " + builder.error()};
+  auto head = (*builder)->fetched_head();
+  if (!head)
+    return Error{"the cache " + git_dir + " holds nothing fetched from " +
+                 parse_remote_url(options.spec.url)->redacted + " yet; fetch first"};
+  auto signers = (*builder)->refresh_signers();
+  if (!signers) return Error{signers.error()};
+  auto snapshot = (*builder)->build(*head, -1);
+  if (!snapshot) return Error{snapshot.error()};
+  auto window = std::make_shared<SnapshotWindow>();
+  window->snapshots.push_back(std::move(*snapshot));
+  return std::shared_ptr<const SnapshotWindow>(std::move(window));
+}
+
+}  // namespace gitgate::gitstate

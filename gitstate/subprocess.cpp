@@ -1,0 +1,168 @@
+#include "gitstate/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace gitgate::gitstate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Pipe {
+ public:
+  Pipe() {
+    if (pipe2(fds_, O_CLOEXEC) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~Pipe() {
+    close_read();
+    close_write();
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  bool ok() const { return fds_[0] >= 0; }
+  int read_end() const { return fds_[0]; }
+  int write_end() const { return fds_[1]; }
+  void close_read() {
+    if (fds_[0] >= 0) close(fds_[0]);
+    fds_[0] = -1;
+  }
+  void close_write() {
+    if (fds_[1] >= 0) close(fds_[1]);
+    fds_[1] = -1;
+  }
+
+ private:
+  int fds_[2];
+};
+
+void kill_group(pid_t pid) {
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+}
+
+}  // namespace
+
+std::string ProcessResult::outcome(std::chrono::microseconds timeout) const {
+  if (!started) return "could not start: " + start_error;
+  if (cancelled) return "stopped";
+  if (timed_out)
+    return "killed after " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+           " ms (time limit)";
+  if (stdout_overflow) return "killed: output over the limit";
+  if (signal != 0) return "killed by signal " + std::to_string(signal);
+  return "exited with " + std::to_string(exit_code);
+}
+
+ProcessResult run_process(const ProcessOptions& options) {
+  ProcessResult result;
+  if (options.argv.empty()) {
+    result.start_error = "empty command";
+    return result;
+  }
+  Pipe out, err;
+  if (!out.ok() || !err.ok()) {
+    result.start_error = std::string("pipe: ") + std::strerror(errno);
+    return result;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out.write_end(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err.write_end(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (!options.working_directory.empty())
+    posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Own process group, so the deadline kills everything it started; default signal handling and an empty
+  // mask, whatever the server's threads block.
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int s : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
+    sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> argv;
+  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    result.start_error = options.argv[0] + ": " + std::strerror(rc);
+    return result;
+  }
+  result.started = true;
+  out.close_write();
+  err.close_write();
+
+  auto deadline = Clock::now() + options.timeout;
+  bool out_open = true, err_open = true;
+  char buffer[16384];
+  auto stop = [&](bool& flag) {
+    flag = true;
+    kill_group(pid);
+  };
+  while ((out_open || err_open) && !result.timed_out && !result.cancelled && !result.stdout_overflow) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      stop(result.timed_out);
+      break;
+    }
+    pollfd fds[3] = {{out_open ? out.read_end() : -1, POLLIN, 0},
+                     {err_open ? err.read_end() : -1, POLLIN, 0},
+                     {options.cancel_fd, POLLIN, 0}};
+    int n = poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
+    if (n < 0 && errno != EINTR) break;
+    if (fds[2].revents != 0) {
+      stop(result.cancelled);
+      break;
+    }
+    auto drain = [&](int index, int fd, std::string& sink, size_t limit, bool& open, bool is_stdout) {
+      if (fds[index].revents == 0) return;
+      ssize_t got = read(fd, buffer, sizeof buffer);
+      if (got <= 0) {
+        if (got == 0 || errno != EINTR) open = false;
+        return;
+      }
+      size_t room = limit > sink.size() ? limit - sink.size() : 0;
+      sink.append(buffer, std::min(room, static_cast<size_t>(got)));
+      if (static_cast<size_t>(got) > room && is_stdout) stop(result.stdout_overflow);
+    };
+    drain(0, out.read_end(), result.out, options.max_stdout, out_open, true);
+    drain(1, err.read_end(), result.err, options.max_stderr, err_open, false);
+  }
+  // The pipes are closed; wait for the exit, still bounded by the deadline.
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    if (Clock::now() >= deadline && !result.timed_out) stop(result.timed_out);
+    if (options.cancel_fd >= 0 && !result.cancelled) {
+      pollfd cancel{options.cancel_fd, POLLIN, 0};
+      if (poll(&cancel, 1, 0) > 0) stop(result.cancelled);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  return result;
+}
+
+}  // namespace gitgate::gitstate

@@ -1,0 +1,39 @@
+// Runs a program (argv, never a shell) with a wall-clock limit and bounded output, and kills its whole
+// process group at the deadline or when asked to stop. Used for the fetch child and for kustomize.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace gitgate::gitstate {
+
+struct ProcessOptions {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  std::string working_directory;  // empty: inherit
+  std::chrono::microseconds timeout = std::chrono::seconds(60);
+  size_t max_stdout = 1024 * 1024;  // beyond this the process is killed and the run reported as failed
+  size_t max_stderr = 64 * 1024;    // beyond this stderr is truncated (the process runs on)
+  int cancel_fd = -1;               // readable means stop now (kill the process)
+};
+
+struct ProcessResult {
+  bool started = false;
+  std::string start_error;  // why the program could not be started
+  int exit_code = -1;       // -1 unless it exited normally
+  int signal = 0;           // the signal that ended it, if any
+  bool timed_out = false;
+  bool cancelled = false;
+  bool stdout_overflow = false;
+  std::string out;
+  std::string err;
+
+  bool succeeded() const { return started && exit_code == 0 && !timed_out && !cancelled && !stdout_overflow; }
+  // A short description of how it ended, for messages ("exited with 2", "killed after 30s").
+  std::string outcome(std::chrono::microseconds timeout) const;
+};
+
+ProcessResult run_process(const ProcessOptions& options);
+
+}  // namespace gitgate::gitstate
