@@ -2,6 +2,7 @@
 // engine and the audit log, behind the webhook server's Application interface.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct GateOptions {
   std::string policies_path;
   std::string cache_dir = "/var/cache/gitgate";
   std::string fetch_program = "/proc/self/exe";
+  std::chrono::milliseconds sync_rate_limit{2000};  // sync on miss: at most one fetch this often
   bool audit_enabled = false;
   audit::AuditLog::Options audit;
 };

@@ -200,7 +200,8 @@ class Evaluation {
 
   Decision break_glass() {
     if (window_ != nullptr && window_->current() != nullptr) person_rules();
-    std::string what = d_.violation ? d_.message : std::string("no rule broken");
+    std::string what = d_.violation ? d_.message.substr(d_.message.rfind("gitgate: ", 0) == 0 ? 9 : 0)
+                                    : std::string("No rule was broken.");
     d_.allowed = true;
     d_.sync_wanted = false;
     d_.reason = reason::kBreakGlass;
@@ -285,7 +286,8 @@ class Evaluation {
     } else {
       message = "gitgate: " + describe(target_) + " written by agent " + d_.agent + " does not match Git " +
                 provenance(*lookup_.object, window_->current()->commit());
-      if (window_->snapshots.size() > 1)
+      if (window_->snapshots.size() == 2) message += " nor the commit before it";
+      if (window_->snapshots.size() > 2)
         message += " nor any of the " + std::to_string(window_->snapshots.size() - 1) + " commits before it";
       message += ".";
       append_differences(message, differences);

@@ -1,4 +1,4 @@
-#include "tests/support/https_client.h"
+#include "webhook/client.h"
 
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -13,9 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-#include "tests/support/support.h"
 
-namespace gitgate::testing {
+namespace gitgate::webhook {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -24,15 +23,19 @@ using tcp = asio::ip::tcp;
 
 struct HttpsClient::Impl {
   explicit Impl(HttpsClientOptions o) : options(std::move(o)), ctx(asio::ssl::context::tls_client) {
+    beast::error_code ec;
     if (!options.ca_file.empty()) {
-      ctx.load_verify_file(options.ca_file);
-      ctx.set_verify_mode(asio::ssl::verify_peer);
+      ctx.load_verify_file(options.ca_file, ec);
+      if (ec) setup_error = options.ca_file + ": not a usable CA file";
+      ctx.set_verify_mode(asio::ssl::verify_peer, ec);
     } else {
-      ctx.set_verify_mode(asio::ssl::verify_none);
+      ctx.set_verify_mode(asio::ssl::verify_none, ec);
     }
     if (!options.client_cert.empty()) {
-      ctx.use_certificate_chain_file(options.client_cert);
-      ctx.use_private_key_file(options.client_key, asio::ssl::context::pem);
+      ctx.use_certificate_chain_file(options.client_cert, ec);
+      if (ec) setup_error = options.client_cert + ": not a usable certificate";
+      ctx.use_private_key_file(options.client_key, asio::ssl::context::pem, ec);
+      if (ec) setup_error = options.client_key + ": not a usable key";
     }
     if (options.max_tls_version != 0) {
       SSL_CTX_set_security_level(ctx.native_handle(), 0);
@@ -59,6 +62,7 @@ struct HttpsClient::Impl {
   asio::ssl::context ctx;
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
   beast::flat_buffer buffer;
+  std::string setup_error;
 };
 
 HttpsClient::HttpsClient(HttpsClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -77,6 +81,7 @@ void HttpsClient::close() {
 
 std::string HttpsClient::connect() {
   close();
+  if (!impl_->setup_error.empty()) return impl_->setup_error;
   auto& s = impl_->stream.emplace(impl_->ioc, impl_->ctx);
   SSL_set_tlsext_host_name(s.native_handle(), impl_->options.server_name.c_str());
   if (!impl_->options.ca_file.empty()) SSL_set1_host(s.native_handle(), impl_->options.server_name.c_str());
@@ -170,39 +175,4 @@ std::string HttpsClient::peer_certificate_pem() const {
   return pem;
 }
 
-TestCerts make_test_certs(const std::string& dir, const std::string& key_type, const std::string& name,
-                          const std::string& ca_dir) {
-  std::filesystem::create_directories(dir);
-  TestCerts c;
-  std::string cadir = ca_dir.empty() ? dir : ca_dir;
-  std::filesystem::create_directories(cadir);
-  c.ca = cadir + "/ca.crt";
-  c.ca_key = cadir + "/ca.key";
-  c.cert = dir + "/" + name + ".crt";
-  c.key = dir + "/" + name + ".key";
-  std::vector<std::string> keyopt = key_type == "rsa"
-                                        ? std::vector<std::string>{"-newkey", "rsa:2048"}
-                                        : std::vector<std::string>{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"};
-  auto run = [](std::vector<std::string> argv) {
-    auto r = run_command(argv, std::chrono::seconds(30));
-    if (r.exit_code != 0) throw std::runtime_error("openssl failed: " + r.err);
-  };
-  if (!std::filesystem::exists(c.ca)) {
-    std::vector<std::string> argv{"openssl", "req", "-x509", "-nodes"};
-    argv.insert(argv.end(), keyopt.begin(), keyopt.end());
-    argv.insert(argv.end(), {"-keyout", c.ca_key, "-out", c.ca, "-days", "2", "-subj", "/CN=gitgate-test-ca"});
-    run(argv);
-  }
-  std::string csr = dir + "/" + name + ".csr";
-  std::string ext = dir + "/" + name + ".ext";
-  write_file(ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
-  std::vector<std::string> argv{"openssl", "req", "-nodes"};
-  argv.insert(argv.end(), keyopt.begin(), keyopt.end());
-  argv.insert(argv.end(), {"-keyout", c.key, "-out", csr, "-subj", "/CN=" + name});
-  run(argv);
-  run({"openssl", "x509", "-req", "-in", csr, "-CA", c.ca, "-CAkey", c.ca_key, "-CAcreateserial", "-out", c.cert,
-       "-days", "2", "-extfile", ext});
-  return c;
-}
-
-}  // namespace gitgate::testing
+}  // namespace gitgate::webhook
