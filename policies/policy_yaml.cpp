@@ -179,6 +179,7 @@ class Decoder {
 
   std::optional<Fields> entries(const Entry& e);
   std::optional<Fields> map(const Entry& e, Names known, std::string_view what = "a map");
+  Fields known_only(const Fields& all, Names known);  // reports unknown fields
   std::optional<std::vector<Entry>> list(const Entry& e, std::string_view what);
   std::optional<std::string> string(const Entry& e);
   std::optional<std::vector<Item>> strings(const Entry& e);
@@ -209,20 +210,21 @@ class Decoder {
 
 std::optional<Fields> Decoder::entries(const Entry& e) {
   Fields out;
-  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
-    const YAML::Node& key = it->first;
+  // By value: yaml-cpp's iterator hands out temporaries, so `it->first` would dangle.
+  for (const auto& pair : e.value) {
+    YAML::Node key = pair.first;
     if (!spend(key.Mark())) return std::nullopt;
     if (!key.IsScalar()) {
       error(key.Mark(), (e.path.empty() ? std::string("document") : e.path) + ": keys must be strings");
       continue;
     }
-    const std::string& name = key.Scalar();
+    std::string name = key.Scalar();
     if (const Entry* first = out.get(name)) {
       error(key.Mark(), "duplicate key " + quote(name) + " (first at line " +
                             std::to_string(one_based(first->key_mark.line)) + ")");
       continue;
     }
-    out.add(name, Entry{it->second, join(e.path, name), key.Mark()});
+    out.add(name, Entry{pair.second, join(e.path, name), key.Mark()});
   }
   return out;
 }
@@ -235,8 +237,12 @@ std::optional<Fields> Decoder::map(const Entry& e, Names known, std::string_view
   }
   auto all = entries(e);
   if (!all) return std::nullopt;
+  return known_only(*all, known);
+}
+
+Fields Decoder::known_only(const Fields& all, Names known) {
   Fields out;
-  for (const auto& [name, entry] : all->all()) {
+  for (const auto& [name, entry] : all.all()) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string message = "unknown field " + quote(name);
       if (auto suggestion = syntax::closest(name, known); !suggestion.empty())
@@ -395,17 +401,10 @@ std::optional<DecodedPolicy> Decoder::document(const YAML::Node& root) {
           "expected a GatePolicy document (a map with apiVersion, kind, metadata, spec)" + got(root));
     return std::nullopt;
   }
-  auto top = map(Entry{root, ""}, kTopFields);
-  if (!top) return std::nullopt;
-
-  if (const Entry* api = top->get("apiVersion")) {
-    if (auto v = string(*api); v && *v != kApiVersion)
-      error(api->mark(),
-            "apiVersion: " + quote(*v) + " is not supported (use " + std::string(kApiVersion) + ")");
-  } else {
-    error(root.Mark(), "missing required field 'apiVersion' (" + std::string(kApiVersion) + ")");
-  }
-  if (const Entry* kind = top->get("kind")) {
+  auto all = entries(Entry{root, ""});
+  if (!all) return std::nullopt;
+  // Another kind of document is reported as such, not as a heap of unknown fields.
+  if (const Entry* kind = all->get("kind")) {
     auto k = string(*kind);
     if (!k) return std::nullopt;
     if (*k != kPolicyKind) {
@@ -416,13 +415,21 @@ std::optional<DecodedPolicy> Decoder::document(const YAML::Node& root) {
   } else {
     error(root.Mark(), "missing required field 'kind' (" + std::string(kPolicyKind) + ")");
   }
+  Fields top = known_only(*all, kTopFields);
+  if (const Entry* api = top.get("apiVersion")) {
+    if (auto v = string(*api); v && *v != kApiVersion)
+      error(api->mark(),
+            "apiVersion: " + quote(*v) + " is not supported (use " + std::string(kApiVersion) + ")");
+  } else {
+    error(root.Mark(), "missing required field 'apiVersion' (" + std::string(kApiVersion) + ")");
+  }
 
   DecodedPolicy out;
   out.policy.file = std::string(file_);
   out.policy.line = one_based(root.Mark().line);
   out.name_column = one_based(root.Mark().column);
-  metadata(top->get("metadata"), root, out);
-  spec(top->get("spec"), root, out);
+  metadata(top.get("metadata"), root, out);
+  spec(top.get("spec"), root, out);
   out.valid = errors_.size() == errors_before;
   if (out.policy.name.empty()) return std::nullopt;
   return out;
