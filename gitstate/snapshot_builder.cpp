@@ -64,23 +64,27 @@ std::optional<std::string> SnapshotBuilder::fetched_head() {
 Result<bool> SnapshotBuilder::refresh_signers() {
   if (spec_.allowed_signers.empty()) return false;
   std::error_code ec;
-  auto mtime = fs::last_write_time(spec_.allowed_signers, ec);
-  auto size = ec ? 0 : fs::file_size(spec_.allowed_signers, ec);
-  if (!ec && signers_version_ && signers_version_->first == mtime && signers_version_->second == size)
-    return false;
-  auto signers = sshsig::load_allowed_signers(spec_.allowed_signers);
-  if (!signers) {
-    signers_version_.reset();
-    signers_problem_ = signers.error();
-    commits_.set_signers(std::nullopt);
-    if (spec_.require_signed_commits) return Error{"cannot verify commit signatures: " + signers.error()};
-    return true;
+  SignersVersion version{fs::last_write_time(spec_.allowed_signers, ec), 0};
+  if (!ec) version.second = fs::file_size(spec_.allowed_signers, ec);
+  if (ec) version = {};
+  bool changed = !signers_version_ || *signers_version_ != version;
+  if (changed) {
+    signers_version_ = version;
+    auto signers = sshsig::load_allowed_signers(spec_.allowed_signers);
+    if (signers) {
+      signers_error_.clear();
+      signers_problem_.clear();
+      for (const auto& skipped : signers->skipped) signers_problem_ += skipped.to_string() + "; ";
+      commits_.set_signers(std::move(*signers));
+    } else {
+      signers_error_ = signers.error();
+      signers_problem_ = signers.error();
+      commits_.set_signers(std::nullopt);
+    }
   }
-  signers_problem_.clear();
-  for (const auto& skipped : signers->skipped) signers_problem_ += skipped.to_string() + "; ";
-  signers_version_ = {mtime, size};
-  commits_.set_signers(std::move(*signers));
-  return true;
+  if (!signers_error_.empty() && spec_.require_signed_commits)
+    return Error{"cannot verify commit signatures: " + signers_error_};
+  return changed;
 }
 
 Status SnapshotBuilder::collect(git_tree* root, const std::string& path, std::vector<TreeFile>& files,

@@ -87,8 +87,11 @@ class SnapshotBuilder {
   FileCache files_;
   CommitInfoCache commits_;
   ProvenanceTracker provenance_;
-  std::optional<std::pair<std::filesystem::file_time_type, uintmax_t>> signers_version_;  // mtime, size
-  std::string signers_problem_;
+  using SignersVersion =
+      std::pair<std::filesystem::file_time_type, uintmax_t>;  // mtime, size; {} when unreadable
+  std::optional<SignersVersion> signers_version_;
+  std::string signers_error_;    // the allowed_signers file could not be loaded
+  std::string signers_problem_;  // reported with every snapshot: load error, or lines skipped
   Stats stats_;
 };
 
