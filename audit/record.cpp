@@ -1,6 +1,7 @@
 #include "audit/record.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "audit/timestamp.h"
 #include "core/json_writer.h"
@@ -20,17 +21,22 @@ void assign(std::string& out, std::string_view s) {
   out.assign(bounded(s));
 }
 
-void append_quoted_time(JsonWriter& w, std::string& scratch, int64_t unix_us, bool with_micros) {
-  scratch.assign(1, '"');
-  append_rfc3339(scratch, unix_us, with_micros);
-  scratch += '"';
-  w.raw(scratch);
+// The line is written directly rather than through JsonWriter: keys are constants that need no escaping,
+// and this runs once per decision on the writer thread.
+template <class Int>
+void append_integer(std::string& out, Int value) {
+  char buf[24];
+  auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+  out.append(buf, static_cast<size_t>(end - buf));
 }
 
-void append_string_list(JsonWriter& w, std::string_view key, const std::vector<std::string>& items) {
-  w.key(key).begin_array();
-  for (const auto& item : items) w.value(item);
-  w.end_array();
+void append_string_list(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, items[i]);
+  }
+  out += ']';
 }
 
 }  // namespace
@@ -92,49 +98,57 @@ Record make_record(const AdmissionRequest& request, const Decision& decision, in
 }
 
 void append_record_line(std::string& out, const Record& r, uint64_t seq, std::string_view prev_hex) {
-  std::string scratch;
-  JsonWriter w(out);
-  w.begin_object();
-  w.field("seq", seq);
-  w.key("time");
-  append_quoted_time(w, scratch, r.time_us, true);
-  w.field("uid", r.uid);
-  w.field("decision", r.decision);
-  w.field("violation", r.violation);
-  w.field("mode", r.mode);
-  w.field("reason", r.reason);
-  w.field("message", r.message);
-  w.field("identity", r.identity);
-  w.field("agent", r.agent);
-  w.field("user", r.user);
-  append_string_list(w, "groups", r.groups);
-  w.field("operation", r.operation);
-  w.field("group", r.group);
-  w.field("version", r.version);
-  w.field("kind", r.kind);
-  w.field("resource", r.resource);
-  w.field("subresource", r.subresource);
-  w.field("namespace", r.ns);
-  w.field("name", r.name);
-  w.field("dryRun", r.dry_run);
-  w.field("policy", r.policy);
-  w.field("commit", r.commit);
-  w.field("file", r.file);
-  w.field("line", r.line);
-  w.field("fileCommit", r.file_commit);
-  w.field("author", r.author);
-  w.key("authorTime");
-  if (r.author_time != 0) {
-    append_quoted_time(w, scratch, r.author_time * 1'000'000, false);
-  } else {
-    w.value("");
-  }
-  w.field("signature", r.signature);
-  w.field("signer", r.signer);
-  append_string_list(w, "changedPaths", r.changed_paths);
-  w.field("latencyUs", r.latency_us);
-  w.field("prev", prev_hex);
-  w.end_object();
+  auto text = [&out](std::string_view key_and_colon, std::string_view value) {
+    out += key_and_colon;
+    append_json_string(out, value);
+  };
+  auto flag = [&out](std::string_view key_and_colon, bool value) {
+    out += key_and_colon;
+    out += value ? "true" : "false";
+  };
+  out += R"({"seq":)";
+  append_integer(out, seq);
+  out += R"(,"time":")";
+  append_rfc3339(out, r.time_us, true);
+  out += '"';
+  text(R"(,"uid":)", r.uid);
+  text(R"(,"decision":)", r.decision);
+  flag(R"(,"violation":)", r.violation);
+  text(R"(,"mode":)", r.mode);
+  text(R"(,"reason":)", r.reason);
+  text(R"(,"message":)", r.message);
+  text(R"(,"identity":)", r.identity);
+  text(R"(,"agent":)", r.agent);
+  text(R"(,"user":)", r.user);
+  out += R"(,"groups":)";
+  append_string_list(out, r.groups);
+  text(R"(,"operation":)", r.operation);
+  text(R"(,"group":)", r.group);
+  text(R"(,"version":)", r.version);
+  text(R"(,"kind":)", r.kind);
+  text(R"(,"resource":)", r.resource);
+  text(R"(,"subresource":)", r.subresource);
+  text(R"(,"namespace":)", r.ns);
+  text(R"(,"name":)", r.name);
+  flag(R"(,"dryRun":)", r.dry_run);
+  text(R"(,"policy":)", r.policy);
+  text(R"(,"commit":)", r.commit);
+  text(R"(,"file":)", r.file);
+  out += R"(,"line":)";
+  append_integer(out, r.line);
+  text(R"(,"fileCommit":)", r.file_commit);
+  text(R"(,"author":)", r.author);
+  out += R"(,"authorTime":")";
+  if (r.author_time != 0) append_rfc3339(out, r.author_time * 1'000'000, false);
+  out += '"';
+  text(R"(,"signature":)", r.signature);
+  text(R"(,"signer":)", r.signer);
+  out += R"(,"changedPaths":)";
+  append_string_list(out, r.changed_paths);
+  out += R"(,"latencyUs":)";
+  append_integer(out, r.latency_us);
+  text(R"(,"prev":)", prev_hex);
+  out += '}';
 }
 
 bool is_hex_digest(std::string_view text) {
