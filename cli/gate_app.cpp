@@ -61,7 +61,7 @@ Result<std::unique_ptr<GateApp>> GateApp::create(GateOptions options) {
     return Error{message};
   }
   if (loaded.set.policies.empty())
-    return Error{"no GatePolicy found in " + options.policies_path + " (expected *.yaml files with kind: GatePolicy)"};
+    log::warn("no GatePolicy in " + options.policies_path + ": nothing is governed, every request is allowed");
   std::unique_ptr<GateApp> app(new GateApp());
   app->policies_ = std::move(loaded.set);
   for (const auto& policy : app->policies_.policies) {

@@ -149,14 +149,12 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
   }
   for (const auto& [key, e] : index_) {
     if (e.others.empty()) continue;
-    std::string where = e.first->file() + ":" + std::to_string(e.first->line());
-    for (const auto* o : e.others) where += ", " + o->file() + ":" + std::to_string(o->line());
+    std::vector<const DeclaredObject*> all{e.first};
+    all.insert(all.end(), e.others.begin(), e.others.end());
+    std::string where;
+    for (const auto* o : all) where += (where.empty() ? "" : ", ") + o->file() + ":" + std::to_string(o->line());
     std::string name = key.ns.empty() ? key.name : key.ns + "/" + key.name;
-    for (const DeclaredObject* o : [&] {
-           std::vector<const DeclaredObject*> all{e.first};
-           all.insert(all.end(), e.others.begin(), e.others.end());
-           return all;
-         }()) {
+    for (const auto* o : all) {
       problems_.push_back({o->file(), o->line(),
                            key.kind + " " + name + " is declared more than once (" + where +
                                "); neither is authoritative until one is removed"});
