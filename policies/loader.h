@@ -25,6 +25,8 @@ inline constexpr size_t kMaxPolicyFiles = 1000;
 inline constexpr size_t kMaxPolicies = 1000;
 inline constexpr size_t kMaxListItems = 1000;          // any one list (users, paths, kinds, ...)
 inline constexpr size_t kMaxEntriesPerPolicy = 10000;  // list items and map entries, aliases expanded
+inline constexpr size_t kMaxYamlNodes = 100000;        // per file, before aliases are expanded
+inline constexpr size_t kMaxYamlDepth = 64;            // nested maps and lists
 
 struct Diagnostic {
   std::string file;

@@ -1,6 +1,8 @@
 #include "policies/policy_yaml.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <exception>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -860,6 +863,73 @@ void Decoder::check_ambiguity(const std::vector<IdentityClass>& classes, const Y
   }
 }
 
+// A pass over the parser's events before any node is built. yaml-cpp 0.7's LoadAll loops forever,
+// allocating, on a stray ',' where a document should start (jbeder/yaml-cpp#1040, fixed upstream in 2024):
+// such a document starts where the previous one did. The pass also bounds nesting and the number of nodes
+// before yaml-cpp allocates them (about 500 bytes each).
+class Prescan final : public YAML::EventHandler {
+ public:
+  struct Stop {
+    YAML::Mark mark;
+    std::string message;
+  };
+
+  // The first problem found, or nullopt. yaml-cpp's own exceptions pass through.
+  static std::optional<Stop> run(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    Prescan prescan;
+    std::optional<YAML::Mark> previous;
+    try {
+      while (parser.HandleNextDocument(prescan)) {
+        if (previous && previous->pos == prescan.document_start_.pos)
+          return Stop{prescan.document_start_,
+                      "YAML syntax error: unexpected content where a document should start"};
+        previous = prescan.document_start_;
+      }
+    } catch (const Stop& stop) {
+      return stop;
+    }
+    return std::nullopt;
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    document_start_ = mark;
+    depth_ = 0;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    open(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    open(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (++nodes_ > kMaxYamlNodes)
+      throw Stop{mark, "more than " + std::to_string(kMaxYamlNodes) + " YAML nodes in one file; split it"};
+  }
+  void open(const YAML::Mark& mark) {
+    node(mark);
+    if (++depth_ > kMaxYamlDepth)
+      throw Stop{mark, "YAML nesting deeper than " + std::to_string(kMaxYamlDepth) + " levels"};
+  }
+
+  YAML::Mark document_start_;
+  size_t depth_ = 0;
+  size_t nodes_ = 0;
+};
+
 }  // namespace
 
 void decode_policy_file(std::string_view file, std::string_view text, std::vector<DecodedPolicy>& policies,
@@ -874,7 +944,12 @@ void decode_policy_file(std::string_view file, std::string_view text, std::vecto
   }
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    std::string copy(text);
+    if (auto stop = Prescan::run(copy)) {
+      fail(stop->mark, std::move(stop->message));
+      return;
+    }
+    documents = YAML::LoadAll(copy);
   } catch (const YAML::DeepRecursion& e) {
     fail(e.mark, "YAML nesting is too deep");
     return;

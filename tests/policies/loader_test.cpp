@@ -654,13 +654,32 @@ TEST(PolicyLoader, RejectsMoreThanAThousandPolicies) {
 TEST(PolicyLoader, RejectsDeepNestingWithoutCrashing) {
   std::string flow =
       policy_text("deep") + "  ignore: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
-  LoadResult result = load_policies_from_text("deep.yaml", flow);
-  ASSERT_EQ(result.errors.size(), 1u);
-  EXPECT_THAT(result.errors[0].message, HasSubstr("YAML nesting is too deep"));
+  EXPECT_THAT(messages(load_policies_from_text("deep.yaml", flow)),
+              ElementsAre("deep.yaml:8:73: YAML nesting deeper than 64 levels"));
 
   std::string block = policy_text("deep") + "  ignore:\n";
-  for (int i = 0; i < 5000; ++i) block += std::string(4 + i, ' ') + "- \n";
-  EXPECT_FALSE(load_policies_from_text("deep.yaml", block).ok());
+  for (int i = 0; i < 500; ++i) block += std::string(4 + 2 * i, ' ') + "-\n";
+  LoadResult result = load_policies_from_text("deep.yaml", block);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].message, "YAML nesting deeper than 64 levels");
+}
+
+TEST(PolicyLoader, StrayCommaIsASyntaxErrorNotAHang) {
+  // yaml-cpp 0.7's LoadAll never returns on these (jbeder/yaml-cpp#1040).
+  EXPECT_THAT(
+      messages(load_policies_from_text("comma.yaml", ",")),
+      ElementsAre("comma.yaml:1:1: YAML syntax error: unexpected content where a document should start"));
+  EXPECT_THAT(
+      messages(load_policies_from_text("comma.yaml", "{apiVersion: gitgate.dev/v1alpha1}\n, b\n")),
+      ElementsAre("comma.yaml:2:1: YAML syntax error: unexpected content where a document should start"));
+}
+
+TEST(PolicyLoader, RejectsMoreYamlNodesThanTheLimit) {
+  std::string text = "# only scalars\n";
+  for (size_t i = 0; i <= kMaxYamlNodes; ++i) text += "- a\n";
+  LoadResult result = load_policies_from_text("nodes.yaml", text);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].message, "more than 100000 YAML nodes in one file; split it");
 }
 
 TEST(PolicyLoader, BoundsAliasExpansion) {
