@@ -1,5 +1,6 @@
 // gitgate policy validate PATH...: check policy files the way the server loads them, and say what each
 // policy governs. Errors go to stderr as file:line:col: message (exit 1); a missing path exits 2.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -37,7 +38,14 @@ std::string summary(const policies::Policy& p) {
   if (p.source.render == Render::Kustomize) out += " render=kustomize";
   out += " interval=" + format_duration(p.source.interval);
   out += " scope: namespaces=" + (p.scope.include.empty() ? std::string("none") : joined(p.scope.include));
-  if (!p.scope.exclude.empty() && !p.scope.include.empty()) out += " except " + joined(p.scope.exclude);
+  // Only the exclusions that cut into an include are worth a reader's attention.
+  std::vector<Pattern> cuts;
+  for (const auto& e : p.scope.exclude) {
+    bool cuts_in = std::any_of(p.scope.include.begin(), p.scope.include.end(),
+                               [&](const Pattern& i) { return Pattern::intersects(i, e); });
+    if (cuts_in) cuts.push_back(e);
+  }
+  if (!cuts.empty()) out += " except " + joined(cuts);
   out += p.scope.cluster_scoped ? " +cluster-scoped" : "";
   std::string kinds;
   for (const auto& k : p.scope.kinds) kinds += (kinds.empty() ? "" : ",") + k.text;
