@@ -113,13 +113,29 @@ bool LogFileReader::next(LogLine& line) {
   return true;
 }
 
+namespace {
+
+// "audit.log.3" -> ("audit.log", 3); "audit.log" -> ("audit.log", 0).
+std::pair<std::string, int> rotation_of(const std::string& path) {
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || dot + 1 == path.size() || path.size() - dot > 6) return {path, 0};
+  int n = 0;
+  for (size_t i = dot + 1; i < path.size(); ++i) {
+    if (path[i] < '0' || path[i] > '9') return {path, 0};
+    n = n * 10 + (path[i] - '0');
+  }
+  return {path.substr(0, dot), n};
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> order_by_chain(std::vector<std::string> paths) {
   struct Entry {
     std::string path;
     std::optional<uint64_t> first_seq;
-    size_t given;
   };
-  std::vector<Entry> entries;
+  std::vector<Entry> with_records;
+  std::vector<std::string> without_records;
   std::set<std::string> seen;
   RecordParser parser;
   for (auto& path : paths) {
@@ -128,23 +144,34 @@ Result<std::vector<std::string>> order_by_chain(std::vector<std::string> paths) 
     if (!seen.insert(ec ? path : canonical).second) continue;
     auto reader = LogFileReader::open(path);
     if (!reader) return std::move(reader).take_error();
-    Entry entry{path, std::nullopt, entries.size()};
+    Entry entry{path, std::nullopt};
     LogLine line;
     while (!entry.first_seq && reader->next(line)) {
       if (!line.terminated || line.too_long) continue;
       if (auto chain = parser.parse_chain(line.text)) entry.first_seq = chain->seq;
     }
     if (!reader->error().empty()) return Error{reader->error()};
-    entries.push_back(std::move(entry));
+    if (entry.first_seq) {
+      with_records.push_back(std::move(entry));
+    } else {
+      without_records.push_back(std::move(entry.path));
+    }
   }
-  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    if (a.first_seq.has_value() != b.first_seq.has_value()) return a.first_seq.has_value();
-    if (!a.first_seq) return a.given < b.given;
-    return *a.first_seq < *b.first_seq;
-  });
+  std::stable_sort(with_records.begin(), with_records.end(),
+                   [](const Entry& a, const Entry& b) { return *a.first_seq < *b.first_seq; });
   std::vector<std::string> out;
-  out.reserve(entries.size());
-  for (auto& e : entries) out.push_back(std::move(e.path));
+  out.reserve(with_records.size() + without_records.size());
+  for (auto& e : with_records) out.push_back(std::move(e.path));
+  // A file without a record (empty, or only an unfinished line a crash left) goes where its rotation
+  // number puts it: just before the next newer file of the same log, if given; else at the end.
+  for (auto& path : without_records) {
+    auto [base, number] = rotation_of(path);
+    auto newer = std::find_if(out.begin(), out.end(), [&, b = base, n = number](const std::string& other) {
+      auto [other_base, other_number] = rotation_of(other);
+      return other_base == b && other_number < n;
+    });
+    out.insert(newer, std::move(path));
+  }
   return out;
 }
 

@@ -89,6 +89,7 @@ Record sample_record(int index) {
   r.resource = kKinds[k][1];
   r.ns = kNamespaces[k];
   r.name = "object-" + std::to_string(index % 5);
+  r.dry_run = index % 10 == 9;
   r.policy = "prod";
   r.commit =
       index < 50 ? "3f2c1ab9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3" : "77aa88bb99cc00dd11ee22ff33aa44bb55cc66dd";

@@ -36,7 +36,7 @@ std::shared_ptr<const DeclaredObject> declared_web();
 Decision deny_web_replicas();
 
 // A record with varied fields: decision cycles allow/deny/warn, users and namespaces rotate, time grows
-// by one second per index from 2026-11-23T10:00:00Z.
+// by one second per index from 2026-11-23T10:00:00Z; every tenth (9, 19, ...) is a dry run.
 Record sample_record(int index);
 constexpr int64_t kSampleStartUs = 1'795'428'000'000'000;  // 2026-11-23T10:00:00Z
 

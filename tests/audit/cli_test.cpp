@@ -104,17 +104,18 @@ TEST_F(AuditCli, QueryTableFitsA120ColumnTerminal) {
   auto out = lines_of(r.out);
   ASSERT_EQ(out.size(), 11u) << r.out;
   EXPECT_EQ(
-      out[0].rfind("TIME                 DECISION USER               OP      KIND         NAMESPACE/NAME", 0),
+      out[0].rfind("TIME                 DECISION  USER              OP      KIND         NAMESPACE/NAME", 0),
       0u)
       << out[0];
   for (const auto& line : out) EXPECT_LE(columns(line), 120u) << line;
   // Records in chain order; the long service account name is cut with an ellipsis.
   EXPECT_EQ(
       out[1].rfind(
-          "2026-11-23T10:00:02Z warn     system:serviceacc\xE2\x80\xA6 UPDATE  Deployment   shop/object-2", 0),
+          "2026-11-23T10:00:02Z warn      system:serviceac\xE2\x80\xA6 UPDATE  Deployment   shop/object-2",
+          0),
       0u)
       << out[1];
-  EXPECT_EQ(out[10].rfind("2026-11-23T10:00:29Z warn", 0), 0u) << out[10];
+  EXPECT_EQ(out[10].rfind("2026-11-23T10:00:29Z warn dry  ", 0), 0u) << out[10];  // a dry run
 }
 
 TEST_F(AuditCli, QueryJsonPrintsTheMatchingRecordsAsLogged) {

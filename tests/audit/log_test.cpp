@@ -183,6 +183,34 @@ TEST(AuditLog, AnUnfinishedLastLineIsKeptAndTheChainContinuesInANewFile) {
   EXPECT_NE(report.notes[0].what.find("unfinished record (40 bytes, no newline)"), std::string::npos);
 }
 
+TEST(AuditLog, ACrashDuringTheFirstLineAfterRotationIsANoteNotTampering) {
+  TempDir dir;
+  auto options = file_options(dir / "audit.log");
+  options.max_file_bytes = 4096;
+  write_samples(options, 20);
+  // Rotate by hand, then leave only part of a line in the fresh active file, as a crash would.
+  int files = 1;
+  while (fs::exists(dir / ("audit.log." + std::to_string(files)))) ++files;
+  for (int i = files - 1; i >= 1; --i) {
+    fs::rename(dir / ("audit.log." + std::to_string(i)), dir / ("audit.log." + std::to_string(i + 1)));
+  }
+  fs::rename(dir / "audit.log", dir / "audit.log.1");
+  gitgate::testing::write_file(dir / "audit.log", R"({"seq":21,"time":"2026-11-2)");
+  write_samples(options, 5, 20);
+
+  EXPECT_EQ(gitgate::testing::read_file(dir / "audit.log.1"), R"({"seq":21,"time":"2026-11-2)");
+  EXPECT_EQ(parse_all(dir / "audit.log").front().seq, 21u);
+  auto report = verify(log_files(dir.path()));
+  EXPECT_TRUE(report.intact()) << report.failure->to_string();
+  EXPECT_EQ(report.records, 25u);
+  ASSERT_EQ(report.notes.size(), 1u);
+  EXPECT_EQ(
+      report.notes[0].to_string(),
+      (dir / "audit.log.1").string() +
+          ":1: unfinished record (27 bytes, no newline) from an interrupted write; the writer continued the "
+          "chain in the next file");
+}
+
 TEST(AuditLog, RefusesToContinueAfterALastLineThatIsNotARecord) {
   TempDir dir;
   gitgate::testing::write_file(dir / "audit.log", "hello\n");

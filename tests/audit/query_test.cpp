@@ -117,5 +117,32 @@ TEST(AuditQuery, ReadsRotatedFilesInChainOrderAndReportsMalformedLines) {
   EXPECT_EQ(problems[0].what, "field 'seq' is missing or not an unsigned integer");
 }
 
+TEST(AuditQuery, LinesAfterAnOverlongLineKeepTheirNumbers) {
+  TempDir dir;
+  AuditLog::Options options;
+  options.file = (dir / "audit.log").string();
+  testing::write_samples(options, 6);
+  auto lines = testing::read_lines(dir / "audit.log");
+  lines.insert(lines.begin() + 2, std::string(3 * kMaxLineBytes + 5, 'x'));
+  lines.insert(lines.begin() + 5, "not json");
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  text += std::string(kMaxLineBytes + 1, 'y');  // an overlong unfinished tail
+  gitgate::testing::write_file(dir / "audit.log", text);
+
+  int records = 0;
+  std::vector<ReadProblem> problems;
+  Status status = read_records(
+      {(dir / "audit.log").string()}, [&](const LoggedRecord&, std::string_view) { ++records; }, problems);
+  ASSERT_TRUE(status) << status.error();
+  EXPECT_EQ(records, 6);
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_EQ(problems[0].line, 3u);
+  EXPECT_EQ(problems[0].what, "line longer than 1 MiB");
+  EXPECT_EQ(problems[1].line, 6u);
+  EXPECT_EQ(problems[2].line, 9u);
+  EXPECT_EQ(problems[2].what, "line longer than 1 MiB");
+}
+
 }  // namespace
 }  // namespace gitgate::audit

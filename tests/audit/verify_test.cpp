@@ -161,6 +161,22 @@ TEST_F(TamperedLog, GarbageLineIsNamed) {
   EXPECT_EQ(verify_after(lines).rfind(at(6) + ": not a valid audit record", 0), 0u);
 }
 
+TEST_F(TamperedLog, OverlongLineIsNamed) {
+  auto lines = lines_;
+  lines.insert(lines.begin() + 4, std::string(kMaxLineBytes + 10, 'x'));
+  EXPECT_EQ(verify_after(lines),
+            at(5) +
+                ": not a valid audit record (line longer than 1 MiB): edited, inserted or "
+                "corrupted (expected seq 5)");
+}
+
+TEST_F(TamperedLog, EmptyFileHasNothingToVerify) {
+  write_lines(path_, {});
+  auto report = verify({path_});
+  EXPECT_TRUE(report.intact());
+  EXPECT_EQ(report.records, 0u);
+}
+
 TEST_F(TamperedLog, UnfinishedLastLineIsATruncatedTailNotTampering) {
   std::string text;
   for (int i = 0; i < 19; ++i) text += lines_[i] + "\n";
