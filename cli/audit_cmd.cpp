@@ -1,8 +1,11 @@
 // gitgate audit query|summary|verify: review the audit log, including rotated files, without trusting
 // the machine that wrote it.
 #include <chrono>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,7 +135,7 @@ std::string object_of(const audit::Record& r) {
 
 // Fixed columns, 120 in all: time, decision, user, operation, kind, namespace/name, reason.
 void print_table_header() {
-  std::cout << cell("TIME", 20) << ' ' << cell("DECISION", 8) << ' ' << cell("USER", 18) << ' '
+  std::cout << cell("TIME", 20) << ' ' << cell("DECISION", 9) << ' ' << cell("USER", 17) << ' '
             << cell("OP", 7) << ' ' << cell("KIND", 12) << ' ' << cell("NAMESPACE/NAME", 28) << ' '
             << "REASON\n";
 }
@@ -140,8 +143,8 @@ void print_table_header() {
 void print_table_row(const audit::Record& r) {
   std::string decision = r.decision;
   if (r.dry_run) decision += " dry";
-  std::cout << cell(audit::format_rfc3339(r.time_us, false), 20) << ' ' << cell(decision, 8) << ' '
-            << cell(r.user, 18) << ' ' << cell(r.operation, 7) << ' ' << cell(r.kind, 12) << ' '
+  std::cout << cell(audit::format_rfc3339(r.time_us, false), 20) << ' ' << cell(decision, 9) << ' '
+            << cell(r.user, 17) << ' ' << cell(r.operation, 7) << ' ' << cell(r.kind, 12) << ' '
             << cell(object_of(r), 28) << ' ' << cell(r.reason, 21, false) << "\n";
 }
 
