@@ -74,6 +74,12 @@ int validate(const std::vector<std::string>& paths) {
     return kExitInvalid;
   }
   size_t count = result.set.policies.size();
+  if (count == 0) {
+    // Most likely the wrong directory: say so rather than approve nothing.
+    std::cerr
+        << "gitgate policy validate: no GatePolicy documents found (policy files are *.yaml or *.yml)\n";
+    return kExitInvalid;
+  }
   std::cout << "OK: " << count << (count == 1 ? " policy" : " policies") << " in " << result.files
             << (result.files == 1 ? " file" : " files") << "\n";
   for (const auto& p : result.set.policies) std::cout << "  " << summary(p) << "\n";

@@ -908,6 +908,14 @@ TEST(PolicyValidateCommand, ChecksSeveralPathsTogether) {
   EXPECT_THAT(r.err, HasSubstr("duplicate policy name 'shop'"));
 }
 
+TEST(PolicyValidateCommand, DirectoryWithoutPoliciesIsAnError) {
+  TempDir dir;
+  write_file(dir / "notes.txt", "not a policy\n");
+  auto r = run_command({gitgate::testing::gitgate_binary(), "policy", "validate", dir.path().string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("no GatePolicy documents found"));
+}
+
 TEST(PolicyValidateCommand, ExitsTwoWhenPathDoesNotExist) {
   auto r = run_command({gitgate::testing::gitgate_binary(), "policy", "validate", "/nonexistent/policies"});
   EXPECT_EQ(r.exit_code, 2);
