@@ -398,6 +398,42 @@ bool server_managed(const ObjectPath& path) {
   return false;
 }
 
+// The same JSON in the same order: keys, items, scalar types and values. The API server writes object and
+// oldObject alike, so most subtrees of an update are identical and need no key-by-key walk. (Requests never
+// repeat a key: the decoder rejects them, so an identical subtree holds no change.)
+bool identical(element a, element b) {
+  auto type = a.type();
+  if (type != b.type()) return false;
+  switch (type) {
+    case element_type::OBJECT: {
+      object oa(a), ob(b);
+      if (oa.size() != ob.size()) return false;
+      auto ib = ob.begin();
+      for (auto ia = oa.begin(); ia != oa.end(); ++ia, ++ib) {
+        if (ib == ob.end() || ia.key() != ib.key() || !identical(ia.value(), ib.value())) return false;
+      }
+      return ib == ob.end();
+    }
+    case element_type::ARRAY: {
+      array xa(a), xb(b);
+      if (xa.size() != xb.size()) return false;
+      auto ib = xb.begin();
+      for (element item : xa) {
+        if (ib == xb.end() || !identical(item, *ib)) return false;
+        ++ib;
+      }
+      return ib == xb.end();
+    }
+    case element_type::STRING: return std::string_view(a) == std::string_view(b);
+    case element_type::INT64: return int64_t(a) == int64_t(b);
+    case element_type::UINT64: return uint64_t(a) == uint64_t(b);
+    case element_type::DOUBLE: return double(a) == double(b);
+    case element_type::BOOL: return bool(a) == bool(b);
+    case element_type::NULL_VALUE: return true;
+  }
+  return false;
+}
+
 class Differ {
  public:
   Differ(std::vector<Change>& out, size_t limit) : out_(out), limit_(limit) {}
@@ -406,6 +442,7 @@ class Differ {
   bool walk(std::optional<element> before, std::optional<element> after, std::string_view map_key) {
     if (out_.size() >= limit_) return false;
     if (!path_.empty() && server_managed(path_)) return true;
+    if (before && after && identical(*before, *after)) return true;
     // Absent, null and empty mean the same thing: unset.
     bool before_unset = !before || is_empty_value(*before);
     bool after_unset = !after || is_empty_value(*after);
