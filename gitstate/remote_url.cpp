@@ -59,6 +59,9 @@ Result<RemoteUrl> parse_remote_url(std::string_view url) {
     return Error{"unsupported scheme '" + out.scheme +
                  "' in the source URL: use file://, https://, ssh:// or git://"};
   rest = url.substr(scheme_end + 3);
+  if (rest.find_first_of("?#") != std::string_view::npos)
+    return Error{
+        "the source URL has a query or fragment; put credentials in the credentials directory instead"};
   if (out.scheme == "file") {
     out.redacted = std::string(url);
     return out;

@@ -18,7 +18,8 @@ struct RemoteUrl {
 };
 
 // Accepts file://, https://, http://, ssh://, git:// and scp-like "user@host:path" (ssh). Refuses URLs that
-// embed a password (credentials belong in the credentials directory) or control characters.
+// embed a password or a query string (credentials belong in the credentials directory) and control
+// characters.
 gitgate::Result<RemoteUrl> parse_remote_url(std::string_view url);
 
 // Replaces every occurrence of `url` (and of its userinfo) in `message` with the redacted form.

@@ -71,6 +71,9 @@ Status validate(const SourceOptions& options) {
     return Error{"'" + options.spec.branch + "' is not a valid branch name"};
   if (options.cache_dir.empty()) return Error{"no cache directory (--cache-dir) for Git sources"};
   if (options.spec.window < 1) return Error{"the snapshot window must keep at least 1 snapshot"};
+  if (options.spec.interval <= std::chrono::microseconds::zero() ||
+      options.spec.fetch_timeout <= std::chrono::microseconds::zero())
+    return Error{"the fetch interval and timeout must be positive"};
   if (options.spec.render == Render::Kustomize && options.spec.kustomize_command.empty())
     return Error{"render: kustomize needs a command"};
   return Status::Ok();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <istream>
+#include <optional>
 #include <streambuf>
 
 #include <yaml-cpp/depthguard.h>
@@ -24,6 +25,13 @@ class MemoryBuffer : public std::streambuf {
   }
 };
 
+// yaml-cpp 0.7 can report the same empty document for ever without consuming input (a stray ',' at the start
+// of a document, jbeder/yaml-cpp#1040); the builder stops the stream when a document starts where the
+// previous one did.
+struct NoProgress {
+  YAML::Mark mark;
+};
+
 uint32_t line_of(const YAML::Mark& mark) {
   return mark.is_null() ? 0 : static_cast<uint32_t>(mark.line + 1);
 }
@@ -35,7 +43,9 @@ class TreeBuilder : public YAML::EventHandler {
  public:
   TreeBuilder(YamlStream& out, uint64_t max_nodes) : out_(out), max_nodes_(max_nodes) {}
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (last_document_start_ && *last_document_start_ == mark.pos) throw NoProgress{mark};
+    last_document_start_ = mark.pos;
     anchors_.clear();
     frames_.clear();
     pending_.clear();
@@ -187,6 +197,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::string error_;
   uint32_t error_line_ = 0;
   uint32_t root_ = kNoNode;
+  std::optional<int> last_document_start_;
   size_t nodes_at_start_ = 0;
   size_t children_at_start_ = 0;
   size_t text_at_start_ = 0;
@@ -203,6 +214,10 @@ YamlStream read_yaml_stream(std::string_view content, uint64_t max_nodes) {
     YAML::Parser parser(in);
     while (parser.HandleNextDocument(builder)) {
     }
+  } catch (const NoProgress& e) {
+    builder.abandon_document();
+    out.syntax_error = "malformed document: the YAML parser cannot read past this point";
+    out.syntax_error_line = line_of(e.mark);
   } catch (const YAML::DeepRecursion& e) {
     builder.abandon_document();
     out.syntax_error = "nesting is deeper than the YAML parser allows";

@@ -44,6 +44,7 @@ TEST(RemoteUrl, RefusesUnknownSchemesAndJunk) {
   EXPECT_FALSE(parse_remote_url("https:///repo").ok());
   EXPECT_FALSE(parse_remote_url("https://host/repo\n").ok());
   EXPECT_FALSE(parse_remote_url("just-a-word").ok());
+  EXPECT_FALSE(parse_remote_url("https://host/repo.git?private_token=abc").ok());
 }
 
 TEST(RemoteUrl, RedactsUserinfoFromMessages) {

@@ -122,6 +122,21 @@ TEST(Loader, ReportsSyntaxErrorsWithLineAndKeepsEarlierDocuments) {
   EXPECT_NE(r.problems[0].reason.find("YAML syntax error"), std::string::npos);
 }
 
+TEST(Loader, StrayCommaDoesNotHangTheParser) {
+  // yaml-cpp 0.7 reports an empty document for ever here without consuming input.
+  for (std::string_view text : {",x", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n,\n"}) {
+    auto start = std::chrono::steady_clock::now();
+    FileResult r = parse("comma.yaml", text);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    ASSERT_FALSE(r.problems.empty());
+    EXPECT_NE(r.problems.back().reason.find("cannot read past this point"), std::string::npos)
+        << problems_of(r);
+  }
+  EXPECT_EQ(
+      parse("comma.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n,\n").documents.size(),
+      1u);
+}
+
 TEST(Loader, BillionLaughsIsReportedQuicklyWithBoundedWork) {
   auto start = std::chrono::steady_clock::now();
   FileResult r = parse_fixture("billion-laughs.yaml");
