@@ -73,6 +73,74 @@ std::string_view list_merge_field(std::string_view list_key, element items) {
   return field;
 }
 
+// The items of a keyed list by their merge-key value, for matching one list against another without a
+// scan per item: a binary search when every key is a string (name, mountPath, type: the usual case), else
+// the scan with values_equal (numbers such as containerPort). Matches exactly what the scan would.
+class KeyIndex {
+ public:
+  KeyIndex(array items, std::string_view field) : items_(items), field_(field) {
+    size_t index = 0;
+    for (element item : items) {
+      auto key = member(item, field);
+      if (!key || key->type() != element_type::STRING) {
+        strings_ = false;
+        sorted_.clear();
+        return;
+      }
+      sorted_.push_back({std::string_view(*key), index++, item});
+    }
+    std::sort(sorted_.begin(), sorted_.end(), [](const Entry& a, const Entry& b) {
+      return a.key != b.key ? a.key < b.key : a.index < b.index;
+    });
+  }
+
+  // Calls f(item, position) for every item whose key equals `key`, in list order.
+  template <class F>
+  void for_each_match(element key, F&& f) const {
+    if (!strings_) {
+      size_t index = 0;
+      for (element item : items_) {
+        auto k = member(item, field_);
+        if (k && values_equal(key, *k, false)) f(item, index);
+        ++index;
+      }
+      return;
+    }
+    if (key.type() != element_type::STRING) return;  // a string never equals a number
+    std::string_view text(key);
+    auto it = std::lower_bound(sorted_.begin(), sorted_.end(), text,
+                               [](const Entry& e, std::string_view k) { return e.key < k; });
+    for (; it != sorted_.end() && it->key == text; ++it) f(it->item, it->index);
+  }
+
+  // No two items share a key.
+  bool unique() const {
+    if (strings_) {
+      return std::adjacent_find(sorted_.begin(), sorted_.end(),
+                                [](const Entry& a, const Entry& b) { return a.key == b.key; }) == sorted_.end();
+    }
+    std::vector<element> keys;
+    for (element item : items_) {
+      element k = *member(item, field_);
+      for (element seen : keys)
+        if (values_equal(seen, k, false)) return false;
+      keys.push_back(k);
+    }
+    return true;
+  }
+
+ private:
+  struct Entry {
+    std::string_view key;
+    size_t index;
+    element item;
+  };
+  array items_;
+  std::string_view field_;
+  bool strings_ = true;
+  std::vector<Entry> sorted_;
+};
+
 std::string scalar_text(element e) {
   switch (e.type()) {
     case element_type::STRING: return std::string(std::string_view(e));
@@ -292,24 +360,20 @@ class Containment {
   bool check_keyed(array declared, array requested, std::string_view list_key, std::string_view field) {
     bool ok = true;
     size_t index = 0;
+    const KeyIndex requested_by_key(requested, field);
     for (element d : declared) {
       element key_value = *member(d, field);
       auto d_protocol = member(d, "protocol");
       path_.push_back({field, key_value, index++, true});
       std::optional<element> match;
-      size_t r_index = 0;
-      for (element r : requested) {
-        auto rk = member(r, field);
-        if (rk && values_equal(key_value, *rk, false)) {
-          auto r_protocol = member(r, "protocol");
-          bool protocol_ok = !d_protocol || (r_protocol && values_equal(*d_protocol, *r_protocol, false));
-          if (protocol_ok && (!match || quietly(d, r, list_key))) {
-            match = r;
-            path_.back().index = r_index;
-          }
+      requested_by_key.for_each_match(key_value, [&](element r, size_t r_index) {
+        auto r_protocol = member(r, "protocol");
+        bool protocol_ok = !d_protocol || (r_protocol && values_equal(*d_protocol, *r_protocol, false));
+        if (protocol_ok && (!match || quietly(d, r, list_key))) {
+          match = r;
+          path_.back().index = r_index;
         }
-        ++r_index;
-      }
+      });
       bool item_ok = check(d, match, list_key);
       path_.pop_back();
       if (!item_ok) {
@@ -493,21 +557,23 @@ class Differ {
     std::string_view list_key = path_.empty() ? std::string_view{} : path_.back().key;
     std::string_view field = list_merge_field(list_key, before_list);
     std::string_view field_after = list_merge_field(list_key, after_list);
-    bool keyed = !field.empty() && field == field_after && before.size() > 0 && after.size() > 0 &&
-                 unique_keys(before, field) && unique_keys(after, field);
+    bool keyed = !field.empty() && field == field_after && before.size() > 0 && after.size() > 0;
+    std::optional<KeyIndex> before_by_key, after_by_key;
+    if (keyed) {
+      before_by_key.emplace(before, field);
+      after_by_key.emplace(after, field);
+      keyed = before_by_key->unique() && after_by_key->unique();
+    }
     if (keyed) {
       size_t i = 0;
       for (element b : before) {
         element key_value = *member(b, field);
         std::optional<element> match;
-        size_t j = 0, match_index = 0;
-        for (element a : after) {
-          if (values_equal(key_value, *member(a, field), false)) {
-            match = a;
-            match_index = j;
-          }
-          ++j;
-        }
+        size_t match_index = 0;
+        after_by_key->for_each_match(key_value, [&](element a, size_t j) {
+          match = a;
+          match_index = j;
+        });
         path_.push_back({field, key_value, match ? match_index : i, true});
         bool more = walk(b, match, list_key);
         path_.pop_back();
@@ -518,7 +584,7 @@ class Differ {
       for (element a : after) {
         element key_value = *member(a, field);
         bool existed = false;
-        for (element b : before) existed = existed || values_equal(key_value, *member(b, field), false);
+        before_by_key->for_each_match(key_value, [&](element, size_t) { existed = true; });
         if (!existed) {
           path_.push_back({field, key_value, j, true});
           bool more = add(std::nullopt, a);
@@ -544,17 +610,6 @@ class Differ {
       }
       ++a;
       ++i;
-    }
-    return true;
-  }
-
-  static bool unique_keys(array items, std::string_view field) {
-    std::vector<element> keys;
-    for (element item : items) {
-      element k = *member(item, field);
-      for (element seen : keys)
-        if (values_equal(seen, k, false)) return false;
-      keys.push_back(k);
     }
     return true;
   }
