@@ -92,7 +92,7 @@ Status SnapshotBuilder::collect(git_tree* root, const std::string& path, std::ve
   std::vector<std::pair<TreePtr, std::string>> stack;
   if (path.empty()) {
     git_tree* copy = nullptr;
-    git_tree_dup(&copy, root);
+    if (git_tree_dup(&copy, root) != 0) return Error{"cannot read the root tree: " + git_error_text(-1)};
     stack.emplace_back(TreePtr(copy), "");
   } else {
     git_tree_entry* raw = nullptr;
@@ -241,6 +241,8 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
   auto rendered = render_kustomize(repo_.get(), tree, directory, spec_, render_limits, cancel_fd);
   if (!rendered) return Error{rendered.error()};
   out.problems = std::move(rendered->problems);
+  for (size_t i = 1; i < paths_.size(); ++i)
+    out.problems.push_back({paths_[i], 0, "render: kustomize builds the first source path only; ignored"});
 
   manifests::Limits output_limits = limits_;
   output_limits.max_file_bytes = render_limits.max_output_bytes;

@@ -186,7 +186,11 @@ void Source::run() {
     in_flight_ = true;
     last_fetch_start_ = Clock::now();
     lock.unlock();
-    sync();
+    try {
+      sync();
+    } catch (const std::exception& e) {  // the sync thread must survive anything a build throws
+      record_failure(std::string("sync failed: ") + e.what());
+    }
     lock.lock();
     in_flight_ = false;
     next_due = last_fetch_start_ + options_.spec.interval;
