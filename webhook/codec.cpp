@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "core/json_writer.h"
@@ -45,7 +46,7 @@ class DuplicateKeyCheck {
 
   bool check_object(object o) {
     size_t n = o.size();
-    if (n > 1) {
+    if (n > 1 && may_repeat_a_key(o, n)) {
       keys_.clear();
       for (auto field : o) keys_.push_back(field.key);
       std::sort(keys_.begin(), keys_.end());
@@ -63,6 +64,36 @@ class DuplicateKeyCheck {
     return true;
   }
 
+  // A cheap filter before the exact check above, which sorts the keys: almost every object passes it.
+  // Kubernetes objects are small, so up to kPairwiseKeys keys are compared pairwise (length and first byte
+  // before any memcmp); larger objects compare sorted 64-bit hashes. False only when no key repeats.
+  static constexpr size_t kPairwiseKeys = 8;
+  bool may_repeat_a_key(object o, size_t n) {
+    if (n <= kPairwiseKeys) {
+      // Left uninitialised: zeroing them costs more than the comparisons.
+      const char* data[kPairwiseKeys];
+      size_t size[kPairwiseKeys];
+      size_t count = 0;
+      for (auto field : o) {
+        if (count == kPairwiseKeys) return true;
+        std::string_view key = field.key;
+        for (size_t j = 0; j < count; ++j) {
+          if (size[j] == key.size() && (key.empty() || data[j][0] == key[0]) &&
+              std::memcmp(data[j], key.data(), key.size()) == 0)
+            return true;
+        }
+        data[count] = key.data();
+        size[count++] = key.size();
+      }
+      return false;
+    }
+    hashes_.clear();
+    std::hash<std::string_view> hash;
+    for (auto field : o) hashes_.push_back(hash(field.key));
+    std::sort(hashes_.begin(), hashes_.end());
+    return std::adjacent_find(hashes_.begin(), hashes_.end()) != hashes_.end();
+  }
+
   std::string path_text() const {
     if (path_.empty()) return "/";
     std::string out;
@@ -75,6 +106,7 @@ class DuplicateKeyCheck {
   }
 
   std::vector<std::string_view> keys_;
+  std::vector<size_t> hashes_;
   std::vector<Segment> path_;
 };
 
