@@ -165,6 +165,13 @@ class Loader {
     std::stable_sort(errors_.begin(), errors_.end(), [&](const Diagnostic& x, const Diagnostic& y) {
       return std::tuple(position(x.file), x.line, x.column) < std::tuple(position(y.file), y.line, y.column);
     });
+    if (errors_.size() > kMaxDiagnostics) {
+      std::string file = errors_[kMaxDiagnostics - 1].file;
+      errors_.resize(kMaxDiagnostics);
+      errors_.push_back(Diagnostic{
+          std::move(file), 0, 0,
+          "more problems not listed (only the first " + std::to_string(kMaxDiagnostics) + " are shown)"});
+    }
     LoadResult result;
     result.errors = std::move(errors_);
     result.files = files_read_;
@@ -248,6 +255,7 @@ class Loader {
   void check_names() {
     std::map<std::string, const detail::DecodedPolicy*> first;
     for (const auto& p : policies_) {
+      if (errors_.size() > kMaxDiagnostics) return;
       auto [it, inserted] = first.emplace(p.policy.name, &p);
       if (!inserted) {
         error_at(p, "metadata.name: duplicate policy name " + quote(p.policy.name) + " (first defined at " +
@@ -264,6 +272,7 @@ class Loader {
       for (size_t j = i + 1; j < policies_.size(); ++j) {
         const auto& b = policies_[j];
         if (!b.scope_valid) continue;
+        if (errors_.size() > kMaxDiagnostics) return;  // enough to act on; finish() says more exist
         auto witness = check.witness(a.policy.scope, b.policy.scope);
         if (check.exhausted()) {
           error_at(a, "too many scope patterns to check policies for overlaps; use fewer, broader patterns");

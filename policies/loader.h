@@ -27,6 +27,7 @@ inline constexpr size_t kMaxListItems = 1000;          // any one list (users, p
 inline constexpr size_t kMaxEntriesPerPolicy = 10000;  // list items and map entries, aliases expanded
 inline constexpr size_t kMaxYamlNodes = 100000;        // per file, before aliases are expanded
 inline constexpr size_t kMaxYamlDepth = 64;            // nested maps and lists
+inline constexpr size_t kMaxDiagnostics = 1000;        // listed; one more entry says that others exist
 
 struct Diagnostic {
   std::string file;

@@ -737,6 +737,16 @@ TEST(PolicyLoader, ManyDisjointTenantsLoadQuickly) {
   EXPECT_EQ(result.set.policies.size(), kMaxPolicies);
 }
 
+TEST(PolicyLoader, ListsAtMostAThousandProblems) {
+  // 60 policies that all govern everything: 60 * 59 overlap reports.
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += "---\n" + policy_text("p" + std::to_string(i));
+  LoadResult result = load_policies_from_text("all.yaml", text);
+  ASSERT_EQ(result.errors.size(), kMaxDiagnostics + 1);
+  EXPECT_EQ(result.errors.back().to_string(),
+            "all.yaml: more problems not listed (only the first 1000 are shown)");
+}
+
 TEST(PolicyLoader, BinaryGarbageIsAnErrorNotACrash) {
   std::string garbage;
   for (int i = 0; i < 4096; ++i) garbage += static_cast<char>((i * 7919) % 256);
