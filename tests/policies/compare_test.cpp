@@ -1,5 +1,7 @@
 #include "policies/compare.h"
 
+#include <chrono>
+
 #include <gtest/gtest.h>
 
 #include "policies/loader.h"
@@ -192,6 +194,51 @@ TEST(Declares, LeavesPrefixesAndUnsetValues) {
   EXPECT_TRUE(declares(git, container));
   container[2].item_key = other;
   EXPECT_FALSE(declares(git, container));
+}
+
+// Number merge keys (containerPort, port) were once matched by comparing every item with every other:
+// a person's edit carrying 60,000 ports held a webhook thread for about half a minute (found by
+// tests/faults). They are matched through a sorted index now, with the same equality as values_equal.
+TEST(Diff, SixtyThousandNumberKeyedItemsAreMatchedByKeyInLinearTime) {
+  std::string ports;
+  for (int i = 1; i <= 60000; ++i) ports += R"({"containerPort":)" + std::to_string(i) + R"(,"name":"p"},)";
+  std::string before = R"({"spec":{"ports":[)" + ports + R"({"containerPort":70000,"name":"p"}]}})";
+  std::string after = R"({"spec":{"ports":[)" + ports + R"({"containerPort":70000,"name":"changed"}]}})";
+  Docs docs;
+  element b = docs(before), a = docs(after);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Change> changes;
+  EXPECT_TRUE(diff_objects(b, a, changes));
+  EXPECT_TRUE(contains(b, b, {}));
+  EXPECT_FALSE(contains(b, a, {}));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(render_path(changes[0].path), "spec.ports[containerPort=70000].name");
+}
+
+TEST(Diff, NumberMergeKeysMatchAsValuesEqualDoes) {
+  Docs docs;
+  std::vector<Change> changes;
+  // 80 and 80.0 are the same key; the item moved and is unchanged.
+  EXPECT_TRUE(diff_objects(docs(R"({"ports":[{"port":80,"x":1},{"port":443,"x":2}]})"),
+                           docs(R"({"ports":[{"port":443,"x":2},{"port":80.0,"x":1}]})"), changes));
+  EXPECT_TRUE(changes.empty());
+  // Integers above 2^53 that round to one double are still different keys.
+  changes.clear();
+  EXPECT_TRUE(diff_objects(
+      docs(R"({"ports":[{"port":9007199254740993,"x":1},{"port":9007199254740992,"x":2}]})"),
+      docs(R"({"ports":[{"port":9007199254740992,"x":2},{"port":9007199254740993,"x":1}]})"), changes));
+  EXPECT_TRUE(changes.empty());
+  // A repeated key makes the list positional, as before.
+  changes.clear();
+  EXPECT_TRUE(diff_objects(docs(R"({"ports":[{"port":80,"x":1},{"port":80.0,"x":2}]})"),
+                           docs(R"({"ports":[{"port":80,"x":2},{"port":80,"x":1}]})"), changes));
+  EXPECT_EQ(changes.size(), 2u);
+  // Containment finds a declared port among requested ones by value.
+  EXPECT_TRUE(within(R"({"ports":[{"containerPort":8080,"protocol":"TCP"}]})",
+                     R"({"ports":[{"containerPort":9090},{"containerPort":8080.0,"protocol":"TCP"}]})"));
+  EXPECT_FALSE(within(R"({"ports":[{"containerPort":8080}]})", R"({"ports":[{"containerPort":"8080"}]})"));
 }
 
 }  // namespace
