@@ -15,6 +15,64 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
+// Whether some object in a document may repeat a key: one pass, no path, no sorting, so that the exact
+// check below (which names the key and where) runs only for the rare body that may be refused. Kubernetes
+// objects are small: up to kPairwiseKeys keys are compared pairwise (length and first byte before any
+// memcmp), larger objects compare sorted 64-bit hashes. False only when no key repeats.
+class DuplicateKeyScan {
+ public:
+  bool may_repeat(element e) {
+    if (e.type() == element_type::ARRAY) {
+      for (element child : array(e))
+        if (is_container(child) && may_repeat(child)) return true;
+      return false;
+    }
+    object o(e);
+    size_t n = o.size();
+    if (n > kPairwiseKeys) {
+      if (hashes_collide(o)) return true;
+      for (auto field : o)
+        if (is_container(field.value) && may_repeat(field.value)) return true;
+      return false;
+    }
+    // Left uninitialised: zeroing them costs more than the comparisons.
+    const char* data[kPairwiseKeys];
+    size_t size[kPairwiseKeys];
+    size_t count = 0;
+    for (auto field : o) {
+      if (count == kPairwiseKeys) return true;
+      std::string_view key = field.key;
+      for (size_t j = 0; j < count; ++j) {
+        if (size[j] == key.size() && (key.empty() || data[j][0] == key[0]) &&
+            std::memcmp(data[j], key.data(), key.size()) == 0)
+          return true;
+      }
+      data[count] = key.data();
+      size[count++] = key.size();
+      if (is_container(field.value) && may_repeat(field.value)) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kPairwiseKeys = 8;
+
+  static bool is_container(element e) {
+    auto type = e.type();
+    return type == element_type::OBJECT || type == element_type::ARRAY;
+  }
+
+  bool hashes_collide(object o) {
+    hashes_.clear();
+    std::hash<std::string_view> hash;
+    for (auto field : o) hashes_.push_back(hash(field.key));
+    std::sort(hashes_.begin(), hashes_.end());
+    return std::adjacent_find(hashes_.begin(), hashes_.end()) != hashes_.end();
+  }
+
+  std::vector<size_t> hashes_;
+};
+
 // Rejects objects that repeat a key anywhere in the document: two readers of the same review (the API
 // server and us, or two of our code paths) must never see different values. The path is kept as views and
 // only turned into text for the error.
@@ -46,7 +104,7 @@ class DuplicateKeyCheck {
 
   bool check_object(object o) {
     size_t n = o.size();
-    if (n > 1 && may_repeat_a_key(o, n)) {
+    if (n > 1) {
       keys_.clear();
       for (auto field : o) keys_.push_back(field.key);
       std::sort(keys_.begin(), keys_.end());
@@ -64,36 +122,6 @@ class DuplicateKeyCheck {
     return true;
   }
 
-  // A cheap filter before the exact check above, which sorts the keys: almost every object passes it.
-  // Kubernetes objects are small, so up to kPairwiseKeys keys are compared pairwise (length and first byte
-  // before any memcmp); larger objects compare sorted 64-bit hashes. False only when no key repeats.
-  static constexpr size_t kPairwiseKeys = 8;
-  bool may_repeat_a_key(object o, size_t n) {
-    if (n <= kPairwiseKeys) {
-      // Left uninitialised: zeroing them costs more than the comparisons.
-      const char* data[kPairwiseKeys];
-      size_t size[kPairwiseKeys];
-      size_t count = 0;
-      for (auto field : o) {
-        if (count == kPairwiseKeys) return true;
-        std::string_view key = field.key;
-        for (size_t j = 0; j < count; ++j) {
-          if (size[j] == key.size() && (key.empty() || data[j][0] == key[0]) &&
-              std::memcmp(data[j], key.data(), key.size()) == 0)
-            return true;
-        }
-        data[count] = key.data();
-        size[count++] = key.size();
-      }
-      return false;
-    }
-    hashes_.clear();
-    std::hash<std::string_view> hash;
-    for (auto field : o) hashes_.push_back(hash(field.key));
-    std::sort(hashes_.begin(), hashes_.end());
-    return std::adjacent_find(hashes_.begin(), hashes_.end()) != hashes_.end();
-  }
-
   std::string path_text() const {
     if (path_.empty()) return "/";
     std::string out;
@@ -106,7 +134,6 @@ class DuplicateKeyCheck {
   }
 
   std::vector<std::string_view> keys_;
-  std::vector<size_t> hashes_;
   std::vector<Segment> path_;
 };
 
@@ -196,7 +223,7 @@ Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
 
   object review;
   if (root.get(review)) return Error{"body must be a JSON object (an AdmissionReview)"};
-  {
+  if (DuplicateKeyScan().may_repeat(root)) {
     DuplicateKeyCheck dup;
     if (!dup.check(root)) return Error{"body is not acceptable JSON: " + dup.error};
   }
