@@ -1,4 +1,5 @@
 // gitgate: flags -> subcommand -> run. Each subcommand lives in its own file.
+#include <csignal>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,13 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version and exit")->callback([] {
     std::cout << "gitgate " << GITGATE_VERSION << "\n";
   });
-  CLI11_PARSE(app, argc, argv);
+  // A closed stdout (the audit stream's reader went away) must be an error to handle, not a silent death.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;  // --help is a success; usage errors are exit code 2 in every subcommand
+  }
   return exit.value;
 }

@@ -39,6 +39,8 @@ int serve(ServeFlags& flags) {
   }
   flags.gate.audit.max_file_bytes = *max_size;
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
+  // About 7 MB of queued records at most; beyond that, requests wait for the disk (back-pressure).
+  flags.gate.audit.queue_capacity = 8192;
 
   auto app = GateApp::create(flags.gate);
   if (!app) {
