@@ -165,7 +165,11 @@ Result<std::optional<element>> optional_object(object parent, std::string_view k
   return std::optional<element>{v};
 }
 
-Status read_gvk(object req, std::string_view key, std::string_view path, bool required, GroupVersionKind& out) {
+// kind/requestKind ({group, version, kind}) and resource/requestResource ({group, version, resource}):
+// three strings, the last one named `last` and required to be non-empty when the whole field is required.
+Status read_group_version(object req, std::string_view key, std::string_view path, bool required,
+                          std::string_view last, std::string_view& group, std::string_view& version,
+                          std::string_view& name) {
   element v;
   if (req[key].get(v) || v.is_null()) {
     if (required) return field_error(path, "is missing");
@@ -173,26 +177,18 @@ Status read_gvk(object req, std::string_view key, std::string_view path, bool re
   }
   object o;
   if (v.get(o)) return field_error(path, "must be a JSON object");
-  if (!optional_string(o, "group", out.group) || !optional_string(o, "version", out.version) ||
-      !optional_string(o, "kind", out.kind))
-    return field_error(path, "group, version and kind must be strings");
-  if (required && out.kind.empty()) return field_error(std::string(path) + ".kind", "must not be empty");
+  if (!optional_string(o, "group", group) || !optional_string(o, "version", version) || !optional_string(o, last, name))
+    return field_error(path, "group, version and " + std::string(last) + " must be strings");
+  if (required && name.empty()) return field_error(std::string(path) + "." + std::string(last), "must not be empty");
   return {};
 }
 
+Status read_gvk(object req, std::string_view key, std::string_view path, bool required, GroupVersionKind& out) {
+  return read_group_version(req, key, path, required, "kind", out.group, out.version, out.kind);
+}
+
 Status read_gvr(object req, std::string_view key, std::string_view path, bool required, GroupVersionResource& out) {
-  element v;
-  if (req[key].get(v) || v.is_null()) {
-    if (required) return field_error(path, "is missing");
-    return {};
-  }
-  object o;
-  if (v.get(o)) return field_error(path, "must be a JSON object");
-  if (!optional_string(o, "group", out.group) || !optional_string(o, "version", out.version) ||
-      !optional_string(o, "resource", out.resource))
-    return field_error(path, "group, version and resource must be strings");
-  if (required && out.resource.empty()) return field_error(std::string(path) + ".resource", "must not be empty");
-  return {};
+  return read_group_version(req, key, path, required, "resource", out.group, out.version, out.resource);
 }
 
 std::string parse_error_message(simdjson::error_code code) {
