@@ -66,7 +66,7 @@ bool Pattern::covers(const Pattern& wide, const Pattern& narrow) {
   if (wide.matches_everything() || wide.text_ == narrow.text_) return true;
   if (narrow.literal_) return wide.matches(narrow.text_);
   // "team-*" covers "team-a-*": a prefix-star wide pattern covers any pattern that starts with its prefix.
-  if (wide.text_.back() == '*' && std::count(wide.text_.begin(), wide.text_.end(), '*') == 1) {
+  if (!wide.text_.empty() && wide.text_.back() == '*' && std::count(wide.text_.begin(), wide.text_.end(), '*') == 1) {
     std::string_view prefix(wide.text_.data(), wide.text_.size() - 1);
     return std::string_view(narrow.text_).substr(0, prefix.size()) == prefix;
   }
