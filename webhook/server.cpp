@@ -353,7 +353,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     synced_ = false;
     beast::get_lowest_layer(stream_).expires_after(server_.options().write_timeout);
-    bool discard = response_->result() == http::status::payload_too_large;
+    // 413 and 431 answer before the request was read to its end: the client may still be writing it.
+    bool discard = response_->result() == http::status::payload_too_large ||
+                   response_->result() == http::status::request_header_fields_too_large;
     http::async_write(stream_, *response_, [self = shared_from_this(), keep, discard](beast::error_code ec, size_t) {
       self->response_.reset();
       if (ec) return;
@@ -363,8 +365,9 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // After a 413 the client may still be sending its body, and a client that writes everything before
-  // reading would see a broken pipe instead of our answer: read and drop what comes, bounded, then close.
+  // After a 413 or 431 the client may still be sending its body or headers, and a client that writes
+  // everything before reading would see a broken pipe instead of our answer: read and drop what comes,
+  // bounded, then close.
   void discard_rest(size_t dropped) {
     constexpr size_t kMaxDiscard = 16 * 1024 * 1024;
     if (dropped == 0) beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));

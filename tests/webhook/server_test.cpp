@@ -206,6 +206,26 @@ TEST_F(ServerTest, BodyOver7MiBGets413) {
   EXPECT_EQ(reply.status, 200);
 }
 
+// The 431 used to be followed by an immediate close while the client was still writing its headers, so
+// the client often saw a broken pipe or a reset instead of the answer (found by tests/faults).
+TEST_F(ServerTest, OneMegabyteOfHeadersGets431EveryTime) {
+  start();
+  std::map<std::string, std::string> headers;  // 64 fields of 16 KiB: 1 MiB
+  for (int i = 0; i < 64; ++i) headers["X-Big-" + std::to_string(i)] = std::string(16 * 1024, 'a');
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    HttpsClient client(client_options());
+    HttpReply reply;
+    ASSERT_EQ(client.request("POST", "/validate", review("big-header", "cfg"), reply, headers), "")
+        << "attempt " << attempt;
+    EXPECT_EQ(reply.status, 431);
+    EXPECT_NE(reply.body.find("headers are larger than 16 KiB"), std::string::npos) << reply.body;
+  }
+  HttpsClient next(client_options());
+  HttpReply reply;
+  ASSERT_EQ(next.post("/validate", review("after", "cfg"), reply), "");
+  EXPECT_EQ(reply.status, 200);
+}
+
 TEST_F(ServerTest, BodyOfExactly7MiBIsRead) {
   start();
   std::string body = review("big", "cfg");
