@@ -18,7 +18,7 @@ const SnapshotWindow* OfflineState::window(const policies::Policy& policy) const
   if (errors_.count(&policy) != 0) return nullptr;
   if (!options_.manifests_dir.empty()) {
     auto commit = std::make_shared<CommitInfo>();
-    commit->id = "0000000000000000000000000000000000000000";
+    commit->id = "working-tree";
     commit->subject = "working tree " + options_.manifests_dir;
     auto snapshot = manifests::snapshot_from_directory(options_.manifests_dir, policy.source, commit);
     if (!snapshot) {

@@ -26,7 +26,10 @@ struct CommitInfo {
   SignatureStatus signature = SignatureStatus::Unsigned;
   std::string signer;  // the allowed_signers principal when verified
 
-  std::string_view short_id() const { return std::string_view(id).substr(0, 7); }
+  // 7 hex digits for a Git object id; other ids (a working tree given to `review`) stay whole.
+  std::string_view short_id() const {
+    return id.size() >= 40 ? std::string_view(id).substr(0, 7) : std::string_view(id);
+  }
 };
 
 // Identifies a declared object: group and kind, not version ("apps/v1beta1" in Git is "apps/v1" in a
