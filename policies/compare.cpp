@@ -613,7 +613,9 @@ class Differ {
   bool walk(std::optional<element> before, std::optional<element> after, std::string_view map_key) {
     if (out_.size() >= limit_) return false;
     if (!path_.empty() && server_managed(path_)) return true;
-    if (before && after && identical(*before, *after)) return true;
+    // Only below the top level: the root, metadata and status hold server-managed fields (managedFields,
+    // resourceVersion) that differ in most updates and are skipped anyway, so comparing them whole is wasted.
+    if (path_.size() >= 2 && before && after && identical(*before, *after)) return true;
     // Absent, null and empty mean the same thing: unset.
     bool before_unset = !before || is_empty_value(*before);
     bool after_unset = !after || is_empty_value(*after);
