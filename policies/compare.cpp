@@ -348,6 +348,52 @@ bool simple_key(std::string_view key) {
   return true;
 }
 
+// The same JSON in the same order: keys, items, scalar types and values. The API server writes object and
+// oldObject alike, so most subtrees of an update are identical and need no key-by-key walk. (Requests never
+// repeat a key: the decoder rejects them, so an identical subtree holds no change.)
+// With `as_declaration`, also false where containment is more than equality: strings with Flux ${var}
+// placeholders (the policy may substitute other values) and lists of more than 64 objects (unordered
+// matching gives up beyond kMaxMatchingCells); then identical(Git's, request's, true) implies containment,
+// and most of a declaration (env items, labels, selectors, probes) is contained as it is written.
+bool identical(element a, element b, bool as_declaration = false) {
+  auto type = a.type();
+  if (type != b.type()) return false;
+  switch (type) {
+    case element_type::OBJECT: {
+      object oa(a), ob(b);
+      if (oa.size() != ob.size()) return false;
+      auto ib = ob.begin();
+      for (auto ia = oa.begin(); ia != oa.end(); ++ia, ++ib) {
+        if (ib == ob.end() || ia.key() != ib.key() || !identical(ia.value(), ib.value(), as_declaration))
+          return false;
+      }
+      return ib == ob.end();
+    }
+    case element_type::ARRAY: {
+      array xa(a), xb(b);
+      if (xa.size() != xb.size()) return false;
+      if (as_declaration && xa.size() * xa.size() > kMaxMatchingCells) return false;
+      auto ib = xb.begin();
+      for (element item : xa) {
+        if (ib == xb.end() || !identical(item, *ib, as_declaration)) return false;
+        ++ib;
+      }
+      return ib == xb.end();
+    }
+    case element_type::STRING: {
+      std::string_view text(a);
+      if (as_declaration && text.find("${") != std::string_view::npos) return false;
+      return text == std::string_view(b);
+    }
+    case element_type::INT64: return int64_t(a) == int64_t(b);
+    case element_type::UINT64: return uint64_t(a) == uint64_t(b);
+    case element_type::DOUBLE: return double(a) == double(b);
+    case element_type::BOOL: return bool(a) == bool(b);
+    case element_type::NULL_VALUE: return true;
+  }
+  return false;
+}
+
 class Containment {
  public:
   Containment(const CompareOptions& options, std::vector<Difference>* differences, size_t max)
@@ -355,6 +401,7 @@ class Containment {
 
   bool check(element declared, std::optional<element> requested, std::string_view parent_key) {
     if (!options_.ignored.empty() && path_ignored(options_.ignored, path_)) return true;
+    if (requested && identical(declared, *requested, /*as_declaration=*/true)) return true;
     if (is_empty_value(declared)) {
       if (!requested || is_empty_value(*requested)) return true;
       if (declared.type() == element_type::OBJECT && requested->type() == element_type::OBJECT) return true;
@@ -566,42 +613,6 @@ bool server_managed(const ObjectPath& path) {
   if (path.size() == 5 && key(0) == "spec" && key(1) == "template" && key(2) == "metadata" &&
       key(3) == "annotations")
     return key(4) == "kubectl.kubernetes.io/restartedAt";
-  return false;
-}
-
-// The same JSON in the same order: keys, items, scalar types and values. The API server writes object and
-// oldObject alike, so most subtrees of an update are identical and need no key-by-key walk. (Requests never
-// repeat a key: the decoder rejects them, so an identical subtree holds no change.)
-bool identical(element a, element b) {
-  auto type = a.type();
-  if (type != b.type()) return false;
-  switch (type) {
-    case element_type::OBJECT: {
-      object oa(a), ob(b);
-      if (oa.size() != ob.size()) return false;
-      auto ib = ob.begin();
-      for (auto ia = oa.begin(); ia != oa.end(); ++ia, ++ib) {
-        if (ib == ob.end() || ia.key() != ib.key() || !identical(ia.value(), ib.value())) return false;
-      }
-      return ib == ob.end();
-    }
-    case element_type::ARRAY: {
-      array xa(a), xb(b);
-      if (xa.size() != xb.size()) return false;
-      auto ib = xb.begin();
-      for (element item : xa) {
-        if (ib == xb.end() || !identical(item, *ib)) return false;
-        ++ib;
-      }
-      return ib == xb.end();
-    }
-    case element_type::STRING: return std::string_view(a) == std::string_view(b);
-    case element_type::INT64: return int64_t(a) == int64_t(b);
-    case element_type::UINT64: return uint64_t(a) == uint64_t(b);
-    case element_type::DOUBLE: return double(a) == double(b);
-    case element_type::BOOL: return bool(a) == bool(b);
-    case element_type::NULL_VALUE: return true;
-  }
   return false;
 }
 
