@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include "core/result.h"
 #include "gitstate/git.h"
@@ -25,6 +27,8 @@ constexpr size_t kMaxKnownHostsBytes = 1024 * 1024;
 constexpr size_t kMaxErrorBytes = 2048;
 // A repository larger than this is refused mid-transfer: the cache must not fill the disk.
 constexpr size_t kMaxFetchBytes = size_t{4} << 30;
+// Packs the cache repository may hold before a fetch compacts them into one.
+constexpr size_t kMaxPacks = 32;
 
 // Reads a small file; nullopt when it does not exist. Secrets are trimmed of surrounding whitespace.
 Result<std::optional<std::string>> read_credential_file(const fs::path& path, size_t limit, bool trim) {
@@ -178,6 +182,35 @@ int on_transfer(const git_indexer_progress* stats, void* payload) {
                                                    std::to_string(kMaxFetchBytes >> 20) + " MiB; refused");
 }
 
+// Every fetch that brings objects leaves one more pack; a long-lived cache would pile up thousands, each
+// searched on object lookups. Past kMaxPacks, one pack of everything the branch reaches replaces them
+// (objects a force push left behind go with them). Any failure leaves the packs as they were.
+void compact_packs(git_repository* repo, const fs::path& git_dir) {
+  const fs::path dir = git_dir / "objects" / "pack";
+  std::error_code ec;
+  std::vector<fs::path> packs;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".pack") packs.push_back(entry.path());
+  if (ec || packs.size() <= kMaxPacks) return;
+  git_packbuilder* raw_builder = nullptr;
+  if (git_packbuilder_new(&raw_builder, repo) != 0) return;
+  std::unique_ptr<git_packbuilder, decltype(&git_packbuilder_free)> builder(raw_builder,
+                                                                            git_packbuilder_free);
+  git_revwalk* raw_walk = nullptr;
+  if (git_revwalk_new(&raw_walk, repo) != 0) return;
+  RevwalkPtr walk(raw_walk);
+  if (git_revwalk_push_ref(walk.get(), kFetchedRef) != 0 ||
+      git_packbuilder_insert_walk(builder.get(), walk.get()) != 0 ||
+      git_packbuilder_write(builder.get(), dir.c_str(), 0, nullptr, nullptr) != 0)
+    return;
+  const std::string kept = "pack-" + std::string(git_packbuilder_name(builder.get())) + ".pack";
+  for (fs::path pack : packs) {
+    if (pack.filename() == kept) continue;
+    // The index first: a reader that lists packs by their index never finds one without its data.
+    for (const char* extension : {".idx", ".pack", ".rev"}) fs::remove(pack.replace_extension(extension), ec);
+  }
+}
+
 // A fetch killed at its deadline can leave lock files behind; under the fetch lock nobody else owns them.
 void remove_stale_locks(const fs::path& git_dir) {
   std::error_code ec;
@@ -298,6 +331,7 @@ class Fetcher {
     if (git_oid_cmp(&fetched, &advertised) != 0)
       return report(kFetchFailed,
                     "fetched " + oid_hex(fetched) + " but the remote advertised " + oid_hex(advertised));
+    compact_packs(repo.get(), git_dir);
     std::printf("%s\n", oid_hex(fetched).c_str());
     return kFetchOk;
   }
