@@ -136,7 +136,7 @@ TEST(HostileInputFault, OversizedDeepDuplicateAndInvalidInputGetClearAnswersAndM
         EXPECT_NE(s.line.find(c.expected_text), std::string::npos) << c.name << ": " << s.line;
       } else {
         EXPECT_TRUE(s.status == 200 || (s.status >= 400 && s.status < 500)) << c.name << ": " << s.line;
-        EXPECT_LT(s.ms, 1000) << c.name << ": " << s.line;
+        if (resource_bounds()) EXPECT_LT(s.ms, 1000) << c.name << ": " << s.line;
       }
       ASSERT_TRUE(server.running()) << c.name << " stopped the server\n" << server.log();
       EXPECT_EQ(send(server, world.certs.ca, normal).status, 200) << "after " << c.name;
@@ -148,9 +148,11 @@ TEST(HostileInputFault, OversizedDeepDuplicateAndInvalidInputGetClearAnswersAndM
   std::cout << "RSS: " << baseline_kib / 1024 << " MiB at start, " << first_round_kib / 1024
             << " MiB after the first round (the allocator keeps what large bodies used), " << after_kib / 1024
             << " MiB after " << rounds << " rounds, peak " << peak_kib / 1024 << " MiB\n";
-  EXPECT_LT(after_kib, first_round_kib + 16 * 1024) << "memory grows with every round of hostile input";
-  EXPECT_LT(after_kib, 160 * 1024) << "memory kept after hostile input";
-  EXPECT_LT(peak_kib, 256 * 1024) << "peak memory while decoding hostile input";
+  if (resource_bounds()) {
+    EXPECT_LT(after_kib, first_round_kib + 16 * 1024) << "memory grows with every round of hostile input";
+    EXPECT_LT(after_kib, 160 * 1024) << "memory kept after hostile input";
+    EXPECT_LT(peak_kib, 256 * 1024) << "peak memory while decoding hostile input";
+  }
   EXPECT_EQ(server.terminate(), 0) << server.log();
 }
 

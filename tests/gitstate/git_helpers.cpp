@@ -227,6 +227,7 @@ void TcpRelay::serve() {
       fds.push_back({b, POLLIN, 0});
     }
     if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+    const size_t polled = pipes.size();  // a connection accepted below has no entry in fds yet
     if (fds[0].revents & POLLIN) {
       int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client >= 0) {
@@ -251,7 +252,7 @@ void TcpRelay::serve() {
     std::vector<std::pair<int, int>> alive;
     for (size_t i = 0; i < pipes.size(); ++i) {
       bool open = true;
-      for (int side = 0; side < 2 && open; ++side) {
+      for (int side = 0; side < 2 && open && i < polled; ++side) {
         const pollfd& p = fds[1 + 2 * i + side];
         if (p.revents == 0) continue;
         int from = side == 0 ? pipes[i].first : pipes[i].second;
