@@ -11,6 +11,10 @@ namespace gitgate {
 
 void append_json_string(std::string& out, std::string_view s);
 
+// Offset of the first byte of `s` that does not begin a valid UTF-8 sequence (overlong forms and surrogates
+// included), or std::string_view::npos when all of `s` is valid UTF-8.
+size_t invalid_utf8_offset(std::string_view s);
+
 class JsonWriter {
  public:
   explicit JsonWriter(std::string& out) : out_(out) {}

@@ -318,6 +318,17 @@ FileResult parse_file(std::string_view path, std::string_view content, const Lim
     return result;
   }
   if (is_kustomization_path(path)) return result;
+  // YAML and JSON are UTF-8 here, as for kubectl, Flux and Argo CD, which refuse such a file; turning the
+  // bad bytes into U+FFFD could also make two different keys one.
+  if (size_t bad = invalid_utf8_offset(content); bad != std::string_view::npos) {
+    auto line = static_cast<uint32_t>(1 + std::count(content.begin(), content.begin() + bad, '\n'));
+    size_t line_start = content.rfind('\n', bad == 0 ? 0 : bad - 1);
+    size_t column = line_start == std::string_view::npos || bad == 0 ? bad + 1 : bad - line_start;
+    result.problems.push_back({std::string(path), line,
+                               "column " + std::to_string(column) +
+                                   ": not valid UTF-8 (manifests must be UTF-8 text); file skipped"});
+    return result;
+  }
   std::string decoded;
   if (ends_with_ci(path, ".json") && content.find("\\u") != std::string_view::npos) {
     decoded = decode_surrogate_escapes(content);

@@ -21,6 +21,16 @@ TEST(JsonWriter, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(quoted("\xed\xa0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // UTF-16 surrogate
 }
 
+TEST(Utf8, FirstInvalidByteIsFoundAndValidTextHasNone) {
+  EXPECT_EQ(invalid_utf8_offset(""), std::string_view::npos);
+  EXPECT_EQ(invalid_utf8_offset("caf\xc3\xa9 \xf0\x9f\x98\x80"), std::string_view::npos);
+  EXPECT_EQ(invalid_utf8_offset("ab\xff"), 2u);
+  EXPECT_EQ(invalid_utf8_offset("a\xc3"), 1u);              // truncated sequence
+  EXPECT_EQ(invalid_utf8_offset("\xc0\xaf"), 0u);           // overlong '/'
+  EXPECT_EQ(invalid_utf8_offset("x\xed\xa0\x80"), 1u);     // UTF-16 surrogate
+  EXPECT_EQ(invalid_utf8_offset("\xf4\x90\x80\x80"), 0u);  // beyond U+10FFFF
+}
+
 TEST(JsonWriter, WritesNestedStructures) {
   std::string out;
   JsonWriter w(out);
