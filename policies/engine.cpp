@@ -98,7 +98,7 @@ std::string date_of(int64_t unix_seconds) {
 
 std::string_view signature_words(SignatureStatus s) {
   switch (s) {
-    case SignatureStatus::Verified: return "signed";
+    case SignatureStatus::Verified: return "verified";
     case SignatureStatus::Unsigned: return "unsigned";
     case SignatureStatus::Invalid: return "bad signature";
     case SignatureStatus::UnknownKey: return "signed by an unknown key";
@@ -106,12 +106,15 @@ std::string_view signature_words(SignatureStatus s) {
   return "unsigned";
 }
 
-// "(clusters/prod/shop/web.yaml:12 @ 3f2c1ab, alice, 2026-11-20, signed)"
+// "(clusters/prod/shop/web.yaml:12 @ 3f2c1ab, alice, 2026-11-20, verified by alice@example.com)"
 std::string provenance(const DeclaredObject& decl, const CommitInfo& snapshot) {
   std::string out = "(" + decl.file() + ":" + std::to_string(decl.line()) + " @ " + std::string(snapshot.short_id());
   if (const auto& c = decl.last_change()) {
     out += ", " + (c->author_name.empty() ? c->author_email : c->author_name) + ", " + date_of(c->time) + ", ";
     out += signature_words(c->signature);
+    // The allowed_signers principal: who vouched for this state (bounded, it comes from a file in Git's
+    // reach only through the operator's allowed_signers).
+    if (c->signature == SignatureStatus::Verified && !c->signer.empty()) out += " by " + c->signer.substr(0, 64);
   }
   out += ")";
   return out;

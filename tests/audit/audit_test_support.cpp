@@ -52,7 +52,7 @@ Decision deny_web_replicas() {
   d.reason = "governed-path-changed";
   d.message =
       "gitgate: Deployment shop/web is declared in Git (clusters/prod/shop/web.yaml:12 @ 3f2c1ab, alice, "
-      "2026-11-20, signed). spec.replicas: Git has 3, request has 5. Change it in Git instead.";
+      "2026-11-20, verified by alice@example.com). spec.replicas: Git has 3, request has 5. Change it in Git instead.";
   d.policy = "prod";
   d.mode = Mode::Enforce;
   d.identity = Identity::Person;

@@ -111,7 +111,7 @@ TEST_F(EngineTest, AgentWriteWithAnImageGitDoesNotHaveIsDeniedAndAsksForASync) {
   EXPECT_TRUE(has(d.message, "spec.template.spec.containers[name=web].image: Git has \"ghcr.io/example/web:1.4.2\", "
                              "request has \"ghcr.io/example/web:1.5.0-hotfix\""))
       << d.message;
-  EXPECT_TRUE(has(d.message, "clusters/prod/shop/web.yaml:2 @ 3f2c1ab, alice, 2026-11-20, signed")) << d.message;
+  EXPECT_TRUE(has(d.message, "clusters/prod/shop/web.yaml:2 @ 3f2c1ab, alice, 2026-11-20, verified by alice@example.com")) << d.message;
 }
 
 TEST_F(EngineTest, AgentCreateOfADeclaredObjectMatchingGitIsAllowed) {
@@ -227,7 +227,7 @@ TEST_F(EngineTest, KubectlEditOfDeclaredReplicasIsDeniedWithWhereGitHoldsThem) {
   EXPECT_EQ(d.identity, Identity::Person);
   EXPECT_EQ(d.message,
             "gitgate: Deployment shop/web is declared in Git (clusters/prod/shop/web.yaml:2 @ 3f2c1ab, alice, "
-            "2026-11-20, signed). spec.replicas: Git has 3, request has 5. Change it in Git instead.");
+            "2026-11-20, verified by alice@example.com). spec.replicas: Git has 3, request has 5. Change it in Git instead.");
   EXPECT_EQ(d.changed_paths, std::vector<std::string>{"spec.replicas"});
 }
 
