@@ -33,8 +33,9 @@ std::string printable_key(std::string_view key) {
   return out;
 }
 
-bool is_merge_key(const YamlNode& n, std::string_view text) {
-  return n.kind == YamlNode::Kind::Scalar && n.tag == ScalarTag::Plain && text == "<<";
+bool is_merge_key(const YamlStream& stream, const YamlNode& n) {
+  // Only a scalar has text: a mapping or sequence key's begin/size index its children.
+  return n.kind == YamlNode::Kind::Scalar && n.tag == ScalarTag::Plain && stream.scalar(n) == "<<";
 }
 
 }  // namespace
@@ -90,7 +91,7 @@ bool YamlToJson::collect(uint32_t mapping, int depth, std::vector<Pair>& out) {
     uint32_t value = ids[2 * i + 1];
     if (!count(key, depth + 1)) return false;
     const YamlNode& k = node(key);
-    if (is_merge_key(k, stream_.scalar(k))) {
+    if (is_merge_key(stream_, k)) {
       merges.push_back(value);
       continue;
     }

@@ -290,6 +290,18 @@ TEST(Loader, NonStringKeysAreStringified) {
       << r.documents[0].json;
 }
 
+// Found by the manifest_loader fuzzer: a mapping key's child index was read as a text offset past the end
+// of the scalar text (many aliases make many children and no text), which threw out of the loader.
+TEST(Loader, ComplexKeyAfterManyAliasesIsReportedNotThrown) {
+  std::string text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n  a: &a x\n  l: [";
+  for (int i = 0; i < 500; ++i) text += "*a,";
+  text += "*a]\n  ? {m: n}\n  : b\n";
+  FileResult r = parse("keys.yaml", text);
+  EXPECT_TRUE(r.documents.empty());
+  ASSERT_EQ(r.problems.size(), 1u) << problems_of(r);
+  EXPECT_NE(r.problems[0].reason.find("must be a scalar"), std::string::npos) << problems_of(r);
+}
+
 TEST(Loader, ComplexKeysAreReported) {
   FileResult r =
       parse("keys.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n  ? [a]\n  : b\n");
