@@ -152,13 +152,19 @@ void Source::request_sync(std::function<void()> done) {
   {
     std::unique_lock lock(mutex_);
     if (!stopping_) {
-      waiters_.push_back(std::move(done));
-      if (!in_flight_ && !sync_requested_) {
+      if (in_flight_ || sync_requested_) {
+        waiters_.push_back(std::move(done));
+        return;
+      }
+      bool rate_limited = last_fetch_start_ != Clock::time_point{} &&
+                          Clock::now() - last_fetch_start_ < options_.sync_rate_limit;
+      if (!rate_limited) {
         sync_requested_ = true;
+        waiters_.push_back(std::move(done));
         lock.unlock();
         wake_.notify_all();
+        return;
       }
-      return;
     }
   }
   done();
@@ -173,15 +179,9 @@ void Source::run() {
   std::unique_lock lock(mutex_);
   auto next_due = Clock::now();
   while (!stopping_) {
-    // Due at the interval, or sooner when a sync was asked for, but never within sync_rate_limit of the
-    // last fetch: a storm of misses costs the remote one fetch per sync_rate_limit, and a commit pushed
-    // just after a fetch is still fetched for the request that needs it.
-    auto due = next_due;
-    if (sync_requested_) due = std::min(due, last_fetch_start_ + options_.sync_rate_limit);
-    if (Clock::now() < due) {
-      wake_.wait_until(lock, due);
-      continue;  // a request, stop() or the time: decide again
-    }
+    wake_.wait_until(lock, next_due,
+                     [&] { return stopping_ || sync_requested_ || Clock::now() >= next_due; });
+    if (stopping_) break;
     sync_requested_ = false;
     in_flight_ = true;
     last_fetch_start_ = Clock::now();

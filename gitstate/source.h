@@ -33,7 +33,7 @@ struct SourceOptions {
   std::string cache_dir;                         // one bare repository per (url, branch) is kept below it
   std::string fetch_program = "/proc/self/exe";  // a gitgate binary: runs `__fetch`
   manifests::Limits limits;                      // max_file_bytes is taken from spec.max_file_bytes
-  // request_sync() starts no fetch within this long of the previous one; it waits for that time instead.
+  // request_sync() starts no new fetch within this long of the previous one.
   std::chrono::milliseconds sync_rate_limit = std::chrono::seconds(2);
 };
 
@@ -67,9 +67,9 @@ class Source {
   // The current snapshot window; lock-free for readers (Published::Reader).
   const gitgate::Published<gitgate::SnapshotWindow>& window() const { return window_; }
 
-  // Sync on miss: asks for a fetch now, or as soon as sync_rate_limit has passed since the last one began.
-  // Joins the fetch in flight or already requested. `done` is called exactly once: on the sync thread after
-  // that fetch and its snapshot build finished, or by stop(). Never blocks; callers bound their own wait.
+  // Sync on miss: asks for a fetch now. Joins the fetch in flight or already requested; starts none within
+  // sync_rate_limit of the last one, and then calls `done` at once. Otherwise `done` is called exactly once,
+  // on the sync thread, after that fetch and its snapshot build finished. Never blocks.
   void request_sync(std::function<void()> done);
 
   Status status() const;
