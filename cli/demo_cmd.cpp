@@ -166,7 +166,7 @@ struct Demo {
     gate.policies_path = (dir.path() / "policies").string();
     gate.cache_dir = (dir.path() / "cache").string();
     gate.fetch_program = self;
-    gate.sync_rate_limit = std::chrono::milliseconds(100);
+    gate.sync_rate_limit = std::chrono::milliseconds(0);  // one client, no storm to guard the remote against
     gate.audit_enabled = true;
     gate.audit.file = audit_log.string();
     auto created = GateApp::create(gate);

@@ -32,6 +32,11 @@ TEST(Demo, TellsTheWholeStoryAndCatchesTheTampering) {
   EXPECT_TRUE(has(r.out, "spec.replicas: Git has 3, request has 5. Change it in Git instead."));
   EXPECT_TRUE(has(r.out, "DENIED (declared-object-delete)"));
   EXPECT_TRUE(has(r.out, "ALLOWED (break-glass)"));
+  // Flux applying a commit pushed after gitgate's last poll is let through by the sync on miss.
+  size_t step6 = r.out.find("6. Flux applies the new commit");
+  ASSERT_NE(step6, std::string::npos) << r.out;
+  std::string step6_text = r.out.substr(step6, r.out.find("\n7. ", step6) - step6);
+  EXPECT_TRUE(has(step6_text, "ALLOWED (agent-matches-git)")) << step6_text;
   EXPECT_TRUE(has(r.out, "DENIED (agent-git-mismatch)"));
   EXPECT_TRUE(has(r.out, "OK: 7 records, chain intact"));
   EXPECT_TRUE(has(r.out, "# exit 1"));
