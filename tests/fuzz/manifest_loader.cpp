@@ -1,5 +1,6 @@
 // libFuzzer target: any bytes as a manifest file from Git, read with the default Limits a snapshot uses
-// (1 MiB, 100,000 nodes with aliases expanded, depth 64), as YAML and as JSON. Beyond "no crash, no leak,
+// (1 MiB, 100,000 nodes with aliases expanded, depth 64), as YAML, as JSON and as `kustomize build` output
+// with origin annotations, and as a kustomization to annotate. Beyond "no crash, no leak,
 // no hang" (the alias budget must bound the work of every input) it checks that each stored object is
 // valid JSON without a repeated key, that a v1 Secret keeps no value in data/stringData and no field the API
 // server does not know, and that declare() accepts every document.
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <simdjson.h>
@@ -68,8 +70,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static simdjson::dom::parser parser;
   std::string_view text(reinterpret_cast<const char*>(data), size);
   const gitgate::manifests::Limits limits;
-  for (std::string_view path : {"clusters/prod/fuzz.yaml", "clusters/prod/fuzz.json"}) {
-    auto result = gitgate::manifests::parse_file(path, text, limits);
+  gitgate::manifests::ParseOptions rendered;
+  rendered.kustomize_origin = true;
+  for (auto [path, options] : {std::pair{"clusters/prod/fuzz.yaml", gitgate::manifests::ParseOptions{}},
+                               std::pair{"clusters/prod/fuzz.json", gitgate::manifests::ParseOptions{}},
+                               std::pair{"rendered", rendered}}) {
+    auto result = gitgate::manifests::parse_file(path, text, limits, options);
     for (const auto& problem : result.problems) (void)problem.to_string();
     for (const auto& doc : result.documents) {
       auto object = gitgate::manifests::declare(doc, path, "default");
@@ -80,5 +86,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (doc.api_version == "v1" && doc.kind == "Secret") check_secret(root);
     }
   }
+  (void)gitgate::manifests::with_origin_annotations(text);  // the same bytes as a kustomization.yaml
   return 0;
 }
