@@ -322,8 +322,7 @@ FileResult parse_file(std::string_view path, std::string_view content, const Lim
   // bad bytes into U+FFFD could also make two different keys one.
   if (size_t bad = invalid_utf8_offset(content); bad != std::string_view::npos) {
     auto line = static_cast<uint32_t>(1 + std::count(content.begin(), content.begin() + bad, '\n'));
-    size_t line_start = content.rfind('\n', bad == 0 ? 0 : bad - 1);
-    size_t column = line_start == std::string_view::npos || bad == 0 ? bad + 1 : bad - line_start;
+    size_t column = bad - (content.rfind('\n', bad) + 1) + 1;  // content[bad] is no '\n'; npos + 1 == 0
     result.problems.push_back({std::string(path), line,
                                "column " + std::to_string(column) +
                                    ": not valid UTF-8 (manifests must be UTF-8 text); file skipped"});
