@@ -574,20 +574,16 @@ class Containment {
 
   // Fails closed: gitgate cannot confirm the request holds what Git declares, and says how to fix it.
   bool too_much_matching(element declared, element requested) {
-    if (differences_ != nullptr && differences_->size() < max_) {
-      differences_->push_back(
-          {render_path(path_), render_value(declared),
-           render_value(requested) + " (too many list items to match in any order: keep Git's order)"});
-    }
-    return false;
+    return differ(declared, requested, " (too many list items to match in any order: keep Git's order)");
   }
 
-  bool differ(element declared, std::optional<element> requested) {
-    if (differences_ != nullptr && differences_->size() < max_) {
+  bool differ(element declared, std::optional<element> requested, std::string_view note = {}) {
+    if (collecting()) {
       Difference d;
       d.path = render_path(path_);
       d.declared = render_value(declared);
       d.requested = requested ? render_value(*requested) : "absent";
+      d.requested += note;
       differences_->push_back(std::move(d));
     }
     return false;
