@@ -21,6 +21,9 @@ using simdjson::dom::object;
 // memcmp), larger objects compare sorted 64-bit hashes. False only when no key repeats.
 class DuplicateKeyScan {
  public:
+  // `hashes` is scratch space the caller keeps between bodies, so a warm decoder allocates nothing here.
+  explicit DuplicateKeyScan(std::vector<size_t>& hashes) : hashes_(hashes) {}
+
   bool may_repeat(element e) {
     if (e.type() == element_type::ARRAY) {
       for (element child : array(e))
@@ -70,7 +73,7 @@ class DuplicateKeyScan {
     return std::adjacent_find(hashes_.begin(), hashes_.end()) != hashes_.end();
   }
 
-  std::vector<size_t> hashes_;
+  std::vector<size_t>& hashes_;
 };
 
 // Rejects objects that repeat a key anywhere in the document: two readers of the same review (the API
@@ -206,7 +209,10 @@ std::string parse_error_message(simdjson::error_code code) {
 
 ReviewDecoder::ReviewDecoder() : parser_(kMaxBodyBytes + 1024) {}
 
-void ReviewDecoder::trim() { parser_ = simdjson::dom::parser(kMaxBodyBytes + 1024); }
+void ReviewDecoder::trim() {
+  parser_ = simdjson::dom::parser(kMaxBodyBytes + 1024);
+  key_hashes_ = {};
+}
 
 Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
   if (body.size() > kMaxBodyBytes) return Error{"body is larger than 7 MiB"};
@@ -219,7 +225,7 @@ Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
 
   object review;
   if (root.get(review)) return Error{"body must be a JSON object (an AdmissionReview)"};
-  if (DuplicateKeyScan().may_repeat(root)) {
+  if (DuplicateKeyScan(key_hashes_).may_repeat(root)) {
     DuplicateKeyCheck dup;
     if (!dup.check(root)) return Error{"body is not acceptable JSON: " + dup.error};
   }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -32,6 +33,7 @@ class ReviewDecoder {
 
  private:
   simdjson::dom::parser parser_;
+  std::vector<size_t> key_hashes_;  // the duplicate-key scan's scratch space
 };
 
 // Owns a copy of a body with the padding simdjson needs (tests, CLI).
