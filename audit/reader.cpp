@@ -31,7 +31,8 @@ ssize_t read_retrying(int fd, char* data, size_t size) {
 
 }  // namespace
 
-LogFileReader::LogFileReader(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+LogFileReader::LogFileReader(std::string path, int fd, size_t first_chunk)
+    : path_(std::move(path)), fd_(fd), chunk_(first_chunk) {}
 
 LogFileReader::LogFileReader(LogFileReader&& other) noexcept
     : path_(std::move(other.path_)),
@@ -39,6 +40,7 @@ LogFileReader::LogFileReader(LogFileReader&& other) noexcept
       buffer_(std::move(other.buffer_)),
       begin_(other.begin_),
       end_(other.end_),
+      chunk_(other.chunk_),
       eof_(other.eof_),
       number_(other.number_),
       error_(std::move(other.error_)) {}
@@ -55,7 +57,9 @@ Result<LogFileReader> LogFileReader::open(const std::string& path) {
     ::close(fd);
     return Error{path + ": not a regular file"};
   }
-  return LogFileReader(path, fd);
+  // One byte more than the file holds, so a file that did not grow is read to its end in one call.
+  const auto size = static_cast<uint64_t>(st.st_size);
+  return LogFileReader(path, fd, static_cast<size_t>(std::clamp<uint64_t>(size + 1, 4096, kReadChunk)));
 }
 
 // Moves unread bytes to the front and reads one more chunk; false at the end of the file or on error.
@@ -66,8 +70,8 @@ bool LogFileReader::fill() {
     end_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() < end_ + kReadChunk) buffer_.resize(end_ + kReadChunk);
-  ssize_t n = read_retrying(fd_, buffer_.data() + end_, kReadChunk);
+  if (buffer_.size() < end_ + chunk_) buffer_.resize(end_ + chunk_);
+  ssize_t n = read_retrying(fd_, buffer_.data() + end_, chunk_);
   if (n < 0) {
     error_ = path_ + ": read failed: " + errno_text();
     eof_ = true;
@@ -77,6 +81,8 @@ bool LogFileReader::fill() {
     eof_ = true;
     return false;
   }
+  // A full chunk: the file is longer than it was at open (or is being written), so read in full chunks.
+  if (static_cast<size_t>(n) == chunk_) chunk_ = kReadChunk;
   end_ += static_cast<size_t>(n);
   return true;
 }

@@ -33,7 +33,7 @@ class LogFileReader {
   const std::string& path() const { return path_; }
 
  private:
-  LogFileReader(std::string path, int fd);
+  LogFileReader(std::string path, int fd, size_t first_chunk);
   bool fill();
 
   std::string path_;
@@ -41,6 +41,7 @@ class LogFileReader {
   std::string buffer_;
   size_t begin_ = 0;  // first unread byte
   size_t end_ = 0;    // one past the last byte read
+  size_t chunk_;      // bytes per read: the size at open (a small file needs no 256 KiB buffer), then 256 KiB
   bool eof_ = false;
   uint64_t number_ = 0;
   std::string error_;
