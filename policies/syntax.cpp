@@ -334,8 +334,12 @@ std::string_view closest(std::string_view word, std::span<const std::string_view
   std::string_view best;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (std::string_view candidate : candidates) {
-    std::string folded_candidate = folded(candidate);
-    size_t distance = folded_candidate == folded_word ? 0 : edit_distance(word, candidate);
+    size_t distance = 0;
+    if (folded(candidate) != folded_word) {
+      // The distance is at least the difference in length, and more than 2 is never suggested.
+      if (std::max(word.size(), candidate.size()) - std::min(word.size(), candidate.size()) > 2) continue;
+      distance = edit_distance(word, candidate);
+    }
     if (distance < best_distance) {
       best_distance = distance;
       best = candidate;
