@@ -11,7 +11,8 @@ namespace gitgate::cli {
 namespace {
 
 int64_t now_unix_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -41,8 +42,10 @@ class GateEvaluator final : public webhook::Evaluator {
     return policies::evaluate(request, app_.policies(), windows_, scratch_);
   }
 
-  void record(const AdmissionRequest& request, const Decision& decision, std::chrono::microseconds latency) override {
-    if (auto* log = app_.audit_log()) log->submit(audit::make_record(request, decision, now_unix_us(), latency.count()));
+  void record(const AdmissionRequest& request, const Decision& decision,
+              std::chrono::microseconds latency) override {
+    if (auto* log = app_.audit_log())
+      log->submit(audit::make_record(request, decision, now_unix_us(), latency.count()));
   }
 
  private:
@@ -61,7 +64,8 @@ Result<std::unique_ptr<GateApp>> GateApp::create(GateOptions options) {
     return Error{message};
   }
   if (loaded.set.policies.empty())
-    log::warn("no GatePolicy in " + options.policies_path + ": nothing is governed, every request is allowed");
+    log::warn("no GatePolicy in " + options.policies_path +
+              ": nothing is governed, every request is allowed");
   std::unique_ptr<GateApp> app(new GateApp());
   app->policies_ = std::move(loaded.set);
   for (const auto& policy : app->policies_.policies) {
@@ -83,7 +87,9 @@ Result<std::unique_ptr<GateApp>> GateApp::create(GateOptions options) {
   return app;
 }
 
-GateApp::~GateApp() { stop(); }
+GateApp::~GateApp() {
+  stop();
+}
 
 void GateApp::start() {
   for (auto& s : sources_) s->start();
@@ -94,7 +100,9 @@ void GateApp::stop() {
   if (audit_) audit_->close();
 }
 
-std::unique_ptr<webhook::Evaluator> GateApp::make_evaluator() { return std::make_unique<GateEvaluator>(*this); }
+std::unique_ptr<webhook::Evaluator> GateApp::make_evaluator() {
+  return std::make_unique<GateEvaluator>(*this);
+}
 
 bool GateApp::request_sync(const Decision& decision, std::function<void()> done) {
   for (size_t i = 0; i < policies_.policies.size(); ++i) {
@@ -112,7 +120,8 @@ bool GateApp::ready(std::string& why) const {
     const auto& policy = policies_.policies[i];
     auto status = sources_[i]->status();
     if (!status.ready) {
-      why = "policy " + policy.name + ": no Git snapshot yet" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+      why = "policy " + policy.name + ": no Git snapshot yet" +
+            (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
     auto max_age = std::chrono::duration_cast<std::chrono::seconds>(policy.source.max_staleness).count();
@@ -139,19 +148,23 @@ void GateApp::render_metrics(std::string& out) const {
       out += "} " + value(statuses[i]) + "\n";
     }
   };
-  per_policy("gitgate_snapshot_age_seconds", "gauge", "Seconds since the snapshot was last confirmed as the branch head.",
+  per_policy("gitgate_snapshot_age_seconds", "gauge",
+             "Seconds since the snapshot was last confirmed as the branch head.",
              [&](const gitstate::Source::Status& s) {
                return s.ready ? std::to_string(now - s.last_success_unix) : std::string("NaN");
              });
   per_policy("gitgate_git_fetches_total", "counter", "Git fetch attempts.",
              [](const gitstate::Source::Status& s) { return std::to_string(s.fetches); });
-  per_policy("gitgate_git_fetch_errors_total", "counter", "Failed Git syncs (fetch, signature, render or build).",
+  per_policy("gitgate_git_fetch_errors_total", "counter",
+             "Failed Git syncs (fetch, signature, render or build).",
              [](const gitstate::Source::Status& s) { return std::to_string(s.fetch_errors); });
-  per_policy("gitgate_skipped_manifests", "gauge", "Files and documents the current snapshot skipped, and conflicts.",
+  per_policy("gitgate_skipped_manifests", "gauge",
+             "Files and documents the current snapshot skipped, and conflicts.",
              [](const gitstate::Source::Status& s) { return std::to_string(s.problems.size()); });
   per_policy("gitgate_declared_objects", "gauge", "Objects the current snapshot declares.",
              [](const gitstate::Source::Status& s) { return std::to_string(s.declared_objects); });
-  append_metric_header(out, "gitgate_snapshot_commit_info", "gauge", "The commit each policy's snapshot is at.");
+  append_metric_header(out, "gitgate_snapshot_commit_info", "gauge",
+                       "The commit each policy's snapshot is at.");
   for (size_t i = 0; i < statuses.size(); ++i) {
     if (!statuses[i].ready) continue;
     out += "gitgate_snapshot_commit_info{policy=";
@@ -165,7 +178,8 @@ void GateApp::render_metrics(std::string& out) const {
     out += "gitgate_audit_queue_depth " + std::to_string(audit_->queue_depth()) + "\n";
     append_metric_header(out, "gitgate_audit_records_total", "counter", "Audit records written.");
     out += "gitgate_audit_records_total " + std::to_string(audit_->records_written()) + "\n";
-    append_metric_header(out, "gitgate_audit_write_errors_total", "counter", "Audit writes, syncs or rotations that failed.");
+    append_metric_header(out, "gitgate_audit_write_errors_total", "counter",
+                         "Audit writes, syncs or rotations that failed.");
     out += "gitgate_audit_write_errors_total " + std::to_string(audit_->write_errors()) + "\n";
   }
 }

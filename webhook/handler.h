@@ -19,7 +19,8 @@ class Evaluator {
   // Decides on the calling thread; must not block or do I/O.
   virtual Decision decide(const AdmissionRequest& request) = 0;
   // Called once per answered review with its final decision (audit, metrics of the application).
-  virtual void record(const AdmissionRequest& request, const Decision& decision, std::chrono::microseconds latency) = 0;
+  virtual void record(const AdmissionRequest& request, const Decision& decision,
+                      std::chrono::microseconds latency) = 0;
 };
 
 class Application {

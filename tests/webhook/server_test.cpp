@@ -40,7 +40,9 @@ class FakeApplication : public Application {
       }
       return d;
     }
-    void record(const AdmissionRequest&, const Decision&, std::chrono::microseconds) override { ++app_.recorded; }
+    void record(const AdmissionRequest&, const Decision&, std::chrono::microseconds) override {
+      ++app_.recorded;
+    }
 
    private:
     FakeApplication& app_;
@@ -118,7 +120,8 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string metrics() {
-    auto r = testing::run_command({"curl", "-s", "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"});
+    auto r = testing::run_command(
+        {"curl", "-s", "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"});
     return r.out;
   }
 
@@ -147,8 +150,10 @@ TEST_F(ServerTest, DenyCarriesStatus403AndMessage) {
   HttpReply reply;
   ASSERT_EQ(client.post("/validate", review("uid-7", "deny-me"), reply), "");
   EXPECT_EQ(reply.status, 200);
-  EXPECT_NE(reply.body.find(R"("allowed":false,"status":{"code":403,"reason":"Forbidden","message":"denied by the fake"})"),
-            std::string::npos)
+  EXPECT_NE(
+      reply.body.find(
+          R"("allowed":false,"status":{"code":403,"reason":"Forbidden","message":"denied by the fake"})"),
+      std::string::npos)
       << reply.body;
 }
 
@@ -171,7 +176,8 @@ TEST_F(ServerTest, MalformedReviewsGet400WithTheReason) {
     std::string reason;
   } cases[] = {
       {"not json", "not valid JSON"},
-      {R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}})", "only admission.k8s.io/v1"},
+      {R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}})",
+       "only admission.k8s.io/v1"},
       {R"({"apiVersion":"admission.k8s.io/v1","kind":"Pod"})", "expected \"AdmissionReview\""},
       {R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})", "request: is missing"},
       {review("", "cfg"), "request.uid: is missing or empty"},
@@ -254,13 +260,15 @@ TEST_F(ServerTest, RefusesTls11Handshakes) {
   o.max_tls_version = TLS1_1_VERSION;
   HttpsClient old(o);
   EXPECT_NE(old.connect(), "");
-  auto r = testing::run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()),
-                                 "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"},
-                                10s, "");
+  auto r =
+      testing::run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()),
+                            "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"},
+                           10s, "");
   EXPECT_NE(r.exit_code, 0);
-  auto ok = testing::run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()),
-                                  "-tls1_2", "-CAfile", certs_.ca, "-verify_return_error"},
-                                 10s, "");
+  auto ok =
+      testing::run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server_->port()),
+                            "-tls1_2", "-CAfile", certs_.ca, "-verify_return_error"},
+                           10s, "");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find("TLSv1.2"), std::string::npos);
 }
@@ -291,8 +299,8 @@ TEST_F(ServerTest, SlowHeaderClientIsDroppedWhileOthersAreServed) {
     auto script = tmp / "slow.sh";
     testing::write_file(script,
                         "(printf 'P'; for i in $(seq 1 20); do sleep 1; printf 'O'; done) | "
-                        "openssl s_client -quiet -connect 127.0.0.1:" + std::to_string(server_->port()) +
-                            " 2>/dev/null\necho exit=$?\n");
+                        "openssl s_client -quiet -connect 127.0.0.1:" +
+                            std::to_string(server_->port()) + " 2>/dev/null\necho exit=$?\n");
     auto start_time = std::chrono::steady_clock::now();
     auto r = testing::run_command({"sh", script.string()}, 30s);
     auto elapsed = std::chrono::steady_clock::now() - start_time;
@@ -349,8 +357,10 @@ TEST_F(ServerTest, AdminPortServesHealthReadinessAndMetrics) {
   ASSERT_EQ(client.post("/validate", review("m1", "deny-me"), reply), "");
   ASSERT_EQ(client.post("/validate", "garbage", reply), "");
   std::string text = metrics();
-  EXPECT_NE(text.find(R"(gitgate_admission_requests_total{decision="deny",reason="test-deny",operation="UPDATE",kind="ConfigMap"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          R"(gitgate_admission_requests_total{decision="deny",reason="test-deny",operation="UPDATE",kind="ConfigMap"} 1)"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find(R"(gitgate_admission_duration_seconds_bucket{le="0.00025"})"), std::string::npos);
   EXPECT_NE(text.find(R"(gitgate_http_rejected_total{code="400"} 1)"), std::string::npos);
@@ -388,8 +398,9 @@ TEST_F(ServerTest, SigtermTurnsReadinessOffServesThroughTheDelayAndLosesNoReques
   std::this_thread::sleep_for(300ms);
   ASSERT_EQ(kill(getpid(), SIGTERM), 0);
   std::this_thread::sleep_for(500ms);
-  auto ready = testing::run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                     "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/readyz"});
+  auto ready =
+      testing::run_command({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/readyz"});
   EXPECT_EQ(ready.out, "503");
   int during_delay = answered.load();
   thread_.join();

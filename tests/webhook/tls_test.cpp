@@ -99,7 +99,9 @@ class TlsTest : public ::testing::Test {
     return c.peer_certificate_pem();
   }
   std::string metrics() const {
-    return testing::run_command({"curl", "-s", "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"}).out;
+    return testing::run_command(
+               {"curl", "-s", "http://127.0.0.1:" + std::to_string(server_->metrics_port()) + "/metrics"})
+        .out;
   }
 
   testing::TempDir dir_;
@@ -147,7 +149,8 @@ TEST_F(TlsTest, HundredRotationsUnderLoadFailNoRequestAndNewHandshakesSeeTheNewC
       testing::write_file(fs::canonical(volume.cert()), cert);
     }
     auto deadline = std::chrono::steady_clock::now() + 3s;
-    while (presented(ca) != cert && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    while (presented(ca) != cert && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
     if (presented(ca) == cert) ++seen_new;
   }
   stop = true;
@@ -166,13 +169,15 @@ TEST_F(TlsTest, CorruptOrMismatchedPairIsRejectedAndTheOldOneKept) {
   std::string original = testing::read_file(a.cert);
   EXPECT_EQ(presented(a.ca), original);
 
-  volume.publish("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", testing::read_file(a.key));
+  volume.publish("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+                 testing::read_file(a.key));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(presented(a.ca), original);
   volume.publish(testing::read_file(b.cert), testing::read_file(a.key));  // key does not match
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(presented(a.ca), original);
-  EXPECT_NE(metrics().find("gitgate_tls_reloads_total{result=\"rejected\"} 2"), std::string::npos) << metrics();
+  EXPECT_NE(metrics().find("gitgate_tls_reloads_total{result=\"rejected\"} 2"), std::string::npos)
+      << metrics();
 
   volume.publish(testing::read_file(b.cert), testing::read_file(b.key));  // an RSA pair is fine too
   std::this_thread::sleep_for(300ms);
@@ -182,17 +187,20 @@ TEST_F(TlsTest, CorruptOrMismatchedPairIsRejectedAndTheOldOneKept) {
 TEST_F(TlsTest, StartupRefusesAMismatchedPairWithAClearError) {
   auto a = testing::make_test_certs((dir_ / "a").string(), "ec", "server", (dir_ / "ca").string());
   auto b = testing::make_test_certs((dir_ / "b").string(), "ec", "server", (dir_ / "ca").string());
-  auto server = Server::create(ServerOptions{.listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0",
-                                             .tls = {a.cert, b.key, ""}},
-                               app_);
+  auto server = Server::create(
+      ServerOptions{.listen = "127.0.0.1:0", .metrics_listen = "127.0.0.1:0", .tls = {a.cert, b.key, ""}},
+      app_);
   ASSERT_FALSE(server.ok());
   EXPECT_NE(server.error().find("does not match"), std::string::npos) << server.error();
 }
 
 TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerifiedWhenAClientCaIsSet) {
-  auto server_certs = testing::make_test_certs((dir_ / "server").string(), "ec", "server", (dir_ / "ca").string());
-  auto api_server = testing::make_test_certs((dir_ / "client").string(), "ec", "kube-apiserver", (dir_ / "client-ca").string());
-  auto stranger = testing::make_test_certs((dir_ / "stranger").string(), "ec", "stranger", (dir_ / "other-ca").string());
+  auto server_certs =
+      testing::make_test_certs((dir_ / "server").string(), "ec", "server", (dir_ / "ca").string());
+  auto api_server = testing::make_test_certs((dir_ / "client").string(), "ec", "kube-apiserver",
+                                             (dir_ / "client-ca").string());
+  auto stranger =
+      testing::make_test_certs((dir_ / "stranger").string(), "ec", "stranger", (dir_ / "other-ca").string());
   start(server_certs.cert, server_certs.key, api_server.ca);
 
   auto with_cert = [&](const testing::TestCerts& c) {
