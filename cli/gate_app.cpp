@@ -104,10 +104,11 @@ std::unique_ptr<webhook::Evaluator> GateApp::make_evaluator() {
   return std::make_unique<GateEvaluator>(*this);
 }
 
-bool GateApp::request_sync(const Decision& decision, std::function<void()> done) {
+bool GateApp::request_sync(const Decision& decision, std::chrono::steady_clock::time_point deadline,
+                           std::function<void()> done) {
   for (size_t i = 0; i < policies_.policies.size(); ++i) {
     if (policies_.policies[i].name == decision.policy) {
-      sources_[i]->request_sync(std::move(done));
+      sources_[i]->request_sync(std::move(done), deadline);
       return true;
     }
   }

@@ -39,7 +39,8 @@ class GateApp final : public webhook::Application {
   audit::AuditLog* audit_log() const { return audit_.get(); }
 
   std::unique_ptr<webhook::Evaluator> make_evaluator() override;
-  bool request_sync(const Decision& decision, std::function<void()> done) override;
+  bool request_sync(const Decision& decision, std::chrono::steady_clock::time_point deadline,
+                    std::function<void()> done) override;
   bool ready(std::string& why) const override;
   void render_metrics(std::string& out) const override;
 

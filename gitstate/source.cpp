@@ -148,7 +148,7 @@ void Source::stop() {
   for (auto& done : orphans) done();
 }
 
-void Source::request_sync(std::function<void()> done) {
+void Source::request_sync(std::function<void()> done, Clock::time_point deadline) {
   {
     std::unique_lock lock(mutex_);
     if (!stopping_) {
@@ -156,15 +156,18 @@ void Source::request_sync(std::function<void()> done) {
         waiters_.push_back(std::move(done));
         return;
       }
-      bool rate_limited = last_fetch_start_ != Clock::time_point{} &&
-                          Clock::now() - last_fetch_start_ < options_.sync_rate_limit;
-      if (!rate_limited) {
-        sync_requested_ = true;
-        waiters_.push_back(std::move(done));
-        lock.unlock();
-        wake_.notify_all();
-        return;
-      }
+      // The fetch starts now, or when the rate limit allows. A caller whose deadline would pass before that
+      // fetch is done (if it takes as long as the last one) is answered at once; the fetch still happens,
+      // for the retry.
+      const auto now = Clock::now();
+      const auto allowed = last_fetch_start_ + options_.sync_rate_limit;
+      const bool wait = last_fetch_start_ == Clock::time_point{} || allowed <= now ||
+                        allowed + last_fetch_duration_ < deadline;
+      sync_requested_ = true;
+      if (wait) waiters_.push_back(std::move(done));
+      lock.unlock();
+      wake_.notify_all();
+      if (wait) return;
     }
   }
   done();
@@ -179,9 +182,14 @@ void Source::run() {
   std::unique_lock lock(mutex_);
   auto next_due = Clock::now();
   while (!stopping_) {
-    wake_.wait_until(lock, next_due,
-                     [&] { return stopping_ || sync_requested_ || Clock::now() >= next_due; });
-    if (stopping_) break;
+    // Due at the interval, or sooner when a sync was asked for, but never within sync_rate_limit of the
+    // last fetch's start.
+    auto due = next_due;
+    if (sync_requested_) due = std::min(due, last_fetch_start_ + options_.sync_rate_limit);
+    if (Clock::now() < due) {
+      wake_.wait_until(lock, due);
+      continue;  // a request, stop() or the time: decide again
+    }
     sync_requested_ = false;
     in_flight_ = true;
     last_fetch_start_ = Clock::now();
@@ -193,6 +201,7 @@ void Source::run() {
     }
     lock.lock();
     in_flight_ = false;
+    last_fetch_duration_ = Clock::now() - last_fetch_start_;
     next_due = last_fetch_start_ + options_.spec.interval;
     std::vector<std::function<void()>> finished;
     finished.swap(waiters_);

@@ -33,7 +33,7 @@ struct SourceOptions {
   std::string cache_dir;                         // one bare repository per (url, branch) is kept below it
   std::string fetch_program = "/proc/self/exe";  // a gitgate binary: runs `__fetch`
   manifests::Limits limits;                      // max_file_bytes is taken from spec.max_file_bytes
-  // request_sync() starts no new fetch within this long of the previous one.
+  // request_sync() starts no fetch within this long of the previous one's start: it waits for that time.
   std::chrono::milliseconds sync_rate_limit = std::chrono::seconds(2);
 };
 
@@ -67,10 +67,14 @@ class Source {
   // The current snapshot window; lock-free for readers (Published::Reader).
   const gitgate::Published<gitgate::SnapshotWindow>& window() const { return window_; }
 
-  // Sync on miss: asks for a fetch now. Joins the fetch in flight or already requested; starts none within
-  // sync_rate_limit of the last one, and then calls `done` at once. Otherwise `done` is called exactly once,
-  // on the sync thread, after that fetch and its snapshot build finished. Never blocks.
-  void request_sync(std::function<void()> done);
+  // Sync on miss: asks for a fetch now, or once sync_rate_limit has passed since the last one began (a storm
+  // of misses costs the remote one fetch per sync_rate_limit, and a commit pushed just after a fetch is
+  // still fetched for the request that needs it). Joins the fetch in flight or already requested. `done` is
+  // called exactly once: on the sync thread after that fetch and its snapshot build finished, or by stop(),
+  // or at once when a deferred fetch taking as long as the last one would end after `deadline` (the caller
+  // answers from the snapshot it has; the fetch still happens, for its retry). Never blocks.
+  void request_sync(std::function<void()> done, std::chrono::steady_clock::time_point deadline =
+                                                    std::chrono::steady_clock::time_point::max());
 
   Status status() const;
 
@@ -98,6 +102,7 @@ class Source {
   bool sync_requested_ = false;
   bool in_flight_ = false;
   std::chrono::steady_clock::time_point last_fetch_start_{};
+  std::chrono::steady_clock::duration last_fetch_duration_{};  // fetch and snapshot build
   std::vector<std::function<void()>> waiters_;
   Status status_;
   std::thread thread_;

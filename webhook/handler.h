@@ -28,8 +28,10 @@ class Application {
   virtual ~Application() = default;
   virtual std::unique_ptr<Evaluator> make_evaluator() = 0;
   // Sync on miss: fetch the Git source behind `decision` now (rate-limited) and call `done` once, from any
-  // thread, when a fresh snapshot may be there. Returns false when there is nothing to wait for.
-  virtual bool request_sync(const Decision& decision, std::function<void()> done) = 0;
+  // thread, when a fresh snapshot may be there, or at once when no fetch can finish before `deadline`.
+  // Returns false when there is nothing to wait for.
+  virtual bool request_sync(const Decision& decision, std::chrono::steady_clock::time_point deadline,
+                            std::function<void()> done) = 0;
   // Readiness beyond the server's own (e.g. the first snapshot loaded, not stale). Fills `why` when not.
   virtual bool ready(std::string& why) const = 0;
   // Metric families of the application (Git, audit), Prometheus text.

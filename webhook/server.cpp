@@ -314,7 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::io_context& ioc = worker_.ioc;
     // Only a weak reference leaves the server: a sync that never reports back must not keep a connection.
     std::weak_ptr<Session> weak = self;
-    bool waiting = server_.app().request_sync(decision, [gate, weak, &ioc] {
+    bool waiting = server_.app().request_sync(decision, deadline_, [gate, weak, &ioc] {
       std::lock_guard lock(gate->mutex);
       if (gate->open) {
         asio::post(ioc, [weak] {

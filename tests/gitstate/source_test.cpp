@@ -310,20 +310,58 @@ TEST_F(SourceTest, RequestSyncFetchesNowAndCallsBackOnce) {
   EXPECT_EQ(calls, 2);
 }
 
-TEST_F(SourceTest, RequestSyncIsRateLimited) {
+// A commit pushed right after a fetch: the agent applying it waits for the next allowed fetch (one for a
+// storm of misses) when its deadline leaves time for it, instead of being turned away.
+TEST_F(SourceTest, RequestSyncWithinTheRateLimitWaitsForTheNextAllowedFetch) {
   auto opts = options();
   opts.spec.interval = std::chrono::hours(1);
-  opts.sync_rate_limit = std::chrono::hours(1);
+  opts.sync_rate_limit = std::chrono::seconds(1);
   repo.write("a.yaml", config_map("a"));
   repo.commit("first");
   repo.push();
   auto source = started(opts);
   ASSERT_TRUE(eventually([&] { return source->status().ready && source->status().fetches == 1; }));
+  repo.write("b.yaml", config_map("b"));
+  std::string second = repo.commit("second");
+  repo.push();
+  std::atomic<int> calls{0};
+  std::atomic<int> saw_new_head{0};
+  const auto deadline = std::chrono::steady_clock::now() + 8s;
+  for (int i = 0; i < 5; ++i) {
+    source->request_sync(
+        [&] {
+          if (head_of(*source) == second) ++saw_new_head;
+          ++calls;
+        },
+        deadline);
+  }
+  EXPECT_EQ(calls, 0) << "rate-limited: waits for the next allowed fetch instead of answering at once";
+  ASSERT_TRUE(eventually([&] { return calls == 5; }, 10s));
+  EXPECT_EQ(saw_new_head, 5);
+  EXPECT_EQ(source->status().fetches, 2u);
+}
+
+// A deadline that passes before the next allowed fetch could finish is answered at once; the fetch is still
+// made, so the retry finds the new commit. The rate limit holds either way.
+TEST_F(SourceTest, RequestSyncWhoseDeadlineCannotWaitForTheRateLimitIsAnsweredAtOnce) {
+  auto opts = options();
+  opts.spec.interval = std::chrono::hours(1);
+  opts.sync_rate_limit = std::chrono::milliseconds(1500);
+  repo.write("a.yaml", config_map("a"));
+  repo.commit("first");
+  repo.push();
+  auto source = started(opts);
+  ASSERT_TRUE(eventually([&] { return source->status().ready && source->status().fetches == 1; }));
+  const auto first_fetch_done = std::chrono::steady_clock::now();
+  repo.write("b.yaml", config_map("b"));
+  std::string second = repo.commit("second");
+  repo.push();
   std::atomic<bool> called{false};
-  source->request_sync([&] { called = true; });
-  EXPECT_TRUE(called) << "rate-limited with nothing in flight: called at once";
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(source->status().fetches, 1u);
+  source->request_sync([&] { called = true; }, std::chrono::steady_clock::now() + 100ms);
+  EXPECT_TRUE(called) << "the deadline comes before the next allowed fetch";
+  ASSERT_TRUE(eventually([&] { return head_of(*source) == second; }, 10s)) << "the fetch for the retry";
+  EXPECT_GE(std::chrono::steady_clock::now() - first_fetch_done, 1s) << "not before the rate limit allows";
+  EXPECT_EQ(source->status().fetches, 2u);
 }
 
 TEST_F(SourceTest, StopCallsPendingCallbacksAndIsIdempotent) {

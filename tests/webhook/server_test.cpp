@@ -49,7 +49,8 @@ class FakeApplication : public Application {
   };
 
   std::unique_ptr<Evaluator> make_evaluator() override { return std::make_unique<FakeEvaluator>(*this); }
-  bool request_sync(const Decision&, std::function<void()> done) override {
+  bool request_sync(const Decision&, std::chrono::steady_clock::time_point,
+                    std::function<void()> done) override {
     ++sync_requests;
     if (sync_completes) {
       std::thread([this, done] {

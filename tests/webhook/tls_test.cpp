@@ -29,7 +29,9 @@ class AllowAll : public Application {
 
  public:
   std::unique_ptr<Evaluator> make_evaluator() override { return std::make_unique<Eval>(); }
-  bool request_sync(const Decision&, std::function<void()>) override { return false; }
+  bool request_sync(const Decision&, std::chrono::steady_clock::time_point, std::function<void()>) override {
+    return false;
+  }
   bool ready(std::string&) const override { return true; }
   void render_metrics(std::string&) const override {}
 };
