@@ -1,4 +1,6 @@
 // gitgate serve: flags -> GateApp (policies, Git, audit) -> HTTPS server -> run until SIGTERM.
+#include <malloc.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
@@ -41,6 +43,10 @@ int serve(ServeFlags& flags) {
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
   // About 7 MB of queued records at most; beyond that, requests wait for the disk (back-pressure).
   flags.gate.audit.queue_capacity = 8192;
+
+  // glibc raises its mmap threshold to the largest block freed (up to 32 MiB): after one 7 MiB review, big
+  // buffers come from the heap and stay with the process when freed. A fixed threshold hands them back.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
   auto app = GateApp::create(flags.gate);
   if (!app) {
