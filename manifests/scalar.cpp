@@ -110,6 +110,8 @@ std::string_view decimal_integer(const DecimalParts& p, std::string& buffer) {
 
 // A core-schema float as JSON number text, or nullopt when JSON cannot hold it (overflow to infinity).
 std::optional<std::string_view> decimal_float(const DecimalParts& p, std::string& buffer) {
+  // `5.` reads as JSON's integer 5; beyond 64 bits such digits must become a double, as for an integer.
+  if (p.fraction.empty() && p.exponent.empty()) return decimal_integer(p, buffer);
   buffer.clear();
   if (p.negative) buffer += '-';
   buffer.append(p.integer.empty() ? std::string_view("0") : strip_leading_zeros(p.integer));

@@ -302,6 +302,19 @@ TEST(Loader, ComplexKeyAfterManyAliasesIsReportedNotThrown) {
   EXPECT_NE(r.problems[0].reason.find("must be a scalar"), std::string::npos) << problems_of(r);
 }
 
+// Found by the manifest_loader fuzzer: `0003…30.` was written as a 44-digit JSON integer, which the
+// engine's JSON reader refuses, so the object could never be compared with a request.
+TEST(Loader, AFloatWithoutFractionDigitsBeyond64BitsIsStoredAsADouble) {
+  FileResult r = parse("big.yaml",
+                       "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec:\n"
+                       "  size: 000033333333333333333333333333333333333333333330.\n  small: -007.\n");
+  ASSERT_EQ(r.documents.size(), 1u) << problems_of(r);
+  simdjson::dom::parser parser;
+  simdjson::dom::element spec = json_of(r.documents[0], parser)["spec"];
+  EXPECT_DOUBLE_EQ(spec["size"].get_double().value(), 3.333333333333333e43);
+  EXPECT_EQ(spec["small"].get_int64().value(), -7);
+}
+
 TEST(Loader, ComplexKeysAreReported) {
   FileResult r =
       parse("keys.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\ndata:\n  ? [a]\n  : b\n");

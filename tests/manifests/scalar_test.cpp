@@ -68,6 +68,7 @@ TEST(Scalar, FloatsBecomeValidJsonNumbers) {
   EXPECT_EQ(plain(".5"), "0.5");
   EXPECT_EQ(plain("-.5"), "-0.5");
   EXPECT_EQ(plain("1."), "1");
+  EXPECT_EQ(plain("-007."), "-7");
   EXPECT_EQ(plain("+1.50"), "1.50");
   EXPECT_EQ(plain("007.25"), "7.25");
   EXPECT_EQ(plain("1e3"), "1e3");
