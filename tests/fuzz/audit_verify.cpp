@@ -41,14 +41,15 @@ struct MemFiles {
     }
   }
 
+  // Overwrites, then cuts to size: truncating to zero first would free and re-zero the pages each time.
   void write(size_t i, std::string_view content) {
-    if (ftruncate(fds[i], 0) != 0) std::abort();
     size_t done = 0;
     while (done < content.size()) {
       ssize_t n = pwrite(fds[i], content.data() + done, content.size() - done, static_cast<off_t>(done));
       if (n <= 0) std::abort();
       done += static_cast<size_t>(n);
     }
+    if (ftruncate(fds[i], static_cast<off_t>(content.size())) != 0) std::abort();
   }
 };
 
