@@ -72,9 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const gitgate::manifests::Limits limits;
   gitgate::manifests::ParseOptions rendered;
   rendered.kustomize_origin = true;
+  // A .json file is read as a .yaml one unless it holds a \u escape (surrogate pairs are decoded first):
+  // without one, that reading would only repeat the first.
+  const bool escapes = text.find("\\u") != std::string_view::npos;
   for (auto [path, options] : {std::pair{"clusters/prod/fuzz.yaml", gitgate::manifests::ParseOptions{}},
                                std::pair{"clusters/prod/fuzz.json", gitgate::manifests::ParseOptions{}},
                                std::pair{"rendered", rendered}}) {
+    if (!escapes && std::string_view(path).ends_with(".json")) continue;
     auto result = gitgate::manifests::parse_file(path, text, limits, options);
     for (const auto& problem : result.problems) (void)problem.to_string();
     for (const auto& doc : result.documents) {
