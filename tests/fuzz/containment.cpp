@@ -137,6 +137,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (has_duplicate_key(declared) || has_duplicate_key(requested)) return 0;
   exercise(declared, requested, size % 2 == 1);
   check_self(declared);
-  check_self(requested);
+  if (split != std::string_view::npos) check_self(requested);  // otherwise the same document again
   return 0;
 }
