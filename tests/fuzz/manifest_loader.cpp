@@ -1,6 +1,7 @@
-// libFuzzer target: any bytes as a manifest file from Git, read with the default Limits a snapshot uses
-// (1 MiB, 100,000 nodes with aliases expanded, depth 64), as YAML, as JSON and as `kustomize build` output
-// with origin annotations, and as a kustomization to annotate. Beyond "no crash, no leak,
+// libFuzzer target: any bytes as a manifest file from Git, read with the Limits a snapshot uses (1 MiB,
+// depth 64) but a node budget of 10,000 instead of 100,000, as YAML, as JSON and as `kustomize build` output
+// with origin annotations, and as a kustomization to annotate. The budget's code is the same at either
+// size; at 100,000, the 1.4 % of the corpus that expands aliases up to it took 92 % of the time. Beyond "no crash, no leak,
 // no hang" (the alias budget must bound the work of every input) it checks that each stored object is
 // valid JSON without a repeated key, that a v1 Secret keeps no value in data/stringData and no field the API
 // server does not know, and that declare() accepts every document.
@@ -69,7 +70,8 @@ void check_secret(element root) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static simdjson::dom::parser parser;
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  const gitgate::manifests::Limits limits;
+  gitgate::manifests::Limits limits;
+  limits.max_nodes = 10000;
   gitgate::manifests::ParseOptions rendered;
   rendered.kustomize_origin = true;
   // A .json file is read as a .yaml one unless it holds a \u escape (surrogate pairs are decoded first):
