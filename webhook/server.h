@@ -30,6 +30,9 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{10000};
   std::chrono::milliseconds max_review_timeout{30000};  // cap on ?timeout=
   std::chrono::milliseconds tls_reload_interval{1000};
+  // How often free heap memory is handed back to the system (glibc keeps what a burst of requests used);
+  // 0: never.
+  std::chrono::milliseconds memory_trim_interval{30000};
   size_t max_connections = 10000;
   size_t max_header_bytes = 16 * 1024;
 };
