@@ -61,7 +61,7 @@ TEST(GitRemoteFault, DownBlackholedGarbageAndForcePushedRemoteNeverBlockReviews)
   Faultkit load({"load", "-backends", server.address(), "-ca", world.certs.ca, "-bodies",
                  world.body_file("flux-apply-web") + "," + world.body_file("edit-web-replicas") + "," +
                      world.body_file("flux-apply-web-drifted"),
-                 "-expect", "true,false,false", "-concurrency", "4", "-rate", "1000", "-path",
+                 "-expect", "true,false,false", "-concurrency", "32", "-rate", "1000", "-path",
                  "/validate?timeout=2s", "-deadline", "2s"});
   ASSERT_TRUE(load.wait_running()) << load.err();
   std::this_thread::sleep_for(1s);
