@@ -16,6 +16,14 @@ int64_t now_unix_us() {
       .count();
 }
 
+// Milliseconds as seconds with three decimals: 3104 -> "3.104".
+std::string seconds_text(int64_t ms) {
+  std::string sign = ms < 0 ? "-" : "";
+  ms = ms < 0 ? -ms : ms;
+  std::string fraction = std::to_string(ms % 1000);
+  return sign + std::to_string(ms / 1000) + "." + std::string(3 - fraction.size(), '0') + fraction;
+}
+
 // The snapshots of each policy's source, read lock-free by one I/O thread.
 class SourceWindows final : public policies::DeclaredState {
  public:
@@ -116,7 +124,7 @@ bool GateApp::request_sync(const Decision& decision, std::chrono::steady_clock::
 }
 
 bool GateApp::ready(std::string& why) const {
-  int64_t now = now_unix_us() / 1000000;
+  int64_t now_ms = now_unix_us() / 1000;
   for (size_t i = 0; i < sources_.size(); ++i) {
     const auto& policy = policies_.policies[i];
     auto status = sources_[i]->status();
@@ -125,10 +133,11 @@ bool GateApp::ready(std::string& why) const {
             (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
-    auto max_age = std::chrono::duration_cast<std::chrono::seconds>(policy.source.max_staleness).count();
-    if (max_age > 0 && now - status.last_success_unix > max_age) {
-      why = "policy " + policy.name + ": Git snapshot is " + std::to_string(now - status.last_success_unix) +
-            "s old, over maxStaleness" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+    auto max_age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(policy.source.max_staleness).count();
+    int64_t age_ms = now_ms - status.last_success_unix_ms;
+    if (max_age_ms > 0 && age_ms > max_age_ms) {
+      why = "policy " + policy.name + ": Git snapshot is " + seconds_text(age_ms) + "s old, over maxStaleness" +
+            (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
   }
@@ -138,7 +147,7 @@ bool GateApp::ready(std::string& why) const {
 void GateApp::render_metrics(std::string& out) const {
   using webhook::append_label_value;
   using webhook::append_metric_header;
-  int64_t now = now_unix_us() / 1000000;
+  int64_t now_ms = now_unix_us() / 1000;
   std::vector<gitstate::Source::Status> statuses;
   for (const auto& s : sources_) statuses.push_back(s->status());
   auto per_policy = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
@@ -152,7 +161,7 @@ void GateApp::render_metrics(std::string& out) const {
   per_policy("gitgate_snapshot_age_seconds", "gauge",
              "Seconds since the snapshot was last confirmed as the branch head.",
              [&](const gitstate::Source::Status& s) {
-               return s.ready ? std::to_string(now - s.last_success_unix) : std::string("NaN");
+               return s.ready ? seconds_text(now_ms - s.last_success_unix_ms) : std::string("NaN");
              });
   per_policy("gitgate_git_fetches_total", "counter", "Git fetch attempts.",
              [](const gitstate::Source::Status& s) { return std::to_string(s.fetches); });

@@ -20,8 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -238,7 +239,7 @@ void Source::publish(std::shared_ptr<const Snapshot> snapshot) {
 void Source::sync() {
   {
     std::lock_guard lock(mutex_);
-    status_.last_attempt_unix = now_unix();
+    status_.last_attempt_unix_ms = now_unix_ms();
     ++status_.fetches;
   }
   FetchOutcome fetched = fetch(options_, git_dir_, stop_pipe_[0]);
@@ -261,7 +262,7 @@ void Source::sync() {
   if (*head == published_commit_ && !signers_changed_) {
     // Nothing new: no parse, no new window.
     std::lock_guard lock(mutex_);
-    status_.last_success_unix = now_unix();
+    status_.last_success_unix_ms = now_unix_ms();
     status_.last_error.clear();
     return;
   }
@@ -274,7 +275,7 @@ void Source::sync() {
   publish(std::move(*snapshot));
   if (fetched.ok) {
     std::lock_guard lock(mutex_);
-    status_.last_success_unix = now_unix();
+    status_.last_success_unix_ms = now_unix_ms();
     status_.last_error.clear();
   }
 }

@@ -42,8 +42,8 @@ class Source {
   struct Status {
     bool ready = false;             // a snapshot is published
     std::string commit;             // the published snapshot's commit id ("" before the first)
-    int64_t last_success_unix = 0;  // last time the published snapshot was confirmed to be the branch head
-    int64_t last_attempt_unix = 0;  // last fetch attempt
+    int64_t last_success_unix_ms = 0;  // when the published snapshot was last confirmed as the branch head
+    int64_t last_attempt_unix_ms = 0;  // last fetch attempt
     std::string last_error;         // of the last attempt; "" when it succeeded. Never holds credentials
     uint64_t fetches = 0;
     uint64_t fetch_errors = 0;  // failed attempts (fetch, signature requirement, render or build)

@@ -54,7 +54,7 @@ TEST_F(SourceTest, InitialCloneServesTheBranchWithProvenance) {
   EXPECT_EQ(status.commit, first);
   EXPECT_EQ(status.declared_objects, 3u);
   EXPECT_EQ(status.last_error, "");
-  EXPECT_GT(status.last_success_unix, 0);
+  EXPECT_GT(status.last_success_unix_ms, 0);
   EXPECT_TRUE(status.problems.empty());
 
   auto window = window_of(*source);
@@ -213,7 +213,7 @@ TEST_F(SourceTest, RestartWithTheRemoteDownServesTheCache) {
   auto status = source->status();
   EXPECT_TRUE(status.ready);
   EXPECT_NE(status.last_error, "");
-  EXPECT_EQ(status.last_success_unix, 0) << "never confirmed against the remote by this process";
+  EXPECT_EQ(status.last_success_unix_ms, 0) << "never confirmed against the remote by this process";
 }
 
 TEST_F(SourceTest, SkipsSymlinkSubmoduleAndFiftyMegabyteFile) {
