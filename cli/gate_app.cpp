@@ -133,11 +133,12 @@ bool GateApp::ready(std::string& why) const {
             (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
-    auto max_age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(policy.source.max_staleness).count();
+    auto max_age_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(policy.source.max_staleness).count();
     int64_t age_ms = now_ms - status.last_success_unix_ms;
     if (max_age_ms > 0 && age_ms > max_age_ms) {
-      why = "policy " + policy.name + ": Git snapshot is " + seconds_text(age_ms) + "s old, over maxStaleness" +
-            (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+      why = "policy " + policy.name + ": Git snapshot is " + seconds_text(age_ms) +
+            "s old, over maxStaleness" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
   }
