@@ -1,5 +1,6 @@
 #include <atomic>
 #include <filesystem>
+#include <iostream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -157,6 +158,8 @@ TEST_F(TlsTest, HundredRotationsUnderLoadFailNoRequestAndNewHandshakesSeeTheNewC
   }
   stop = true;
   load.join();
+  std::cout << kRotations << " rotations: " << seen_new << " seen by new handshakes; load: " << ok.load()
+            << " reviews answered, " << failed.load() << " failed\n";
   EXPECT_EQ(seen_new, kRotations);
   EXPECT_EQ(failed.load(), 0) << first_failure;
   EXPECT_GT(ok.load(), kRotations);
