@@ -17,9 +17,6 @@ using simdjson::dom::element_type;
 using simdjson::dom::object;
 
 constexpr size_t kMaxMatchingCells = 4096;  // unordered list matching is n*m containment checks
-// Cells across one containment check: lists nested in unordered lists multiply their cells, and Git plus a
-// request could otherwise ask for n^depth of them (five levels of 8 took minutes on a request thread).
-constexpr size_t kMaxMatchingWork = 1 << 20;
 
 bool is_scalar(element e) { return e.type() != element_type::OBJECT && e.type() != element_type::ARRAY; }
 
@@ -355,7 +352,8 @@ bool simple_key(std::string_view key) {
 // placeholders (the policy may substitute other values) and lists of more than 64 objects (unordered
 // matching gives up beyond kMaxMatchingCells); then identical(Git's, request's, true) implies containment,
 // and most of a declaration (env items, labels, selectors, probes) is contained as it is written.
-bool identical(element a, element b, bool as_declaration = false) {
+bool identical(element a, element b, bool as_declaration = false, size_t* visits = nullptr) {
+  if (visits != nullptr) ++*visits;
   auto type = a.type();
   if (type != b.type()) return false;
   switch (type) {
@@ -364,7 +362,7 @@ bool identical(element a, element b, bool as_declaration = false) {
       if (oa.size() != ob.size()) return false;
       auto ib = ob.begin();
       for (auto ia = oa.begin(); ia != oa.end(); ++ia, ++ib) {
-        if (ib == ob.end() || ia.key() != ib.key() || !identical(ia.value(), ib.value(), as_declaration))
+        if (ib == ob.end() || ia.key() != ib.key() || !identical(ia.value(), ib.value(), as_declaration, visits))
           return false;
       }
       return ib == ob.end();
@@ -375,7 +373,7 @@ bool identical(element a, element b, bool as_declaration = false) {
       if (as_declaration && xa.size() * xa.size() > kMaxMatchingCells) return false;
       auto ib = xb.begin();
       for (element item : xa) {
-        if (ib == xb.end() || !identical(item, *ib, as_declaration)) return false;
+        if (ib == xb.end() || !identical(item, *ib, as_declaration, visits)) return false;
         ++ib;
       }
       return ib == xb.end();
@@ -400,8 +398,9 @@ class Containment {
       : options_(options), differences_(differences), max_(max) {}
 
   bool check(element declared, std::optional<element> requested, std::string_view parent_key) {
+    if (++work_ > options_.max_work) return too_much_matching(declared, requested);
     if (!options_.ignored.empty() && path_ignored(options_.ignored, path_)) return true;
-    if (requested && identical(declared, *requested, /*as_declaration=*/true)) return true;
+    if (requested && identical(declared, *requested, /*as_declaration=*/true, &work_)) return true;
     if (is_empty_value(declared)) {
       if (!requested || is_empty_value(*requested)) return true;
       if (declared.type() == element_type::OBJECT && requested->type() == element_type::OBJECT) return true;
@@ -522,8 +521,6 @@ class Containment {
     if (ds.size() > rs.size()) return differ(declared, requested);
     if (ds.size() * rs.size() > kMaxMatchingCells) return differ(declared, requested);
     // Item by item first: an agent applies Git's list in Git's order, so one pass usually settles it.
-    matching_work_ += ds.size();
-    if (matching_work_ > kMaxMatchingWork) return too_much_matching(declared, requested);
     bool in_order = true;
     for (size_t i = 0; i < ds.size() && in_order; ++i) {
       path_.push_back({{}, std::nullopt, i, true});
@@ -531,8 +528,8 @@ class Containment {
       path_.pop_back();
     }
     if (in_order) return true;
-    matching_work_ += ds.size() * rs.size();
-    if (matching_work_ > kMaxMatchingWork) return too_much_matching(declared, requested);
+    // Each cell visits at least one node: give up now rather than after most of the budget.
+    if (work_ + ds.size() * rs.size() > options_.max_work) return too_much_matching(declared, requested);
     std::vector<std::vector<bool>> fits(ds.size(), std::vector<bool>(rs.size()));
     for (size_t i = 0; i < ds.size(); ++i) {
       for (size_t j = 0; j < rs.size(); ++j) {
@@ -541,6 +538,7 @@ class Containment {
         path_.pop_back();
       }
     }
+    if (work_ > options_.max_work) return too_much_matching(declared, requested);
     // Kuhn's augmenting paths: a perfect matching of declared items into requested ones.
     std::vector<int> owner(rs.size(), -1);
     std::vector<bool> visited;
@@ -572,8 +570,11 @@ class Containment {
 
   bool collecting() const { return differences_ != nullptr && differences_->size() < max_; }
 
-  // Fails closed: gitgate cannot confirm the request holds what Git declares, and says how to fix it.
-  bool too_much_matching(element declared, element requested) {
+  // Fails closed: gitgate cannot confirm the request holds what Git declares, and says how to fix it, once
+  // (every node left would fail the same way).
+  bool too_much_matching(element declared, std::optional<element> requested) {
+    if (out_of_work_reported_ || !collecting()) return false;
+    out_of_work_reported_ = true;
     return differ(declared, requested, " (too many list items to match in any order: keep Git's order)");
   }
 
@@ -593,7 +594,12 @@ class Containment {
   std::vector<Difference>* differences_;
   size_t max_;
   ObjectPath path_;
-  size_t matching_work_ = 0;  // cells of unordered matching so far, against kMaxMatchingWork
+  // Nodes visited so far (containment steps plus the nodes identical() compares), against
+  // options_.max_work. Lists nested in unordered lists multiply their cells and every cell compares a
+  // whole subtree: counting cells alone let 12 KiB of nested lists run for seconds (five levels of 8 took
+  // minutes before cells were counted).
+  size_t work_ = 0;
+  bool out_of_work_reported_ = false;
 };
 
 bool server_managed(const ObjectPath& path) {

@@ -45,9 +45,11 @@ bool values_equal(element a, element b, bool quantity_context);
 bool path_ignored(const std::vector<const PathPattern*>& ignored, const ObjectPath& path);
 
 struct CompareOptions {
-  std::vector<const PathPattern*> ignored;                // ignore paths for this kind
-  bool secret = false;                                    // a v1 Secret: data/stringData never compared
+  std::vector<const PathPattern*> ignored;  // ignore paths for this kind
+  bool secret = false;                      // a v1 Secret: data/stringData never compared
   const std::map<std::string, std::string>* substitute = nullptr;  // Flux postBuild values
+  // Nodes one containment check may visit before it fails closed ("keep Git's order"); well under 1 s.
+  size_t max_work = size_t{1} << 23;
 };
 
 struct Difference {
