@@ -32,7 +32,7 @@ constexpr size_t kMaxWork = size_t{1} << 20;
 
 bool out_of_work(const std::vector<gitgate::policies::Difference>& differences) {
   for (const auto& d : differences)
-    if (d.requested.find("keep Git's order") != std::string::npos) return true;
+    if (d.requested.find("gitgate's work bound") != std::string::npos) return true;
   return false;
 }
 
