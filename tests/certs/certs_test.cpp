@@ -180,17 +180,15 @@ TEST(LocalhostPair, RsaPairAlsoCompletesAHandshake) {
       "");
 }
 
-TEST(IssuedCertificates, ManyFreshPairsComeQuicklyWithEcdsa) {
+TEST(IssuedCertificates, FiftyFreshEcdsaPairsHaveDistinctSerials) {
   auto ca = generate_ca("rotation CA", 1, KeyType::Ecdsa);
   ASSERT_TRUE(ca.ok()) << ca.error();
-  auto start = std::chrono::steady_clock::now();
   std::vector<std::string> serials;
   for (int i = 0; i < 50; ++i) {
     auto cert = issue_serving_cert(*ca, SubjectNames{{"localhost"}, {"127.0.0.1"}}, 1, KeyType::Ecdsa);
     ASSERT_TRUE(cert.ok()) << cert.error();
     serials.push_back(x509::serial_hex(x509::parse_cert(cert->cert_pem).get()));
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   std::sort(serials.begin(), serials.end());
   EXPECT_EQ(std::unique(serials.begin(), serials.end()), serials.end());
 }
