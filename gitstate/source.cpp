@@ -218,7 +218,7 @@ void Source::record_failure(const std::string& message) {
   ++status_.fetch_errors;
 }
 
-void Source::publish(std::shared_ptr<const Snapshot> snapshot) {
+void Source::publish(std::shared_ptr<const Snapshot> snapshot, bool fetched) {
   auto next = std::make_shared<SnapshotWindow>();
   next->snapshots.push_back(snapshot);
   if (auto current = window_.load()) {
@@ -227,13 +227,19 @@ void Source::publish(std::shared_ptr<const Snapshot> snapshot) {
       if (older->commit().id != snapshot->commit().id) next->snapshots.push_back(older);
     }
   }
+  // The window and the status change under one lock: whoever sees the new window and then asks status()
+  // sees its commit, and no error from before it (an ASan run once saw the new head with the old error).
+  std::lock_guard lock(mutex_);
   window_.publish(std::move(next));
   published_commit_ = snapshot->commit().id;
-  std::lock_guard lock(mutex_);
   status_.ready = true;
   status_.commit = snapshot->commit().id;
   status_.problems = snapshot->problems();
   status_.declared_objects = snapshot->objects().size();
+  if (fetched) {
+    status_.last_success_unix_ms = now_unix_ms();
+    status_.last_error.clear();
+  }
 }
 
 void Source::sync() {
@@ -272,12 +278,7 @@ void Source::sync() {
     return;
   }
   signers_changed_ = false;
-  publish(std::move(*snapshot));
-  if (fetched.ok) {
-    std::lock_guard lock(mutex_);
-    status_.last_success_unix_ms = now_unix_ms();
-    status_.last_error.clear();
-  }
+  publish(std::move(*snapshot), fetched.ok);
 }
 
 Result<std::shared_ptr<const SnapshotWindow>> sync_once(const SourceOptions& options, bool fetch_first) {

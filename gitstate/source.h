@@ -85,7 +85,8 @@ class Source {
   explicit Source(SourceOptions options, std::string git_dir, std::unique_ptr<SnapshotBuilder> builder);
   void run();
   void sync();
-  void publish(std::shared_ptr<const gitgate::Snapshot> snapshot);
+  // `fetched`: the snapshot comes from a fetch that succeeded (not the cache with the remote away).
+  void publish(std::shared_ptr<const gitgate::Snapshot> snapshot, bool fetched);
   void record_failure(const std::string& message);
 
   SourceOptions options_;
