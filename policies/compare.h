@@ -48,7 +48,8 @@ struct CompareOptions {
   std::vector<const PathPattern*> ignored;  // ignore paths for this kind
   bool secret = false;                      // a v1 Secret: data/stringData never compared
   const std::map<std::string, std::string>* substitute = nullptr;  // Flux postBuild values
-  // Nodes one containment check may visit before it fails closed ("keep Git's order"); well under 1 s.
+  // Nodes one containment check may visit before it fails closed with a difference that names gitgate's
+  // work bound; well under 1 s.
   size_t max_work = size_t{1} << 23;
 };
 
