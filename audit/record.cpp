@@ -93,6 +93,7 @@ Record make_record(const AdmissionRequest& request, const Decision& decision, in
   const size_t paths = std::min(decision.changed_paths.size(), kMaxListItems);
   r.changed_paths.reserve(paths);
   for (size_t i = 0; i < paths; ++i) r.changed_paths.emplace_back(bounded(decision.changed_paths[i]));
+  r.limit = decision.limit;
   r.latency_us = latency_us;
   return r;
 }
@@ -145,6 +146,7 @@ void append_record_line(std::string& out, const Record& r, uint64_t seq, std::st
   text(R"(,"signer":)", r.signer);
   out += R"(,"changedPaths":)";
   append_string_list(out, r.changed_paths);
+  text(R"(,"limit":)", r.limit);
   out += R"(,"latencyUs":)";
   append_integer(out, r.latency_us);
   text(R"(,"prev":)", prev_hex);
@@ -294,6 +296,7 @@ Result<LoggedRecord> RecordParser::parse(std::string_view line) {
   f.text("signature", r.signature);
   f.text("signer", r.signer);
   f.list("changedPaths", r.changed_paths);
+  f.text("limit", r.limit);
   f.number("latencyUs", r.latency_us);
   if (!f.error().empty()) return Error{f.error()};
   return out;

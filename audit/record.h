@@ -53,6 +53,7 @@ struct Record {
   std::string signature;                   // of file_commit: verified | unsigned | invalid | unknown-key
   std::string signer;                      // the allowed_signers principal when verified
   std::vector<std::string> changed_paths;  // JSON pointers, never values
+  std::string limit;                       // the bound that decided, "" when none was hit
   int64_t latency_us = 0;
 };
 

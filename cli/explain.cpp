@@ -7,7 +7,9 @@ std::string explain(const AdmissionRequest& request, const Decision& decision) {
   out += " (" + decision.reason + ")";
   out += ": " + std::string(to_string(request.operation)) + " " + std::string(request.kind.kind);
   if (!request.sub_resource.empty()) out += "/" + std::string(request.sub_resource);
-  out += " " + (request.ns.empty() ? std::string() : std::string(request.ns) + "/") + std::string(request.name);
+  // A Namespace arrives with its own name as its namespace.
+  bool cluster_scoped = request.ns.empty() || (request.kind.group.empty() && request.kind.kind == "Namespace");
+  out += " " + (cluster_scoped ? std::string() : std::string(request.ns) + "/") + std::string(request.name);
   out += " by " + std::string(request.user.username);
   if (decision.identity != Identity::None) {
     out += " (" + std::string(to_string(decision.identity));

@@ -36,6 +36,10 @@ struct Decision {
   std::shared_ptr<const CommitInfo> snapshot_commit;
   std::shared_ptr<const DeclaredObject> declared;
   std::vector<std::string> changed_paths;  // paths only, never values
+  // The bound that decided, when one was hit ("diff-changes", "containment-work"): the rest of the objects
+  // was not compared, and the request was judged as a governed change (people, controllers) or a mismatch
+  // (agents). Never an allow.
+  std::string limit;
 
   // An agent's write did not match any snapshot in the window: the server may trigger one immediate
   // fetch and evaluate again within the request's deadline.

@@ -88,10 +88,14 @@ size_t hash_key(std::string_view g, std::string_view k, std::string_view ns, std
 
 std::string_view to_string(SignatureStatus status) {
   switch (status) {
-    case SignatureStatus::Verified: return "verified";
-    case SignatureStatus::Unsigned: return "unsigned";
-    case SignatureStatus::Invalid: return "invalid";
-    case SignatureStatus::UnknownKey: return "unknown-key";
+    case SignatureStatus::Verified:
+      return "verified";
+    case SignatureStatus::Unsigned:
+      return "unsigned";
+    case SignatureStatus::Invalid:
+      return "invalid";
+    case SignatureStatus::UnknownKey:
+      return "unknown-key";
   }
   return "unknown";
 }
@@ -107,8 +111,8 @@ std::string_view group_of_api_version(std::string_view api_version) {
   return slash == std::string_view::npos ? std::string_view{} : api_version.substr(0, slash);
 }
 
-DeclaredObject::DeclaredObject(ObjectKey key, std::string api_version, std::string_view json, std::string file,
-                               uint32_t line, uint32_t column, bool namespace_unresolved)
+DeclaredObject::DeclaredObject(ObjectKey key, std::string api_version, std::string_view json,
+                               std::string file, uint32_t line, uint32_t column, bool namespace_unresolved)
     : key_(std::move(key)),
       api_version_(std::move(api_version)),
       json_size_(static_cast<uint32_t>(json.size())),
@@ -129,8 +133,12 @@ std::string Problem::to_string() const {
   return line > 0 ? path + ":" + std::to_string(line) + ": " + reason : path + ": " + reason;
 }
 
-size_t Snapshot::KeyHash::operator()(const ObjectKeyView& k) const { return hash_key(k.group, k.kind, k.ns, k.name); }
-size_t Snapshot::KeyHash::operator()(const ObjectKey& k) const { return hash_key(k.group, k.kind, k.ns, k.name); }
+size_t Snapshot::KeyHash::operator()(const ObjectKeyView& k) const {
+  return hash_key(k.group, k.kind, k.ns, k.name);
+}
+size_t Snapshot::KeyHash::operator()(const ObjectKey& k) const {
+  return hash_key(k.group, k.kind, k.ns, k.name);
+}
 
 Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
                    std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems)
@@ -139,20 +147,26 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
       objects_(std::move(objects)),
       problems_(std::move(problems)) {
   index_.reserve(objects_.size());
-  for (const auto& obj : objects_) {
-    Entry& e = index_[obj->key()];
+  auto add = [](Entry& e, const DeclaredObject* obj) {
     if (e.first == nullptr) {
-      e.first = obj.get();
+      e.first = obj;
     } else {
-      e.others.push_back(obj.get());
+      e.others.push_back(obj);
     }
+  };
+  for (const auto& obj : objects_) {
+    const ObjectKey& key = obj->key();
+    add(index_[key], obj.get());
+    if (!key.ns.empty() && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown)
+      add(by_name_[ObjectKey{key.group, key.kind, "", key.name}], obj.get());
   }
   for (const auto& [key, e] : index_) {
     if (e.others.empty()) continue;
     std::vector<const DeclaredObject*> all{e.first};
     all.insert(all.end(), e.others.begin(), e.others.end());
     std::string where;
-    for (const auto* o : all) where += (where.empty() ? "" : ", ") + o->file() + ":" + std::to_string(o->line());
+    for (const auto* o : all)
+      where += (where.empty() ? "" : ", ") + o->file() + ":" + std::to_string(o->line());
     std::string name = key.ns.empty() ? key.name : key.ns + "/" + key.name;
     for (const auto* o : all) {
       problems_.push_back({o->file(), o->line(),
@@ -169,11 +183,15 @@ const Snapshot::Entry* Snapshot::entry(ObjectKeyView key) const {
 
 Snapshot::Lookup Snapshot::find(ObjectKeyView key) const {
   const Entry* e = entry(key);
-  if (e == nullptr && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown &&
-      (key.ns.empty() || key.ns == default_namespace_)) {
-    // A custom kind declared without a namespace is indexed under "" and also answers for the default one.
-    const Entry* unresolved = entry({key.group, key.kind, "", key.name});
-    if (unresolved != nullptr && unresolved->first->namespace_unresolved()) e = unresolved;
+  if (e == nullptr && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown) {
+    if (key.ns.empty()) {
+      // A cluster-scoped custom kind that Git writes with a namespace: the API server drops it.
+      if (auto it = by_name_.find(key); it != by_name_.end()) e = &it->second;
+    } else if (key.ns == default_namespace_) {
+      // A custom kind declared without a namespace is indexed under "" and also answers for the default one.
+      const Entry* unresolved = entry({key.group, key.kind, "", key.name});
+      if (unresolved != nullptr && unresolved->first->namespace_unresolved()) e = unresolved;
+    }
   }
   if (e == nullptr) return {};
   return {e->first, std::span<const DeclaredObject* const>(e->others.data(), e->others.size())};

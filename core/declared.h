@@ -70,6 +70,10 @@ class DeclaredObject {
   // The last commit that changed `file`; null when history did not tell.
   const std::shared_ptr<const CommitInfo>& last_change() const { return last_change_; }
   void set_last_change(std::shared_ptr<const CommitInfo> commit) { last_change_ = std::move(commit); }
+  // Set when `file` fails to parse at the snapshot's commit: the object is the one the file declared at
+  // this earlier commit, the newest where it parsed, and stays declared until the file parses or is deleted.
+  const std::shared_ptr<const CommitInfo>& carried_from() const { return carried_from_; }
+  void set_carried_from(std::shared_ptr<const CommitInfo> commit) { carried_from_ = std::move(commit); }
 
   // Parses the stored JSON with `parser` (no allocation once the parser has grown to size).
   simdjson::simdjson_result<simdjson::dom::element> parse(simdjson::dom::parser& parser) const;
@@ -84,6 +88,7 @@ class DeclaredObject {
   uint32_t column_;
   bool namespace_unresolved_;
   std::shared_ptr<const CommitInfo> last_change_;
+  std::shared_ptr<const CommitInfo> carried_from_;
 };
 
 // A file or document the snapshot could not use, reported as "path:line: reason".
@@ -107,6 +112,8 @@ class Snapshot {
   Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
            std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems);
 
+  // `key.ns` empty asks for a cluster-scoped object: a custom kind that Git declares with a (stray)
+  // namespace matches by name then, as the API server ignores it.
   Lookup find(ObjectKeyView key) const;
 
   const CommitInfo& commit() const { return *commit_; }
@@ -140,6 +147,9 @@ class Snapshot {
   std::vector<std::shared_ptr<const DeclaredObject>> objects_;
   std::vector<Problem> problems_;
   std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> index_;
+  // Custom kinds declared with a namespace, by (group, kind, name) with an empty namespace: found when the
+  // request says the object is cluster-scoped.
+  std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> by_name_;
 };
 
 // The current snapshot and the recent ones (newest first), so an agent still applying commit N-1 is not

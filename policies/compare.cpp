@@ -491,8 +491,11 @@ class Containment {
       std::string_view key = field.key;
       if (root && (key == "apiVersion" || key == "status")) continue;  // group/kind matched; version may differ
       if (root && options_.secret && (key == "data" || key == "stringData")) continue;  // never compared
+      // The namespace was matched by the lookup (a stray one on a cluster-scoped kind is dropped by the API
+      // server, so the request has none).
       if (in_metadata && (key == "uid" || key == "resourceVersion" || key == "generation" ||
-                          key == "creationTimestamp" || key == "managedFields" || key == "selfLink"))
+                          key == "creationTimestamp" || key == "managedFields" || key == "selfLink" ||
+                          key == "namespace"))
         continue;
       path_.push_back({key, std::nullopt, 0, false});
       bool child_ok = check(field.value, requested_fields.find(key), map_key);
@@ -561,7 +564,10 @@ class Containment {
     std::vector<element> ds(array(declared).begin(), array(declared).end());
     std::vector<element> rs(array(requested).begin(), array(requested).end());
     if (ds.size() > rs.size()) return differ(declared, requested);
-    if (ds.size() * rs.size() > kMaxMatchingCells) return differ(declared, requested);
+    if (ds.size() * rs.size() > kMaxMatchingCells) {
+      bound_hit_ = true;
+      return differ(declared, requested, " (too many list items to match in any order: keep Git's order)");
+    }
     // Item by item first: an agent applies Git's list in Git's order, so one pass usually settles it.
     bool in_order = true;
     for (size_t i = 0; i < ds.size() && in_order; ++i) {
@@ -613,9 +619,16 @@ class Containment {
 
   bool collecting() const { return differences_ != nullptr && differences_->size() < max_; }
 
+ public:
+  // A work or matching bound was hit: the answer "not contained" is gitgate failing closed, not a finding.
+  bool bound_hit() const { return bound_hit_; }
+
+ private:
+
   // Fails closed: gitgate cannot confirm the request holds what Git declares, and says how to fix it, once
   // (every node left would fail the same way). Lists matched in any order are what spends the bound.
   bool too_much_matching(element declared, std::optional<element> requested) {
+    bound_hit_ = true;
     if (out_of_work_reported_ || !collecting()) return false;
     out_of_work_reported_ = true;
     return differ(
@@ -648,6 +661,7 @@ class Containment {
   size_t work_ = 0;
   bool out_of_work_reported_ = false;
   bool matched_in_any_order_ = false;
+  bool bound_hit_ = false;
 };
 
 bool server_managed(const ObjectPath& path) {
@@ -916,9 +930,11 @@ bool path_ignored(const std::vector<const PathPattern*>& ignored, const ObjectPa
 }
 
 bool contains(element declared, element requested, const CompareOptions& options, std::vector<Difference>* differences,
-              size_t max_differences) {
+              size_t max_differences, bool* bound_hit) {
   Containment c(options, differences, max_differences);
-  return c.check(declared, requested, {});
+  bool ok = c.check(declared, requested, {});
+  if (bound_hit != nullptr) *bound_hit = !ok && c.bound_hit();
+  return ok;
 }
 
 bool diff_objects(element before, element after, std::vector<Change>& changes, size_t limit) {
@@ -960,11 +976,21 @@ bool declares(element root, const ObjectPath& path, std::optional<element>* at) 
   return declares_anything(node) && found(node);
 }
 
-bool under_governed_root(const ObjectPath& path) {
-  if (path.empty() || path[0].is_item) return false;
-  std::string_view k = path[0].key;
-  return k == "spec" || k == "data" || k == "stringData" || k == "binaryData" || k == "rules" || k == "subjects" ||
-         k == "roleRef" || k == "webhooks";
+PathRole path_role(const ObjectPath& path, const std::vector<Pattern>& governed_metadata) {
+  if (path.empty() || path[0].is_item) return PathRole::Metadata;
+  std::string_view root = path[0].key;
+  if (root != "metadata") {
+    return root == "apiVersion" || root == "kind" || root == "status" ? PathRole::Metadata : PathRole::Body;
+  }
+  if (path.size() < 2 || path[1].is_item) return PathRole::Metadata;
+  std::string_view field = path[1].key;
+  if (field == "finalizers" || field == "ownerReferences") return PathRole::Lifecycle;
+  if (field == "labels" || field == "annotations") {
+    // A whole map added or removed is reported key by key; a map replaced by a scalar names no key.
+    if (path.size() < 3 || path[2].is_item) return PathRole::GovernedMetadata;
+    if (matches_any(governed_metadata, path[2].key)) return PathRole::GovernedMetadata;
+  }
+  return PathRole::Metadata;
 }
 
 }  // namespace gitgate::policies

@@ -59,9 +59,11 @@ struct Difference {
   std::string requested;  // the request's value, "absent", or "" when hidden
 };
 
-// Git ⊆ request. Records up to `max_differences` differences when `differences` is given.
+// Git ⊆ request. Records up to `max_differences` differences when `differences` is given. A bound (work,
+// unordered list matching) fails closed; `bound_hit` then says the "false" is gitgate giving up.
 bool contains(element declared, element requested, const CompareOptions& options,
-              std::vector<Difference>* differences = nullptr, size_t max_differences = 3);
+              std::vector<Difference>* differences = nullptr, size_t max_differences = 3,
+              bool* bound_hit = nullptr);
 
 struct Change {
   ObjectPath path;
@@ -71,14 +73,22 @@ struct Change {
 
 // What differs between `before` and `after` (old -> new), without server-managed fields (status,
 // metadata.uid/resourceVersion/generation/creationTimestamp/managedFields/selfLink, the last-applied,
-// deployment revision and rollout-restart annotations). Stops after `limit` changes; returns false then.
-bool diff_objects(element before, element after, std::vector<Change>& changes, size_t limit = 256);
+// deployment revision and rollout-restart annotations). Stops after `limit` changes and returns false
+// then: the rest was never compared, so a caller must decide as if a governed path changed there.
+inline constexpr size_t kMaxChanges = 256;
+bool diff_objects(element before, element after, std::vector<Change>& changes, size_t limit = kMaxChanges);
 
 // Whether Git declares a value at `path`, under it, or at a parent leaf (a scalar, a scalar list or a list
 // matched as a whole). Empty and null declarations declare nothing. Fills `at` with Git's value when found.
 bool declares(element declared_root, const ObjectPath& path, std::optional<element>* at = nullptr);
 
-// Governed roots for people: spec, data, stringData, binaryData, rules, subjects, roleRef, webhooks.
-bool under_governed_root(const ObjectPath& path);
+// What a changed path is, whatever Git declares (SPEC §2, "Governed path").
+enum class PathRole {
+  Body,              // any top-level field but apiVersion, kind, metadata, status: spec, data, rules, ...
+  Lifecycle,         // metadata.finalizers, metadata.ownerReferences: governed for people, controllers' job
+  GovernedMetadata,  // a label or annotation key other controllers obey (policy's governed_metadata)
+  Metadata,          // everything else: free unless Git declares it
+};
+PathRole path_role(const ObjectPath& path, const std::vector<Pattern>& governed_metadata);
 
 }  // namespace gitgate::policies

@@ -55,6 +55,49 @@ struct Target {
   bool scale = false;
 };
 
+// A controller ownerReference: the object belongs to that controller (same namespace).
+struct Owner {
+  std::string_view api_version;
+  std::string_view kind;
+  std::string_view name;
+};
+
+std::optional<Owner> controller_owner(std::optional<element> object) {
+  auto owners = member(member(object, "metadata"), "ownerReferences");
+  if (!owners || owners->type() != element_type::ARRAY) return std::nullopt;
+  for (element ref : simdjson::dom::array(*owners)) {
+    auto controller = member(ref, "controller");
+    bool is_controller = false;
+    if (!controller || controller->get(is_controller) || !is_controller) continue;
+    Owner owner;
+    auto text = [&](std::string_view key, std::string_view& out) {
+      auto v = member(ref, key);
+      return v && !v->get(out);
+    };
+    if (text("apiVersion", owner.api_version) && text("kind", owner.kind) && text("name", owner.name))
+      return owner;
+  }
+  return std::nullopt;
+}
+
+// The Deployment that a ReplicaSet name "<deployment>-<pod-template-hash>" belongs to: the hash is what the
+// deployment controller appends (Kubernetes' SafeEncodeString alphabet, up to 10 characters).
+std::optional<std::string_view> deployment_of_replicaset(std::string_view name) {
+  auto dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+  std::string_view hash = name.substr(dash + 1);
+  if (hash.empty() || hash.size() > 10) return std::nullopt;
+  for (char c : hash)
+    if (std::string_view("bcdfghjklmnpqrstvwxz2456789").find(c) == std::string_view::npos)
+      return std::nullopt;
+  return name.substr(0, dash);
+}
+
+bool under(const ObjectPath& path, std::string_view first, std::string_view second) {
+  return path.size() >= 2 && !path[0].is_item && path[0].key == first && !path[1].is_item &&
+         path[1].key == second;
+}
+
 std::optional<Target> scale_parent(const AdmissionRequest& r) {
   struct Parent {
     std::string_view group, resource, kind;
@@ -64,7 +107,8 @@ std::optional<Target> scale_parent(const AdmissionRequest& r) {
                                         {"apps", "replicasets", "ReplicaSet"},
                                         {"", "replicationcontrollers", "ReplicationController"}};
   for (const auto& p : kParents)
-    if (r.resource.group == p.group && r.resource.resource == p.resource) return Target{p.group, p.kind, r.ns, r.name, true};
+    if (r.resource.group == p.group && r.resource.resource == p.resource)
+      return Target{p.group, p.kind, r.ns, r.name, true};
   return std::nullopt;
 }
 
@@ -98,40 +142,55 @@ std::string date_of(int64_t unix_seconds) {
 
 std::string_view signature_words(SignatureStatus s) {
   switch (s) {
-    case SignatureStatus::Verified: return "verified";
-    case SignatureStatus::Unsigned: return "unsigned";
-    case SignatureStatus::Invalid: return "bad signature";
-    case SignatureStatus::UnknownKey: return "signed by an unknown key";
+    case SignatureStatus::Verified:
+      return "verified";
+    case SignatureStatus::Unsigned:
+      return "unsigned";
+    case SignatureStatus::Invalid:
+      return "bad signature";
+    case SignatureStatus::UnknownKey:
+      return "signed by an unknown key";
   }
   return "unsigned";
 }
 
 // "(clusters/prod/shop/web.yaml:12 @ 3f2c1ab, alice, 2026-11-20, verified by alice@example.com)"
+// The commit shown is the one that last changed the file (whose author is named), else the snapshot's.
 std::string provenance(const DeclaredObject& decl, const CommitInfo& snapshot) {
-  std::string out = "(" + decl.file() + ":" + std::to_string(decl.line()) + " @ " + std::string(snapshot.short_id());
-  if (const auto& c = decl.last_change()) {
-    out += ", " + (c->author_name.empty() ? c->author_email : c->author_name) + ", " + date_of(c->time) + ", ";
+  const auto& changed = decl.last_change();
+  std::string out = "(" + decl.file() + ":" + std::to_string(decl.line()) + " @ " +
+                    std::string(changed ? changed->short_id() : snapshot.short_id());
+  if (const auto& c = changed) {
+    out +=
+        ", " + (c->author_name.empty() ? c->author_email : c->author_name) + ", " + date_of(c->time) + ", ";
     out += signature_words(c->signature);
     // The allowed_signers principal: who vouched for this state (bounded, it comes from a file in Git's
     // reach only through the operator's allowed_signers).
-    if (c->signature == SignatureStatus::Verified && !c->signer.empty()) out += " by " + c->signer.substr(0, 64);
+    if (c->signature == SignatureStatus::Verified && !c->signer.empty())
+      out += " by " + c->signer.substr(0, 64);
   }
   out += ")";
   return out;
 }
 
+// For an object kept from an earlier commit because its file no longer parses: says so, and since when.
+std::string carried_note(const DeclaredObject& decl, const CommitInfo& snapshot) {
+  if (!decl.carried_from()) return {};
+  return " " + decl.file() + " fails to parse at " + std::string(snapshot.short_id()) +
+         ", so what it declared at " + std::string(decl.carried_from()->short_id()) +
+         " stays in force until it parses again or is deleted.";
+}
+
 class Evaluation {
  public:
-  Evaluation(const AdmissionRequest& request, const Policy& policy, const SnapshotWindow* window, Scratch& scratch,
-             Target target)
+  Evaluation(const AdmissionRequest& request, const Policy& policy, const SnapshotWindow* window,
+             Scratch& scratch, Target target)
       : req_(request), policy_(policy), window_(window), scratch_(scratch), target_(target) {
     d_.policy = policy.name;
     d_.mode = policy.mode;
     d_.dry_run = request.dry_run;
     for (const auto& rule : policy.ignore) {
-      bool applies = rule.kinds.empty();
-      for (const auto& k : rule.kinds) applies = applies || k.matches(target.group, target.kind);
-      if (applies)
+      if (applies(rule.kinds))
         for (const auto& p : rule.paths) ignored_.push_back(&p);
     }
   }
@@ -141,33 +200,56 @@ class Evaluation {
     Identity identity = classify(agent);
     d_.identity = identity;
     if (agent != nullptr) d_.agent = agent->name;
-
-    if (identity == Identity::Agent && !agent->must_match_git) {
-      allow(reason::kAgentUnchecked);
-      return std::move(d_);
+    if (identity == Identity::Controller) {
+      for (const auto& grant : policy_.controller_grants) {
+        if (applies(grant.kinds) && identities_match(grant.identities, req_.user))
+          for (const auto& p : grant.paths) granted_.push_back(&p);
+      }
     }
+
     if (window_ == nullptr || window_->current() == nullptr) {
       if (identity == Identity::BreakGlass) return break_glass();
-      violate(reason::kNoSnapshot, "gitgate: the Git state for policy " + policy_.name + " (" + policy_.source.url +
-                                       " " + policy_.source.branch +
+      violate(reason::kNoSnapshot, "gitgate: the Git state for policy " + policy_.name + " (" +
+                                       policy_.source.url + " " + policy_.source.branch +
                                        ") is not loaded yet, so nothing can be checked; retry in a moment.");
       return finish();
     }
     const Snapshot& current = *window_->current();
     lookup_ = current.find({target_.group, target_.kind, target_.ns, target_.name});
     d_.snapshot_commit = current.commit_ptr();
-    if (lookup_.declared()) d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), lookup_.object);
+    if (lookup_.declared())
+      d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), lookup_.object);
 
     switch (identity) {
-      case Identity::BreakGlass: return break_glass();
-      case Identity::Agent: agent_rules(); break;
-      case Identity::Controller: controller_rules(); break;
-      default: person_rules(); break;
+      case Identity::BreakGlass:
+        return break_glass();
+      case Identity::Agent:
+        if (agent->must_match_git) {
+          agent_rules();
+        } else {
+          entrusted_agent_rules();
+        }
+        break;
+      case Identity::Controller:
+        controller_rules();
+        break;
+      default:
+        person_rules();
+        break;
     }
     return finish();
   }
 
  private:
+  enum class Who { Person, Controller };
+
+  bool applies(const std::vector<KindPattern>& kinds) const {
+    if (kinds.empty()) return true;
+    for (const auto& k : kinds)
+      if (k.matches(target_.group, target_.kind)) return true;
+    return false;
+  }
+
   Identity classify(const Agent*& agent) const {
     if (identities_match(policy_.break_glass, req_.user)) return Identity::BreakGlass;
     for (const auto& a : policy_.agents) {
@@ -214,21 +296,48 @@ class Evaluation {
     return std::move(d_);
   }
 
-  std::string declared_intro() const {
-    return "gitgate: " + describe(target_) + " is declared in Git " +
-           provenance(*lookup_.object, window_->current()->commit()) + ".";
+  std::string declared_intro() const { return declared_intro(*lookup_.object, target_); }
+
+  std::string declared_intro(const DeclaredObject& decl, const Target& what) const {
+    const CommitInfo& snapshot = window_->current()->commit();
+    return "gitgate: " + describe(what) + " is declared in Git " + provenance(decl, snapshot) + "." +
+           carried_note(decl, snapshot);
   }
 
   std::string conflict_text() const {
     std::string where = lookup_.object->file() + ":" + std::to_string(lookup_.object->line());
     for (const auto* o : lookup_.others) where += " and " + o->file() + ":" + std::to_string(o->line());
     return "gitgate: " + describe(target_) + " is declared more than once in Git (" + where + " @ " +
-           std::string(window_->current()->commit().short_id()) + "), so neither is authoritative. Remove one in Git.";
+           std::string(window_->current()->commit().short_id()) +
+           "), so neither is authoritative. Remove one in Git.";
   }
 
   bool is_secret() const { return target_.group.empty() && target_.kind == "Secret"; }
 
+  std::string_view verb() const {
+    if (target_.scale) return "scale";
+    switch (req_.operation) {
+      case Operation::Create:
+        return "create";
+      case Operation::Delete:
+        return "delete";
+      default:
+        return "change";
+    }
+  }
+
   // --- agents -------------------------------------------------------------------------------------------
+  // An agent whose output Git does not spell out (mustMatchGit: false) writes only what Git does not
+  // declare: taking over a declared object (Helm adoption metadata, then a release) is not its mandate.
+  void entrusted_agent_rules() {
+    if (!lookup_.declared()) return allow(reason::kAgentUnchecked);
+    violate(reason::kAgentDeclaredObject, declared_intro() + " Agent " + d_.agent +
+                                              " (mustMatchGit: false) may not " + std::string(verb()) +
+                                              " objects that Git declares; the agents that must match Git "
+                                              "apply them. Change it in Git instead.");
+    d_.sync_wanted = true;  // Git may have just handed the object over (removed it)
+  }
+
   void agent_rules() {
     if (req_.operation == Operation::Delete) {
       allow(lookup_.declared() ? reason::kAgentDeleteDeclared : reason::kAgentDelete);
@@ -236,13 +345,14 @@ class Evaluation {
     }
     if (target_.scale) {
       // An agent scaling through /scale: compare the replica count with Git.
-      scale_rules(/*controller=*/false, /*agent=*/true);
+      scale_rules(Who::Controller, /*agent=*/true);
       return;
     }
     CompareOptions options{ignored_, is_secret(), &policy_.source.substitute};
     std::vector<Difference> differences;
     bool unsigned_match = false;
     bool seen_anywhere = false;
+    bool bound_hit = false;
     for (size_t i = 0; i < window_->snapshots.size(); ++i) {
       const Snapshot& snap = *window_->snapshots[i];
       auto hit = i == 0 ? lookup_ : snap.find({target_.group, target_.kind, target_.ns, target_.name});
@@ -259,7 +369,8 @@ class Evaluation {
       element declared;
       if (hit.object->parse(scratch_.declared_parser).get(declared)) continue;
       bool first = i == 0;
-      if (contains(declared, *req_.object, options, first ? &differences : nullptr, kShownDifferences)) {
+      if (contains(declared, *req_.object, options, first ? &differences : nullptr, kShownDifferences,
+                   first ? &bound_hit : nullptr)) {
         if (policy_.source.require_signed_commits && snap.commit().signature != SignatureStatus::Verified) {
           unsigned_match = true;
           continue;
@@ -271,6 +382,21 @@ class Evaluation {
       }
     }
     if (!seen_anywhere) {
+      if (req_.operation == Operation::Create) {
+        // A compromised or misconfigured agent creating what Git never declared (a ClusterRoleBinding).
+        std::string message = "gitgate: " + describe(target_) + " created by agent " + d_.agent +
+                              " is not declared in Git at " +
+                              std::string(window_->current()->commit().short_id());
+        if (window_->snapshots.size() > 1)
+          message +=
+              " nor in any of the " + std::to_string(window_->snapshots.size() - 1) + " commits before it";
+        violate(reason::kAgentGitMismatch,
+                message + " (policy " + policy_.name +
+                    "); an agent that must match Git creates only what Git declares. "
+                    "Add it to Git.");
+        d_.sync_wanted = true;
+        return;
+      }
       unmanaged_rules();
       if (!d_.allowed) d_.sync_wanted = true;  // a newer commit may declare it
       return;
@@ -278,14 +404,16 @@ class Evaluation {
     std::string message;
     if (unsigned_match) {
       violate(reason::kAgentUnsignedCommit,
-              "gitgate: " + describe(target_) + " matches only commits that are not signed by an allowed signer, and "
-              "policy " + policy_.name + " requires signed commits. Sign the commit in Git.");
+              "gitgate: " + describe(target_) +
+                  " matches only commits that are not signed by an allowed signer, and "
+                  "policy " +
+                  policy_.name + " requires signed commits. Sign the commit in Git.");
     } else if (!lookup_.declared()) {
-      violate(reason::kAgentGitMismatch, "gitgate: " + describe(target_) + " written by agent " + d_.agent +
-                                             " is no longer declared in Git at " +
-                                             std::string(window_->current()->commit().short_id()) +
-                                             " and matches none of the " + std::to_string(window_->snapshots.size()) +
-                                             " recent commits. Change it in Git instead.");
+      violate(reason::kAgentGitMismatch,
+              "gitgate: " + describe(target_) + " written by agent " + d_.agent +
+                  " is no longer declared in Git at " + std::string(window_->current()->commit().short_id()) +
+                  " and matches none of the " + std::to_string(window_->snapshots.size()) +
+                  " recent commits. Change it in Git instead.");
     } else {
       message = "gitgate: " + describe(target_) + " written by agent " + d_.agent + " does not match Git " +
                 provenance(*lookup_.object, window_->current()->commit());
@@ -293,7 +421,13 @@ class Evaluation {
       if (window_->snapshots.size() > 2)
         message += " nor any of the " + std::to_string(window_->snapshots.size() - 1) + " commits before it";
       message += ".";
+      if (bound_hit) {
+        d_.limit = "containment-work";
+        message +=
+            " gitgate could not compare all of it within its work bound, and refuses what it cannot check.";
+      }
       append_differences(message, differences);
+      message += carried_note(*lookup_.object, window_->current()->commit());
       message += " Change it in Git instead.";
       violate(reason::kAgentGitMismatch, std::move(message));
     }
@@ -314,24 +448,26 @@ class Evaluation {
 
   // --- controllers ----------------------------------------------------------------------------------------
   void controller_rules() {
-    if (!lookup_.declared()) return undeclared_rules();
-    if (target_.scale) return scale_rules(/*controller=*/true, false);
+    if (!lookup_.declared()) return unmanaged_rules();
+    if (target_.scale) return scale_rules(Who::Controller, false);
     if (req_.operation == Operation::Create || req_.operation == Operation::Delete) {
-      violate(reason::kControllerDeclaredObject,
-              declared_intro() + " Controller " + std::string(req_.user.username) + " may not " +
-                  (req_.operation == Operation::Create ? "create" : "delete") + " it. Change it in Git instead.");
+      violate(reason::kControllerDeclaredObject, declared_intro() + " Controller " +
+                                                     std::string(req_.user.username) + " may not " +
+                                                     std::string(verb()) + " it. Change it in Git instead.");
       return;
     }
-    update_rules(/*controller=*/true);
+    update_rules(Who::Controller);
   }
 
   // --- everyone else ------------------------------------------------------------------------------------
   void person_rules() {
-    if (!lookup_.declared()) return undeclared_rules();
-    if (target_.scale) return scale_rules(false, false);
+    if (!lookup_.declared()) return undeclared_person_rules();
+    if (target_.scale) return scale_rules(Who::Person, false);
     if (req_.operation == Operation::Create) {
-      violate(reason::kDeclaredObjectCreate,
-              declared_intro() + " Creating it outside Git is not allowed; it is applied from Git. Change it in Git instead.");
+      violate(
+          reason::kDeclaredObjectCreate,
+          declared_intro() +
+              " Creating it outside Git is not allowed; it is applied from Git. Change it in Git instead.");
       return;
     }
     if (req_.operation == Operation::Delete) {
@@ -339,7 +475,7 @@ class Evaluation {
               declared_intro() + " Deleting it is not allowed: remove it from Git instead.");
       return;
     }
-    update_rules(/*controller=*/false);
+    update_rules(Who::Person);
   }
 
   struct Finding {
@@ -347,19 +483,19 @@ class Evaluation {
     std::string text;
   };
 
-  // UPDATE of a declared object: controllers may change what Git does not declare; people may not change
-  // governed paths (declared ones, and everything under spec/data/rules/...).
-  void update_rules(bool controller) {
+  // UPDATE of a declared object: people may not change governed paths; controllers may change status,
+  // finalizers, ownerReferences, ungoverned metadata and the paths the policy grants them.
+  void update_rules(Who who) {
     if (!req_.object || !req_.old_object) {
-      allow(controller ? reason::kControllerUndeclaredPaths : reason::kUngovernedChange);
+      allow(who == Who::Controller ? reason::kControllerUndeclaredPaths : reason::kUngovernedChange);
       return;
     }
     std::vector<Change> changes;
-    diff_objects(element(*req_.old_object), *req_.object, changes);
-    judge_changes(changes, controller);
+    bool complete = diff_objects(element(*req_.old_object), *req_.object, changes);
+    judge_changes(changes, who, !complete, /*scale=*/false);
   }
 
-  void scale_rules(bool controller, bool agent) {
+  void scale_rules(Who who, bool agent) {
     auto before = member(member(req_.old_object, "spec"), "replicas");
     auto after = member(member(req_.object, "spec"), "replicas");
     std::vector<Change> changes;
@@ -371,19 +507,71 @@ class Evaluation {
       if (!lookup_.declared()) return allow(reason::kAgentMatchesGit);
       element declared;
       std::optional<element> git;
-      if (!lookup_.object->parse(scratch_.declared_parser).get(declared) && declares(declared, path, &git) && after &&
-          !values_equal(*git, *after, false) && !path_ignored(ignored_, path)) {
-        violate(reason::kAgentGitMismatch, declared_intro() + " spec.replicas: Git has " + render_value(*git) +
-                                               ", request has " + render_value(*after) + ". Change it in Git instead.");
+      if (!lookup_.object->parse(scratch_.declared_parser).get(declared) && declares(declared, path, &git) &&
+          after && !values_equal(*git, *after, false) && !path_ignored(ignored_, path)) {
+        violate(reason::kAgentGitMismatch, declared_intro() + " spec.replicas: Git has " +
+                                               render_value(*git) + ", request has " + render_value(*after) +
+                                               ". Change it in Git instead.");
         d_.sync_wanted = true;
         return;
       }
       return allow(reason::kAgentMatchesGit);
     }
-    judge_changes(changes, controller);
+    judge_changes(changes, who, /*truncated=*/false, /*scale=*/true);
   }
 
-  void judge_changes(const std::vector<Change>& changes, bool controller) {
+  // People may add ephemeral containers (kubectl debug) when the policy says so.
+  bool debug_allowed(const ObjectPath& path) const {
+    return policy_.allow_debug && under(path, "spec", "ephemeralContainers");
+  }
+
+  static std::string role_words(PathRole role, const ObjectPath& path) {
+    switch (role) {
+      case PathRole::Body:
+        return std::string(path[0].key) + " is governed";
+      case PathRole::Lifecycle:
+        return "metadata." + std::string(path[1].key) + " is governed";
+      case PathRole::GovernedMetadata:
+        return "a key other controllers obey";
+      case PathRole::Metadata:
+        break;
+    }
+    return "governed";
+  }
+
+  // Whether a change at `path` is governed for `who`. `declared`: Git declares a value there.
+  bool governed(const ObjectPath& path, PathRole role, bool declared, Who who, bool scale) const {
+    if (who == Who::Person) return declared || (role != PathRole::Metadata && !debug_allowed(path));
+    if (!granted_.empty() && path_ignored(granted_, path)) return false;
+    if (scale && !declared) return false;  // the HPA scaling what Git leaves open
+    switch (role) {
+      case PathRole::Lifecycle:
+        return false;
+      case PathRole::Metadata:
+        return declared;
+      default:
+        return true;
+    }
+  }
+
+  std::string finding_text(const Change& c, const std::string& path, PathRole role, bool declared,
+                           const std::string& git_value) const {
+    bool hidden =
+        is_secret() && !c.path.empty() && (c.path[0].key == "data" || c.path[0].key == "stringData");
+    std::string text = path + ": ";
+    std::string after = c.after ? render_value(*c.after) : std::string("removed");
+    if (hidden) {
+      text += "changed (value hidden).";
+    } else if (declared && !git_value.empty()) {
+      text += "Git has " + git_value + ", request has " + after + ".";
+    } else {
+      text += "changed from " + (c.before ? render_value(*c.before) : std::string("unset")) + " to " + after +
+              " (" + (declared ? std::string("declared in Git") : role_words(role, c.path)) + ").";
+    }
+    return text;
+  }
+
+  void judge_changes(const std::vector<Change>& changes, Who who, bool truncated, bool scale) {
     std::vector<Finding> findings;
     std::vector<const DeclaredObject*> declarations{lookup_.object};
     declarations.insert(declarations.end(), lookup_.others.begin(), lookup_.others.end());
@@ -406,70 +594,186 @@ class Evaluation {
       std::string path = render_path(c.path);
       if (d_.changed_paths.size() < kMaxRecordedPaths) d_.changed_paths.push_back(path);
       if (path_ignored(ignored_, c.path)) continue;
-      bool governed = declared_change[i] || (!controller && under_governed_root(c.path));
-      if (!governed) continue;
-      bool hidden = is_secret() && !c.path.empty() && (c.path[0].key == "data" || c.path[0].key == "stringData");
-      std::string text = path + ": ";
-      std::string after = c.after ? render_value(*c.after) : std::string("removed");
-      if (hidden) {
-        text += "changed (value hidden).";
-      } else if (declared_change[i] && !git_values[i].empty()) {
-        text += "Git has " + git_values[i] + ", request has " + after + ".";
-      } else {
-        text += "changed from " + (c.before ? render_value(*c.before) : std::string("unset")) + " to " + after +
-                " (" + (declared_change[i] ? "declared in Git" : std::string(c.path[0].key) + " is governed") + ").";
-      }
-      findings.push_back({path, std::move(text)});
+      PathRole role = path_role(c.path, policy_.governed_metadata);
+      if (!governed(c.path, role, declared_change[i], who, scale)) continue;
+      findings.push_back({path, finding_text(c, path, role, declared_change[i], git_values[i])});
     }
-    if (findings.empty()) {
+    bool controller = who == Who::Controller;
+    if (findings.empty() && !truncated) {
       allow(controller ? reason::kControllerUndeclaredPaths : reason::kUngovernedChange);
       return;
     }
     std::string message = lookup_.conflict() ? conflict_text() : declared_intro();
-    if (controller) message += " Controller " + std::string(req_.user.username) + " may not change declared paths.";
+    if (controller)
+      message += " Controller " + std::string(req_.user.username) + " may not change governed paths.";
     for (size_t i = 0; i < findings.size() && i < kShownDifferences; ++i) message += " " + findings[i].text;
     if (findings.size() > kShownDifferences)
       message += " (" + std::to_string(findings.size() - kShownDifferences) + " more)";
-    message += controller ? " Add the path to the policy's ignore list if this controller owns it, or change it in Git."
-                          : " Change it in Git instead.";
+    if (truncated) message += limit_text();
+    message += controller
+                   ? " Grant the path to this controller in the policy (spec.controllers[].paths) if it owns "
+                     "it, or change it in Git."
+                   : " Change it in Git instead.";
     violate(controller ? reason::kControllerDeclaredPath : reason::kGovernedPathChanged, std::move(message));
   }
 
+  // The diff stopped at its bound: what lies beyond was never compared, so it counts as a governed change.
+  std::string limit_text() {
+    d_.limit = "diff-changes";
+    if (d_.changed_paths.size() < kMaxRecordedPaths)
+      d_.changed_paths.push_back("(not compared: over the bound)");
+    return " The request changes more than " + std::to_string(kMaxChanges) +
+           " paths, past gitgate's bound: the rest was not compared, so it is refused as a governed change "
+           "(make smaller changes).";
+  }
+
   // --- undeclared objects ---------------------------------------------------------------------------------
-  void undeclared_rules() {
+  void undeclared_person_rules() {
     if (fake_ownership()) return;
+    if (target_.scale && scales_replicaset_of_declared_deployment()) return;
+    if (req_.operation == Operation::Create) {
+      if (auto owner = controller_owner(req_.object); owner && child_create_rules(*owner)) return;
+    } else if (req_.operation == Operation::Update) {
+      if (auto owner = controller_owner(req_.old_object); owner && child_update_rules(*owner)) return;
+    }
     unmanaged_rules();
   }
 
   void unmanaged_rules() {
     switch (policy_.unmanaged) {
-      case Unmanaged::Allow: allow(reason::kUnmanaged); return;
+      case Unmanaged::Allow:
+        allow(reason::kUnmanaged);
+        return;
       case Unmanaged::Warn:
         allow(reason::kUnmanaged);
-        d_.warnings.push_back(truncate_utf8("gitgate: " + describe(target_) + " is not declared in Git (policy " +
-                                                policy_.name + "). Add it to Git to keep it.",
+        d_.warnings.push_back(truncate_utf8("gitgate: " + describe(target_) +
+                                                " is not declared in Git (policy " + policy_.name +
+                                                "). Add it to Git to keep it.",
                                             kMaxWarningBytes));
         return;
       case Unmanaged::Deny:
-        violate(reason::kUnmanagedDenied, "gitgate: " + describe(target_) + " is not declared in Git at " +
-                                              std::string(window_->current()->commit().short_id()) + ", and policy " +
-                                              policy_.name + " allows no unmanaged objects (unmanaged: deny). Add it to Git.");
+        violate(reason::kUnmanagedDenied,
+                "gitgate: " + describe(target_) + " is not declared in Git at " +
+                    std::string(window_->current()->commit().short_id()) + ", and policy " + policy_.name +
+                    " allows no unmanaged objects (unmanaged: deny). Add it to Git.");
         return;
     }
   }
 
-  // GitOps tools mark what they own; a non-agent that creates such an object would fake Git's authority.
+  std::string owner_text(const Owner& owner) const {
+    std::string out(owner.kind);
+    out += ' ';
+    if (!target_.ns.empty()) out.append(target_.ns).append("/");
+    out.append(owner.name);
+    return out;
+  }
+
+  // A person changing an object that belongs to a controller (a Pod of a ReplicaSet, a ReplicaSet of a
+  // Deployment): the controller's template is the truth, so its governed paths are not people's to change.
+  // True when decided.
+  bool child_update_rules(const Owner& owner) {
+    if (!req_.object || !req_.old_object) return false;
+    std::vector<Change> changes;
+    bool complete = diff_objects(element(*req_.old_object), *req_.object, changes);
+    std::vector<Finding> findings;
+    for (const Change& c : changes) {
+      std::string path = render_path(c.path);
+      if (d_.changed_paths.size() < kMaxRecordedPaths) d_.changed_paths.push_back(path);
+      if (path_ignored(ignored_, c.path)) continue;
+      PathRole role = path_role(c.path, policy_.governed_metadata);
+      if (!governed(c.path, role, false, Who::Person, false)) continue;
+      findings.push_back({path, finding_text(c, path, role, false, {})});
+    }
+    if (findings.empty() && complete) return false;
+    std::string message =
+        "gitgate: " + describe(target_) + " belongs to its controller " + owner_text(owner) +
+        " (ownerReference controller: true); people may not change what the controller sets.";
+    bool debug = false;
+    for (size_t i = 0; i < findings.size() && i < kShownDifferences; ++i) {
+      message += " " + findings[i].text;
+      debug = debug || findings[i].path.starts_with("spec.ephemeralContainers");
+    }
+    if (findings.size() > kShownDifferences)
+      message += " (" + std::to_string(findings.size() - kShownDifferences) + " more)";
+    if (!complete) message += limit_text();
+    if (debug)
+      message += " Ephemeral containers (kubectl debug) need the policy's allowDebug: true, or break-glass.";
+    message += " Change the owner instead (in Git when Git declares it).";
+    violate(reason::kControllerOwned, std::move(message));
+    return true;
+  }
+
+  // A person creating an object that names a controller as its owner. Only `kubectl create job
+  // --from=cronjob/x` does that legitimately, and then the Job must copy the declared CronJob's template.
+  // True when decided; an owner Git does not declare leaves the object unmanaged.
+  bool child_create_rules(const Owner& owner) {
+    Target owner_target{group_of_api_version(owner.api_version), owner.kind, target_.ns, owner.name};
+    auto found =
+        window_->current()->find({owner_target.group, owner_target.kind, owner_target.ns, owner_target.name});
+    if (!found.declared()) return false;
+    d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), found.object);
+    bool job_from_cronjob = target_.group == "batch" && target_.kind == "Job" &&
+                            owner_target.group == "batch" && owner_target.kind == "CronJob";
+    element declared;
+    if (job_from_cronjob && !found.conflict() &&
+        !found.object->parse(scratch_.declared_parser).get(declared)) {
+      auto git_spec = member(member(member(declared, "spec"), "jobTemplate"), "spec");
+      auto job_spec = member(req_.object, "spec");
+      std::vector<Difference> differences;
+      bool bound_hit = false;
+      CompareOptions options{ignored_, false, &policy_.source.substitute};
+      if (!git_spec || (job_spec && contains(*git_spec, *job_spec, options, &differences, kShownDifferences,
+                                             &bound_hit))) {
+        allow(reason::kJobFromCronJob);
+        return true;
+      }
+      std::string message = "gitgate: " + describe(target_) + " is created from " + owner_text(owner) +
+                            ", which is declared in Git " +
+                            provenance(*found.object, window_->current()->commit()) +
+                            ". The Job does not copy its job template:";
+      if (bound_hit) {
+        d_.limit = "containment-work";
+        message += " (gitgate could not compare all of it within its work bound)";
+      }
+      for (auto& diff : differences)
+        diff.path = "spec.jobTemplate.spec" + (diff.path == "(object)" ? "" : "." + diff.path);
+      append_differences(message, differences);
+      message += " Create it with kubectl create job --from=cronjob/" + std::string(owner.name) +
+                 " unchanged, or change the CronJob in Git.";
+      violate(reason::kControllerOwned, std::move(message));
+      return true;
+    }
+    violate(reason::kControllerOwned,
+            "gitgate: " + describe(target_) + " names " + owner_text(owner) +
+                " as its controller, and that is declared in Git " +
+                provenance(*found.object, window_->current()->commit()) +
+                "; only the controller creates what it owns. Change the owner in Git instead.");
+    return true;
+  }
+
+  // `kubectl scale` of a ReplicaSet that a declared Deployment owns (a /scale request carries no owner
+  // references, so the owner is found by the name the deployment controller gives its ReplicaSets).
+  bool scales_replicaset_of_declared_deployment() {
+    if (target_.group != "apps" || target_.kind != "ReplicaSet") return false;
+    auto deployment = deployment_of_replicaset(target_.name);
+    if (!deployment) return false;
+    Target owner{"apps", "Deployment", target_.ns, *deployment};
+    auto found = window_->current()->find({owner.group, owner.kind, owner.ns, owner.name});
+    if (!found.declared()) return false;
+    d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), found.object);
+    violate(reason::kControllerOwned,
+            "gitgate: " + describe(target_) + " belongs to " + describe(owner) +
+                ", which is declared in Git " + provenance(*found.object, window_->current()->commit()) +
+                "; people may not scale it. Change spec.replicas of the Deployment in Git instead.");
+    return true;
+  }
+
+  // GitOps tools mark what they own; a person who creates or marks an undeclared object so would fake Git's
+  // authority. Only agents and controllers are exempt, whatever owner the object names.
   bool fake_ownership() {
     if (req_.operation == Operation::Delete || !req_.object) return false;
     auto metadata = member(req_.object, "metadata");
     if (!metadata) return false;
-    if (auto owners = member(*metadata, "ownerReferences"); owners && owners->type() == element_type::ARRAY) {
-      for (element ref : simdjson::dom::array(*owners)) {
-        auto controller = member(ref, "controller");
-        bool is_controller = false;
-        if (controller && !controller->get(is_controller) && is_controller) return false;  // a controller's child
-      }
-    }
     auto old_metadata = member(req_.old_object, "metadata");
     auto check = [&](std::string_view field, const std::vector<Pattern>& patterns, const char* what) -> bool {
       auto map = member(*metadata, field);
@@ -499,15 +803,28 @@ class Evaluation {
   Target target_;
   Snapshot::Lookup lookup_;
   std::vector<const PathPattern*> ignored_;
+  std::vector<const PathPattern*> granted_;  // controllers: the paths the policy grants them for this kind
   Decision d_;
 };
+
+// Subresources that carry the whole object and change it: ephemeral containers (kubectl debug) and in-place
+// resizes of Pods, the finalizers of a Namespace.
+bool whole_object_subresource(const AdmissionRequest& r) {
+  if (r.kind.group.empty() && r.kind.kind == "Pod")
+    return r.sub_resource == "ephemeralcontainers" || r.sub_resource == "resize";
+  if (r.kind.group.empty() && r.kind.kind == "Namespace") return r.sub_resource == "finalize";
+  return false;
+}
 
 }  // namespace
 
 Decision evaluate(const AdmissionRequest& request, const PolicySet& policies, const DeclaredState& state,
                   Scratch& scratch) {
   Target target{request.kind.group, request.kind.kind, request.ns, object_name(request)};
-  if (!request.sub_resource.empty()) {
+  // A cluster-scoped kind has no namespace, whatever the request says: for a Namespace the API server sends
+  // its own name there.
+  if (builtin_kind_scope(target.group, target.kind) == KindScope::Cluster) target.ns = {};
+  if (!request.sub_resource.empty() && !whole_object_subresource(request)) {
     if (request.sub_resource == "status") {
       Decision d;
       d.reason = reason::kStatusSubresource;

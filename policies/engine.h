@@ -51,6 +51,9 @@ inline constexpr const char* kUngovernedChange = "ungoverned-change";
 inline constexpr const char* kUnmanaged = "unmanaged";
 inline constexpr const char* kUnmanagedDenied = "unmanaged-denied";
 inline constexpr const char* kFakeOwnership = "fake-ownership";
+inline constexpr const char* kAgentDeclaredObject = "agent-declared-object";
+inline constexpr const char* kControllerOwned = "controller-owned";
+inline constexpr const char* kJobFromCronJob = "job-from-cronjob";
 }  // namespace reason
 
 }  // namespace gitgate::policies

@@ -52,6 +52,15 @@ struct Agent {
   bool must_match_git = true;
 };
 
+// Paths a set of controllers may change on declared objects beyond status, finalizers, ownerReferences and
+// ungoverned metadata (e.g. the HPA's /spec/replicas, cert-manager's caBundle).
+struct ControllerGrant {
+  std::string name;  // for messages; "defaults" for the built-in grants of the default controllers
+  Identities identities;
+  std::vector<KindPattern> kinds;  // empty: every kind
+  std::vector<PathPattern> paths;
+};
+
 struct IgnoreRule {
   std::vector<KindPattern> kinds;  // empty: every kind
   std::vector<PathPattern> paths;
@@ -81,10 +90,16 @@ struct Policy {
   Scope scope;
   std::vector<Agent> agents;
   Identities controllers;  // the defaults (kube-system service accounts, nodes) plus the listed ones
+  std::vector<ControllerGrant> controller_grants;  // the paths each may change on declared objects
   Identities break_glass;
   Unmanaged unmanaged = Unmanaged::Allow;
   std::vector<IgnoreRule> ignore;
   Ownership ownership;
+  // Label and annotation keys that other controllers obey (Flux, Argo CD, Helm, Pod Security, meshes):
+  // governed like spec. The defaults plus the policy's spec.governedMetadata.
+  std::vector<Pattern> governed_metadata;
+  // People may add ephemeral containers (kubectl debug) to Pods a controller owns.
+  bool allow_debug = false;
 
   bool in_scope(std::string_view group, std::string_view kind, std::string_view ns) const;
 };

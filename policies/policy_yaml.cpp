@@ -29,8 +29,9 @@ using Names = std::span<const std::string_view>;
 
 constexpr std::array<std::string_view, 4> kTopFields{"apiVersion", "kind", "metadata", "spec"};
 constexpr std::array<std::string_view, 3> kMetadataFields{"name", "labels", "annotations"};
-constexpr std::array<std::string_view, 9> kSpecFields{
-    "mode", "source", "scope", "agents", "controllers", "breakGlass", "unmanaged", "ignore", "ownership"};
+constexpr std::array<std::string_view, 11> kSpecFields{
+    "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
+    "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
 constexpr std::array<std::string_view, 16> kSourceFields{"url",
                                                          "branch",
                                                          "paths",
@@ -50,7 +51,9 @@ constexpr std::array<std::string_view, 16> kSourceFields{"url",
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
 constexpr std::array<std::string_view, 4> kAgentFields{"name", "users", "groups", "mustMatchGit"};
-constexpr std::array<std::string_view, 3> kControllerFields{"users", "groups", "includeDefaults"};
+constexpr std::array<std::string_view, 5> kControllerFields{"users", "groups", "includeDefaults", "kinds",
+                                                            "paths"};
+constexpr std::array<std::string_view, 5> kControllerItemFields{"name", "users", "groups", "kinds", "paths"};
 constexpr std::array<std::string_view, 2> kBreakGlassFields{"users", "groups"};
 constexpr std::array<std::string_view, 2> kIgnoreFields{"kinds", "paths"};
 constexpr std::array<std::string_view, 2> kOwnershipFields{"labels", "annotations"};
@@ -71,6 +74,46 @@ constexpr std::array<std::string_view, 2> kDefaultOwnershipLabels{"kustomize.too
 constexpr std::string_view kArgoInstanceLabel = "app.kubernetes.io/instance";
 constexpr std::string_view kArgoController = "argocd-application-controller";
 constexpr std::array<std::string_view, 1> kDefaultOwnershipAnnotations{"argocd.argoproj.io/tracking-id"};
+// Label and annotation keys that other controllers obey: GitOps tools (reconcile, prune, sync options),
+// Helm (adoption, resource policy), Pod Security Admission, service meshes' injection, admission exemptions,
+// load balancer and ingress controllers' settings. Listed in policies/README.md.
+constexpr std::array<std::string_view, 20> kDefaultGovernedMetadata{
+    "*.fluxcd.io/*",
+    "fluxcd.io/*",
+    "argocd.argoproj.io/*",
+    "helm.sh/*",
+    "meta.helm.sh/*",
+    "app.kubernetes.io/managed-by",
+    "pod-security.kubernetes.io/*",
+    "service.kubernetes.io/*",
+    "service.beta.kubernetes.io/*",
+    "endpointslice.kubernetes.io/*",
+    "istio-injection",
+    "istio.io/*",
+    "sidecar.istio.io/*",
+    "linkerd.io/*",
+    "config.linkerd.io/*",
+    "admission.gatekeeper.sh/*",
+    "nginx.ingress.kubernetes.io/*",
+    "cert-manager.io/*",
+    "kubernetes.io/ingress.class",
+    "*.kubernetes.io/is-default-class",
+};
+// What the default controllers (kube-system service accounts, nodes) change on declared objects in the
+// course of their job: the PersistentVolume binder binds claims and volumes, the namespace controller
+// finalizes Namespaces, the node lifecycle controller taints Nodes, the legacy token controller lists a
+// ServiceAccount's secrets.
+struct DefaultGrant {
+  std::string_view kind;
+  std::array<std::string_view, 4> paths;
+};
+constexpr std::array<DefaultGrant, 5> kDefaultControllerGrants{{
+    {"core/PersistentVolumeClaim", {"/spec/volumeName"}},
+    {"core/PersistentVolume", {"/spec/claimRef"}},
+    {"core/Namespace", {"/spec/finalizers"}},
+    {"core/Node", {"/spec/taints", "/spec/podCIDR", "/spec/podCIDRs", "/spec/providerID"}},
+    {"core/ServiceAccount", {"/secrets"}},
+}};
 
 constexpr auto kMinInterval = 100ms;  // below that a policy would hammer its Git server
 constexpr uint64_t kMaxFileSizeLimit = 64ull << 20;
@@ -201,6 +244,8 @@ class Decoder {
   void agents(const Entry& e, Policy& out, std::vector<IdentityClass>& classes);
   IdentityClass identities(const Fields& f, std::string label);
   void controllers(const Entry* e, Policy& out, std::vector<IdentityClass>& classes);
+  void grant(const Fields& f, std::string name, const IdentityClass& identities, Policy& out);
+  void governed_metadata(const Entry* e, Policy& out);
   void ignore(const Entry& e, Policy& out);
   void ownership(const Entry* e, Policy& out);
   void check_ambiguity(const std::vector<IdentityClass>& classes, const YAML::Mark& at);
@@ -500,6 +545,10 @@ void Decoder::spec(const Entry* e, const YAML::Node& root, DecodedPolicy& out) {
   }
   if (const Entry* ignore_entry = f->get("ignore")) ignore(*ignore_entry, policy);
   ownership(f->get("ownership"), policy);
+  governed_metadata(f->get("governedMetadata"), policy);
+  if (const Entry* debug = f->get("allowDebug")) {
+    if (auto b = boolean(*debug)) policy.allow_debug = *b;
+  }
   if (!exhausted_) check_ambiguity(classes, e->where());
 }
 
@@ -734,15 +783,43 @@ void Decoder::agents(const Entry& e, Policy& out, std::vector<IdentityClass>& cl
   }
 }
 
+// `controllers` is a map (one set of identities, today's form) or a list of named entries, each with the
+// paths its identities may change on declared objects.
 void Decoder::controllers(const Entry* e, Policy& out, std::vector<IdentityClass>& classes) {
   IdentityClass listed{"controllers", {}, {}};
   bool include_defaults = true;
-  if (e != nullptr) {
-    if (auto f = map(*e, kControllerFields)) {
+  if (e != nullptr && e->value.IsSequence()) {
+    if (auto items = list(*e, "a list of controllers")) {
+      for (const Entry& item : *items) {
+        auto f =
+            map(item, kControllerItemFields, "a controller (a map with name, users, groups, kinds, paths)");
+        if (!f) continue;
+        std::string name = item.path;
+        if (const Entry* n = f->get("name")) {
+          if (auto text = string(*n)) {
+            if (auto status = syntax::check_agent_name(*text); !status)
+              error(n->mark(), n->path + ": " + status.error());
+            else
+              name = *text;
+          }
+        }
+        size_t errors_before = errors_.size();
+        IdentityClass c = identities(*f, "controllers");
+        if (c.users.empty() && c.groups.empty() && errors_.size() == errors_before)
+          error(item.where(), item.path + ": lists no users or groups, so it matches nobody");
+        grant(*f, name, c, out);
+        for (auto& p : c.users) listed.users.push_back(std::move(p));
+        for (auto& p : c.groups) listed.groups.push_back(std::move(p));
+      }
+    }
+  } else if (e != nullptr) {
+    if (auto f = map(*e, kControllerFields,
+                     "a map (users, groups, includeDefaults, kinds, paths) or a list of controllers")) {
       listed = identities(*f, "controllers");
       if (const Entry* defaults = f->get("includeDefaults")) {
         if (auto b = boolean(*defaults)) include_defaults = *b;
       }
+      grant(*f, "controllers", listed, out);
     }
   }
   IdentityClass c{"controllers", {}, {}};
@@ -752,16 +829,53 @@ void Decoder::controllers(const Entry* e, Policy& out, std::vector<IdentityClass
     if (!seen) to.push_back(std::move(p));
   };
   if (include_defaults) {
+    IdentityClass defaults{"controllers", {}, {}};
     for (auto user : kDefaultControllerUsers)
-      add(c.users, LocatedPattern{Pattern(std::string(user)), YAML::Mark::null_mark(), "", true});
+      add(defaults.users, LocatedPattern{Pattern(std::string(user)), YAML::Mark::null_mark(), "", true});
     for (auto group : kDefaultControllerGroups)
-      add(c.groups, LocatedPattern{Pattern(std::string(group)), YAML::Mark::null_mark(), "", true});
+      add(defaults.groups, LocatedPattern{Pattern(std::string(group)), YAML::Mark::null_mark(), "", true});
+    for (const auto& g : kDefaultControllerGrants) {
+      ControllerGrant built_in{"defaults", {plain(defaults.users), plain(defaults.groups)}, {}, {}};
+      built_in.kinds.push_back(*parse_kind_pattern(g.kind));
+      for (auto path : g.paths)
+        if (!path.empty()) built_in.paths.push_back(*parse_path_pattern(path));
+      out.controller_grants.push_back(std::move(built_in));
+    }
+    for (auto& p : defaults.users) add(c.users, std::move(p));
+    for (auto& p : defaults.groups) add(c.groups, std::move(p));
   }
   for (auto& p : listed.users) add(c.users, std::move(p));
   for (auto& p : listed.groups) add(c.groups, std::move(p));
   out.controllers.users = plain(c.users);
   out.controllers.groups = plain(c.groups);
   classes.push_back(std::move(c));
+}
+
+void Decoder::grant(const Fields& f, std::string name, const IdentityClass& identities, Policy& out) {
+  ControllerGrant g{std::move(name), {plain(identities.users), plain(identities.groups)}, {}, {}};
+  if (const Entry* kinds = f.get("kinds")) {
+    if (auto texts = strings(*kinds)) {
+      for (const auto& text : *texts) {
+        auto kind = parse_kind_pattern(text.text);
+        if (!kind)
+          error(text.mark, text.path + ": " + kind.error());
+        else
+          g.kinds.push_back(std::move(*kind));
+      }
+    }
+  }
+  if (const Entry* paths = f.get("paths")) {
+    if (auto texts = strings(*paths)) {
+      for (const auto& text : *texts) {
+        auto path = parse_path_pattern(text.text);
+        if (!path)
+          error(text.mark, text.path + ": " + path.error());
+        else
+          g.paths.push_back(std::move(*path));
+      }
+    }
+  }
+  if (!g.paths.empty()) out.controller_grants.push_back(std::move(g));
 }
 
 void Decoder::ignore(const Entry& e, Policy& out) {
@@ -820,6 +934,17 @@ void Decoder::ownership(const Entry* e, Policy& out) {
   } else {
     for (auto annotation : kDefaultOwnershipAnnotations)
       out.ownership.annotations.emplace_back(std::string(annotation));
+  }
+}
+
+// The defaults are always governed; the policy's list adds to them (an `ignore` path frees one key).
+void Decoder::governed_metadata(const Entry* e, Policy& out) {
+  for (auto key : kDefaultGovernedMetadata) out.governed_metadata.emplace_back(std::string(key));
+  if (e == nullptr) return;
+  for (auto& p : patterns(*e, Subject::LabelKey)) {
+    bool seen = std::any_of(out.governed_metadata.begin(), out.governed_metadata.end(),
+                            [&](const Pattern& q) { return q.text() == p.pattern.text(); });
+    if (!seen) out.governed_metadata.push_back(std::move(p.pattern));
   }
 }
 

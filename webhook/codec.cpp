@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <cstring>
 #include <vector>
 
@@ -194,6 +196,67 @@ Status read_gvr(object req, std::string_view key, std::string_view path, bool re
   return read_group_version(req, key, path, required, "resource", out.group, out.version, out.resource);
 }
 
+// Go's encoding/json writes a float64 without a fraction as an integer (1e20 arrives as
+// 100000000000000000000), and simdjson's DOM refuses integers beyond 64 bits. Such a value, stored once in
+// an object (through /status), would make every later review of that object fail. Copies `json` with a ".0"
+// after every integer literal that fits neither int64 nor uint64, so it reads as the double Go meant; false
+// when there is none.
+bool widen_big_integers(std::string_view json, std::string& out) {
+  out.clear();
+  bool widened = false;
+  bool in_string = false;
+  size_t copied = 0;
+  for (size_t i = 0; i < json.size();) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      in_string = c != '"';
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      ++i;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    if (c == '-') ++i;
+    while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
+    size_t digits_end = i;
+    bool integer = !(i < json.size() && (json[i] == '.' || json[i] == 'e' || json[i] == 'E'));
+    while (i < json.size() && (std::isdigit(static_cast<unsigned char>(json[i])) || json[i] == '.' || json[i] == 'e' ||
+                               json[i] == 'E' || json[i] == '+' || json[i] == '-'))
+      ++i;
+    if (!integer || digits_end != i) continue;
+    std::string_view token = json.substr(start, digits_end - start);
+    bool fits;
+    if (token[0] == '-') {
+      int64_t v;
+      auto r = std::from_chars(token.data(), token.data() + token.size(), v);
+      fits = r.ec == std::errc() && r.ptr == token.data() + token.size();
+    } else {
+      uint64_t v;
+      auto r = std::from_chars(token.data(), token.data() + token.size(), v);
+      fits = r.ec == std::errc() && r.ptr == token.data() + token.size();
+    }
+    if (fits || token == "-") continue;
+    out.append(json.substr(copied, digits_end - copied));
+    out += ".0";
+    copied = digits_end;
+    widened = true;
+  }
+  if (!widened) return false;
+  out.append(json.substr(copied));
+  return true;
+}
+
 std::string parse_error_message(simdjson::error_code code) {
   switch (code) {
     case simdjson::DEPTH_ERROR:
@@ -207,11 +270,15 @@ std::string parse_error_message(simdjson::error_code code) {
 
 }  // namespace
 
-ReviewDecoder::ReviewDecoder() : parser_(kMaxBodyBytes + 1024) {}
+// A body whose big integers were widened (below) grows by 2 bytes a number, at most a quarter.
+constexpr size_t kMaxParsedBytes = kMaxBodyBytes + kMaxBodyBytes / 4 + 1024;
+
+ReviewDecoder::ReviewDecoder() : parser_(kMaxParsedBytes) {}
 
 void ReviewDecoder::trim() {
-  parser_ = simdjson::dom::parser(kMaxBodyBytes + 1024);
+  parser_ = simdjson::dom::parser(kMaxParsedBytes);
   key_hashes_ = {};
+  widened_ = {};
 }
 
 Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
@@ -221,7 +288,16 @@ Result<AdmissionRequest> ReviewDecoder::decode(std::string_view body) {
       return Error{"out of memory while parsing the body"};
   }
   element root;
-  if (auto err = parser_.parse(body.data(), body.size(), false).get(root)) return Error{parse_error_message(err)};
+  auto err = parser_.parse(body.data(), body.size(), false).get(root);
+  if (err == simdjson::NUMBER_ERROR && widen_big_integers(body, widened_)) {
+    size_t size = widened_.size();
+    if (size > kMaxParsedBytes) return Error{"body holds too many integers beyond 64 bits"};
+    if (parser_.capacity() < size && parser_.allocate(size, kMaxJsonDepth))
+      return Error{"out of memory while parsing the body"};
+    widened_.append(simdjson::SIMDJSON_PADDING, '\0');
+    err = parser_.parse(widened_.data(), size, false).get(root);
+  }
+  if (err) return Error{parse_error_message(err)};
 
   object review;
   if (root.get(review)) return Error{"body must be a JSON object (an AdmissionReview)"};

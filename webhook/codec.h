@@ -34,6 +34,7 @@ class ReviewDecoder {
  private:
   simdjson::dom::parser parser_;
   std::vector<size_t> key_hashes_;  // the duplicate-key scan's scratch space
+  std::string widened_;             // a body whose integers beyond 64 bits were rewritten as doubles
 };
 
 // Owns a copy of a body with the padding simdjson needs (tests, CLI).

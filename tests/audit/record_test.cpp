@@ -123,7 +123,7 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
                         "operation",    "group",      "version",  "kind",       "resource",  "subresource",
                         "namespace",    "name",       "dryRun",   "policy",     "commit",    "file",
                         "line",         "fileCommit", "author",   "authorTime", "signature", "signer",
-                        "changedPaths", "latencyUs",  "prev"};
+                        "changedPaths", "limit",      "latencyUs",  "prev"};
   size_t at = 0;
   for (const char* key : keys) {
     std::string quoted = std::string(1, '"').append(key).append("\":");

@@ -95,6 +95,12 @@ const std::vector<gitgate::policies::PathPattern>& ignore_patterns() {
   return patterns;
 }
 
+const std::vector<gitgate::Pattern>& governed_metadata() {
+  static const std::vector<gitgate::Pattern> patterns{gitgate::Pattern("*.fluxcd.io/*"),
+                                                      gitgate::Pattern("app.kubernetes.io/managed-by")};
+  return patterns;
+}
+
 void exercise(element declared, element requested, bool secret) {
   static const std::map<std::string, std::string> substitute{{"cluster", "prod"}, {"replicas", "3"}};
   CompareOptions options;
@@ -103,19 +109,23 @@ void exercise(element declared, element requested, bool secret) {
   options.substitute = &substitute;
   options.max_work = kMaxWork;
   std::vector<gitgate::policies::Difference> differences;
-  bool contained = gitgate::policies::contains(declared, requested, options, &differences);
+  bool bound_hit = false;
+  bool contained = gitgate::policies::contains(declared, requested, options, &differences, 3, &bound_hit);
   if (!contained && differences.empty()) std::abort();
+  if (contained && bound_hit) std::abort();  // a bound never turns into a match
   if (contained != gitgate::policies::contains(declared, requested, options)) std::abort();
 
   std::vector<gitgate::policies::Change> changes;
-  (void)gitgate::policies::diff_objects(declared, requested, changes);
+  // A diff that stops early says so, and only at its bound: the caller then refuses what it did not see.
+  bool complete = gitgate::policies::diff_objects(declared, requested, changes);
+  if (!complete && changes.size() != gitgate::policies::kMaxChanges) std::abort();
   for (const auto& change : changes) {
     (void)gitgate::policies::render_path(change.path);
     if (change.before) (void)gitgate::policies::render_value(*change.before);
     if (change.after) (void)gitgate::policies::render_value(*change.after, 200);
     std::optional<element> at;
     (void)gitgate::policies::declares(declared, change.path, &at);
-    (void)gitgate::policies::under_governed_root(change.path);
+    (void)gitgate::policies::path_role(change.path, governed_metadata());
     (void)gitgate::policies::path_ignored(options.ignored, change.path);
   }
 }

@@ -171,11 +171,19 @@ TEST_F(EngineTest, AgentFluxPlaceholderUsesThePolicysValueWhenGiven) {
 
 // --- agents, mustMatchGit: false --------------------------------------------------------------------------
 
-TEST_F(EngineTest, AgentWithoutMustMatchGitIsAllowedAndAudited) {
+TEST_F(EngineTest, AgentWithoutMustMatchGitWritesWhatGitDoesNotDeclare) {
+  policy().agents[0].must_match_git = false;
+  policy().agents[0].identities.users.emplace_back("jane@example.com");  // jane's create, as the agent's
+  Decision d = decide("create-scratch");
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.reason, "agent-unchecked");
+}
+
+TEST_F(EngineTest, AgentWithoutMustMatchGitMayNotWriteADeclaredObject) {
   policy().agents[0].must_match_git = false;
   Decision d = decide("flux-apply-web-drifted");
-  EXPECT_TRUE(d.allowed);
-  EXPECT_EQ(d.reason, "agent-unchecked");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, "agent-declared-object");
 }
 
 // --- controllers --------------------------------------------------------------------------------------------

@@ -193,6 +193,63 @@ TEST(PolicyLoader, ControllersAlwaysIncludeDefaultsUnlessDisabled) {
   EXPECT_TRUE(without.controllers.groups.empty());
 }
 
+TEST(PolicyLoader, ControllersListGivesEachItsGrantedPathsAndKeepsTheDefaults) {
+  Policy p =
+      load_one(policy_text("a",
+                           "  controllers:\n"
+                           "    - name: hpa\n"
+                           "      users: ['system:serviceaccount:keda:keda-operator']\n"
+                           "      kinds: [apps/Deployment]\n"
+                           "      paths: [/spec/replicas]\n"
+                           "    - name: cainjector\n"
+                           "      users: ['system:serviceaccount:cert-manager:cert-manager-cainjector']\n"
+                           "      paths: ['/webhooks/*/clientConfig/caBundle']\n"));
+  EXPECT_EQ(texts(p.controllers.users),
+            (std::vector<std::string>{"system:serviceaccount:kube-system:*", "system:node:*",
+                                      "system:serviceaccount:keda:keda-operator",
+                                      "system:serviceaccount:cert-manager:cert-manager-cainjector"}));
+  std::vector<std::string> grants;
+  for (const auto& g : p.controller_grants)
+    for (const auto& path : g.paths) grants.push_back(g.name + " " + path.text);
+  EXPECT_THAT(grants,
+              ::testing::IsSupersetOf({"hpa /spec/replicas", "cainjector /webhooks/*/clientConfig/caBundle",
+                                       "defaults /spec/volumeName", "defaults /spec/finalizers"}));
+  Policy map_form = load_one(
+      policy_text("a", "  controllers: {includeDefaults: false, users: [keda], paths: [/spec/replicas]}\n"));
+  ASSERT_EQ(map_form.controller_grants.size(), 1u) << "no built-in grants without the default controllers";
+  EXPECT_EQ(map_form.controller_grants[0].paths[0].text, "/spec/replicas");
+}
+
+TEST(PolicyLoader, ReportsBadControllerEntries) {
+  auto result = load_policies_from_text("t.yaml", policy_text("a",
+                                                              "  controllers:\n"
+                                                              "    - name: x\n"
+                                                              "      paths: [spec/replicas]\n"
+                                                              "    - {users: [y], colour: blue}\n"));
+  EXPECT_THAT(
+      messages(result),
+      ElementsAre(
+          HasSubstr("t.yaml:9:7: spec.controllers[0]: lists no users or groups"),
+          HasSubstr(
+              "t.yaml:10:15: spec.controllers[0].paths[0]: path 'spec/replicas' must be a JSON pointer"),
+          HasSubstr("t.yaml:11:20: unknown field 'colour'")));
+}
+
+TEST(PolicyLoader, GovernedMetadataAddsToTheDefaultKeys) {
+  Policy p = load_one(policy_text("a", "  governedMetadata: ['example.com/cost-center', 'helm.sh/*']\n"));
+  auto keys = texts(p.governed_metadata);
+  EXPECT_THAT(keys, ::testing::IsSupersetOf({"*.fluxcd.io/*", "argocd.argoproj.io/*", "meta.helm.sh/*",
+                                             "app.kubernetes.io/managed-by", "pod-security.kubernetes.io/*",
+                                             "istio-injection", "example.com/cost-center"}));
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "helm.sh/*"), 1) << "listed once";
+  EXPECT_FALSE(p.allow_debug);
+  EXPECT_TRUE(load_one(policy_text("a", "  allowDebug: true\n")).allow_debug);
+  auto bad =
+      load_policies_from_text("t.yaml", policy_text("a", "  governedMetadata: ['a b']\n  allowDebug: yes\n"));
+  EXPECT_THAT(messages(bad), ElementsAre(HasSubstr("t.yaml:8:22: spec.governedMetadata[0]"),
+                                         HasSubstr("t.yaml:9:15: spec.allowDebug: expected true or false")));
+}
+
 TEST(PolicyLoader, OwnershipLabelsIncludeArgoInstanceLabelOnlyWithArgoAgent) {
   Policy argo = load_one(policy_text(
       "a",
