@@ -1,5 +1,7 @@
 #include "gitstate/snapshot_builder.h"
 
+#include <poll.h>
+
 #include <algorithm>
 
 namespace gitgate::gitstate {
@@ -9,6 +11,8 @@ namespace {
 
 // More manifest files than this in one snapshot is refused rather than held in memory.
 constexpr size_t kMaxManifestFiles = 20000;
+// Commits read back to find what a file that no longer parses declared before.
+constexpr size_t kMaxCarryCommits = 1000;
 
 std::string short_id(const std::string& hex) {
   return hex.substr(0, 7);
@@ -155,7 +159,11 @@ SnapshotBuilder::ParsedFile& SnapshotBuilder::load(const TreeFile& file, FileCac
   if (auto it = files_.find(key); it != files_.end())
     return next.emplace(key, std::move(it->second)).first->second;
   ++stats_.files_parsed;
-  ParsedFile& parsed = next[key];
+  return next.emplace(key, parse_blob(file)).first->second;
+}
+
+SnapshotBuilder::ParsedFile SnapshotBuilder::parse_blob(const TreeFile& file) {
+  ParsedFile parsed;
   git_odb* raw_odb = nullptr;
   size_t size = 0;
   git_object_t type = GIT_OBJECT_INVALID;
@@ -187,6 +195,84 @@ SnapshotBuilder::ParsedFile& SnapshotBuilder::load(const TreeFile& file, FileCac
   return parsed;
 }
 
+// A file that does not parse at `head` (a syntax error, over a limit, a document skipped) must not undeclare
+// what it declared: anyone could then change those objects. Its earlier versions are read back along first
+// parents, newest first, and each object the current version lacks is kept from the newest version that
+// declared it, with that commit as provenance, until a version that parsed whole; at most kMaxCarryCommits.
+void SnapshotBuilder::carry_over(const TreeFile& file, ParsedFile& parsed, const git_oid& head, int cancel_fd) {
+  parsed.carry_checked = true;
+  git_revwalk* raw_walk = nullptr;
+  if (git_revwalk_new(&raw_walk, repo_.get()) != 0) return;
+  RevwalkPtr walk(raw_walk);
+  git_revwalk_simplify_first_parent(walk.get());
+  if (git_revwalk_push(walk.get(), &head) != 0) return;
+
+  std::vector<ObjectKey> declared;
+  for (const auto& o : parsed.objects) declared.push_back(o->key());
+  auto covered = [&](const ObjectKey& k) {
+    return std::any_of(declared.begin(), declared.end(), [&](const ObjectKey& d) {
+      return d.name == k.name && d.ns == k.ns && d.kind == k.kind && d.group == k.group;
+    });
+  };
+  std::optional<git_oid> version;        // the blob being read back
+  std::optional<git_oid> newest_commit;  // the newest commit holding it
+  ParsedFile candidate;
+  auto take = [&](const git_oid& introduced_by) {
+    auto from = commits_.get(repo_.get(), *newest_commit);
+    auto introduced = commits_.get(repo_.get(), introduced_by);
+    size_t before = parsed.carried.size();
+    for (const auto& object : candidate.objects) {
+      if (covered(object->key())) continue;
+      auto copy = std::make_shared<DeclaredObject>(*object);
+      copy->set_last_change(introduced);
+      copy->set_carried_from(from);
+      declared.push_back(object->key());
+      parsed.carried.push_back(std::move(copy));
+    }
+    if (parsed.carried.size() > before && from)
+      parsed.problems.push_back({file.path, 0,
+                                 std::to_string(parsed.carried.size() - before) + " object(s) it declared at " +
+                                     from->id.substr(0, 7) +
+                                     " stay declared until the file parses again or is deleted"});
+    return candidate.problems.empty();  // a version that parsed whole: nothing older is needed
+  };
+  git_oid id;
+  git_oid previous{};
+  size_t walked = 0;
+  for (; walked < kMaxCarryCommits && git_revwalk_next(&id, walk.get()) == 0; ++walked) {
+    if (walked % 64 == 63 && cancel_fd >= 0) {
+      pollfd p{cancel_fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) return;
+    }
+    git_commit* raw_commit = nullptr;
+    if (git_commit_lookup(&raw_commit, repo_.get(), &id) != 0) break;
+    CommitPtr commit(raw_commit);
+    git_tree* raw_tree = nullptr;
+    if (git_commit_tree(&raw_tree, commit.get()) != 0) break;
+    TreePtr tree(raw_tree);
+    git_tree_entry* raw_entry = nullptr;
+    std::optional<git_oid> blob;
+    if (git_tree_entry_bypath(&raw_entry, tree.get(), file.path.c_str()) == 0) {
+      TreeEntryPtr entry(raw_entry);
+      if (is_blob_mode(git_tree_entry_filemode(entry.get()))) blob = *git_tree_entry_id(entry.get());
+    }
+    bool same_version = blob && version && git_oid_equal(&*blob, &*version);
+    if (same_version) {
+      previous = id;
+      continue;
+    }
+    if (version && take(previous)) return;  // `previous`: the oldest commit holding that version
+    if (!blob) return;                      // the file did not exist before
+    version.reset();
+    if (git_oid_equal(&*blob, &file.blob)) continue;  // the broken content itself, further back
+    version = *blob;
+    newest_commit = id;
+    previous = id;
+    candidate = parse_blob({file.path, *blob});
+  }
+  if (version && walked < kMaxCarryCommits) take(previous);  // the first commit holds the last version
+}
+
 std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(
     const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out) {
   auto answer = answers.find(path);
@@ -215,6 +301,11 @@ Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int can
   FileCache next;
   for (const auto& f : files) {
     ParsedFile& parsed = load(f, next);
+    if (!parsed.problems.empty() && !parsed.carry_checked) carry_over(f, parsed, head, cancel_fd);
+    for (const auto& object : parsed.carried) {
+      out.commits.insert(object->carried_from()->id);
+      if (object->last_change()) out.commits.insert(object->last_change()->id);
+    }
     auto changed_by = last_change(answers, f.path, out);
     if (parsed.last_change != changed_by) {
       // Same content, another last change (a revert, a force push): new objects; the cached ones may be
@@ -227,6 +318,7 @@ Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int can
       parsed.last_change = changed_by;
     }
     out.objects.insert(out.objects.end(), parsed.objects.begin(), parsed.objects.end());
+    out.objects.insert(out.objects.end(), parsed.carried.begin(), parsed.carried.end());
     out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
   }
   stats_.files = files.size();

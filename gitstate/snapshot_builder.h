@@ -58,6 +58,10 @@ class SnapshotBuilder {
     std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
     std::vector<gitgate::Problem> problems;
     std::shared_ptr<const gitgate::CommitInfo> last_change;
+    // A file with problems keeps the objects it declared at the newest earlier commits where it did
+    // (looked up once per content).
+    std::vector<std::shared_ptr<const gitgate::DeclaredObject>> carried;
+    bool carry_checked = false;
   };
   using FileCache = std::unordered_map<std::string, ParsedFile>;  // by path + '\n' + blob id
 
@@ -73,6 +77,8 @@ class SnapshotBuilder {
   gitgate::Status collect(git_tree* root, const std::string& path, std::vector<TreeFile>& files,
                           std::vector<gitgate::Problem>& problems);
   ParsedFile& load(const TreeFile& file, FileCache& next);
+  ParsedFile parse_blob(const TreeFile& file);
+  void carry_over(const TreeFile& file, ParsedFile& parsed, const git_oid& head, int cancel_fd);
   std::shared_ptr<const gitgate::CommitInfo> last_change(
       const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out);
   gitgate::Status build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);

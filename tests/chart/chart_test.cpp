@@ -306,9 +306,32 @@ TEST_F(ChartTest, WebhookExemptsSystemNamespacesAndItsOwn) {
   }
 }
 
-TEST_F(ChartTest, RulesCoverScaleSubresourcesButNeverLeasesEventsOrReviews) {
+TEST_F(ChartTest, EveryResourceIsRoutedWithTheGovernedSubresourcesButNotEventsLeasesOrReviews) {
+  YAML::Node webhook = defaults().webhook();
+  ASSERT_EQ(webhook["rules"].size(), 1u);
+  YAML::Node rule = webhook["rules"][0];
+  EXPECT_THAT(strings(rule["apiGroups"]), ElementsAre("*"));
+  EXPECT_THAT(strings(rule["apiVersions"]), ElementsAre("*"));
+  EXPECT_THAT(strings(rule["resources"]),
+              UnorderedElementsAre("*", "*/scale", "pods/ephemeralcontainers", "pods/resize", "namespaces/finalize"));
+  EXPECT_THAT(strings(rule["operations"]), UnorderedElementsAre("CREATE", "UPDATE", "DELETE"));
+  EXPECT_EQ(rule["scope"].as<std::string>(), "*");
+  ASSERT_EQ(webhook["matchConditions"].size(), 1u);
+  std::string expression = webhook["matchConditions"][0]["expression"].as<std::string>();
+  EXPECT_EQ(expression.rfind("!(", 0), 0u) << "the condition names what is left out: " << expression;
+  for (const char* excluded :
+       {"request.resource.resource == 'events'", "request.resource.group == 'coordination.k8s.io' && "
+        "request.resource.resource == 'leases'", "'authentication.k8s.io', 'authorization.k8s.io'"})
+    EXPECT_THAT(expression, HasSubstr(excluded));
+  EXPECT_THAT(expression, Not(HasSubstr("\n"))) << "one CEL expression";
+}
+
+TEST_F(ChartTest, NarrowRulesCoverScaleSubresourcesButNeverLeasesEventsOrReviews) {
+  Render narrow = render({"--set", "webhook.routeAll=false"});
+  ASSERT_TRUE(narrow.manifests) << narrow.run.err;
+  EXPECT_FALSE(narrow.manifests->webhook()["matchConditions"]);
   std::vector<std::string> resources;
-  for (const auto& rule : defaults().webhook()["rules"]) {
+  for (const auto& rule : narrow.manifests->webhook()["rules"]) {
     EXPECT_THAT(strings(rule["operations"]), UnorderedElementsAre("CREATE", "UPDATE", "DELETE"));
     for (const auto& group : strings(rule["apiGroups"])) {
       for (const auto& resource : strings(rule["resources"])) resources.push_back(group + "/" + resource);
@@ -339,8 +362,8 @@ TEST_F(ChartTest, RulesNamingLeasesOrEventsAreRefused) {
     EXPECT_NE(r.run.exit_code, 0) << resource;
     EXPECT_THAT(r.run.err, HasSubstr("webhook rules must not include \"" + resource + "\""));
   }
-  Render crd =
-      render({"--set-json", R"(webhook.extraRules=[{"apiGroups":["example.com"],"resources":["widgets"]}])"});
+  Render crd = render({"--set", "webhook.routeAll=false", "--set-json",
+                       R"(webhook.extraRules=[{"apiGroups":["example.com"],"resources":["widgets"]}])"});
   ASSERT_TRUE(crd.manifests) << crd.run.err;
   YAML::Node last = crd.manifests->webhook()["rules"][crd.manifests->webhook()["rules"].size() - 1];
   EXPECT_THAT(strings(last["resources"]), ElementsAre("widgets"));
