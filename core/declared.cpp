@@ -159,6 +159,10 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
     add(index_[key], obj.get());
     if (!key.ns.empty() && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown)
       add(by_name_[ObjectKey{key.group, key.kind, "", key.name}], obj.get());
+    if (!key.ns.empty()) {
+      auto& [count, example] = per_namespace_[key.ns];
+      if (count++ == 0) example = obj.get();
+    }
   }
   for (const auto& [key, e] : index_) {
     if (e.others.empty()) continue;
@@ -174,6 +178,13 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
                                "); neither is authoritative until one is removed"});
     }
   }
+}
+
+size_t Snapshot::declared_in(std::string_view ns, const DeclaredObject** example) const {
+  auto it = per_namespace_.find(ns);
+  if (it == per_namespace_.end()) return 0;
+  if (example != nullptr) *example = it->second.second;
+  return it->second.first;
 }
 
 const Snapshot::Entry* Snapshot::entry(ObjectKeyView key) const {

@@ -116,6 +116,9 @@ class Snapshot {
   // namespace matches by name then, as the API server ignores it.
   Lookup find(ObjectKeyView key) const;
 
+  // How many objects Git declares in namespace `ns`, and one of them (null when none).
+  size_t declared_in(std::string_view ns, const DeclaredObject** example = nullptr) const;
+
   const CommitInfo& commit() const { return *commit_; }
   const std::shared_ptr<const CommitInfo>& commit_ptr() const { return commit_; }
   const std::string& default_namespace() const { return default_namespace_; }
@@ -150,6 +153,8 @@ class Snapshot {
   // Custom kinds declared with a namespace, by (group, kind, name) with an empty namespace: found when the
   // request says the object is cluster-scoped.
   std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> by_name_;
+  // Declared objects per namespace: deleting a Namespace deletes them.
+  std::unordered_map<std::string_view, std::pair<size_t, const DeclaredObject*>> per_namespace_;
 };
 
 // The current snapshot and the recent ones (newest first), so an agent still applying commit N-1 is not

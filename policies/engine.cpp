@@ -487,7 +487,9 @@ class Evaluation {
   // finalizers, ownerReferences, ungoverned metadata and the paths the policy grants them.
   void update_rules(Who who) {
     if (!req_.object || !req_.old_object) {
-      allow(who == Who::Controller ? reason::kControllerUndeclaredPaths : reason::kUngovernedChange);
+      // The API server always sends both; without them gitgate cannot see what changes.
+      violate(who == Who::Controller ? reason::kControllerDeclaredPath : reason::kGovernedPathChanged,
+              declared_intro() + " The request carries no oldObject, so what it changes cannot be checked.");
       return;
     }
     std::vector<Change> changes;
@@ -631,6 +633,10 @@ class Evaluation {
   void undeclared_person_rules() {
     if (fake_ownership()) return;
     if (target_.scale && scales_replicaset_of_declared_deployment()) return;
+    if (req_.operation == Operation::Delete && target_.group.empty() && target_.kind == "Namespace" &&
+        deletes_declared_objects())
+      return;
+    if (req_.operation != Operation::Delete && routes_traffic_of_declared_service()) return;
     if (req_.operation == Operation::Create) {
       if (auto owner = controller_owner(req_.object); owner && child_create_rules(*owner)) return;
     } else if (req_.operation == Operation::Update) {
@@ -765,6 +771,47 @@ class Evaluation {
             "gitgate: " + describe(target_) + " belongs to " + describe(owner) +
                 ", which is declared in Git " + provenance(*found.object, window_->current()->commit()) +
                 "; people may not scale it. Change spec.replicas of the Deployment in Git instead.");
+    return true;
+  }
+
+  // Deleting a Namespace deletes everything in it, declared objects included.
+  bool deletes_declared_objects() {
+    const DeclaredObject* example = nullptr;
+    size_t count = window_->current()->declared_in(target_.name, &example);
+    if (count == 0) return false;
+    Target what{example->key().group, example->key().kind, example->key().ns, example->key().name};
+    violate(reason::kDeclaredObjectDelete,
+            "gitgate: Namespace " + std::string(target_.name) + " holds " + std::to_string(count) +
+                " object(s) declared in Git, such as " + describe(what) + " " +
+                provenance(*example, window_->current()->commit()) +
+                "; deleting it would delete them. Remove them from Git first.");
+    return true;
+  }
+
+  // The endpoints of a Service with a selector are the endpoint controllers' to write: an EndpointSlice or
+  // Endpoints that a person adds for a declared Service sends part of its traffic elsewhere.
+  bool routes_traffic_of_declared_service() {
+    std::string_view service;
+    if (target_.group == "discovery.k8s.io" && target_.kind == "EndpointSlice") {
+      auto name = member(member(member(req_.object, "metadata"), "labels"), "kubernetes.io/service-name");
+      if (!name || name->get(service)) return false;
+    } else if (target_.group.empty() && target_.kind == "Endpoints") {
+      service = target_.name;
+    } else {
+      return false;
+    }
+    Target owner{"", "Service", target_.ns, service};
+    auto found = window_->current()->find({owner.group, owner.kind, owner.ns, owner.name});
+    element declared;
+    if (!found.declared() || found.object->parse(scratch_.declared_parser).get(declared)) return false;
+    auto selector = member(member(declared, "spec"), "selector");
+    if (!selector || is_empty_value(*selector)) return false;  // without a selector, endpoints are the user's
+    d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), found.object);
+    violate(reason::kControllerOwned,
+            "gitgate: " + describe(target_) + " would route traffic of " + describe(owner) +
+                ", which is declared in Git " + provenance(*found.object, window_->current()->commit()) +
+                " with a selector: its endpoints belong to the endpoint controllers. Change the Service in Git "
+                "instead.");
     return true;
   }
 

@@ -938,14 +938,18 @@ void Decoder::ownership(const Entry* e, Policy& out) {
 }
 
 // The defaults are always governed; the policy's list adds to them (an `ignore` path frees one key).
+// The keys by which GitOps tools track what they own are governed too (removing one detaches an object).
 void Decoder::governed_metadata(const Entry* e, Policy& out) {
-  for (auto key : kDefaultGovernedMetadata) out.governed_metadata.emplace_back(std::string(key));
-  if (e == nullptr) return;
-  for (auto& p : patterns(*e, Subject::LabelKey)) {
+  auto add = [&](Pattern p) {
     bool seen = std::any_of(out.governed_metadata.begin(), out.governed_metadata.end(),
-                            [&](const Pattern& q) { return q.text() == p.pattern.text(); });
-    if (!seen) out.governed_metadata.push_back(std::move(p.pattern));
-  }
+                            [&](const Pattern& q) { return q.text() == p.text(); });
+    if (!seen) out.governed_metadata.push_back(std::move(p));
+  };
+  for (auto key : kDefaultGovernedMetadata) add(Pattern(std::string(key)));
+  for (const auto& p : out.ownership.labels) add(p);
+  for (const auto& p : out.ownership.annotations) add(p);
+  if (e == nullptr) return;
+  for (auto& p : patterns(*e, Subject::LabelKey)) add(std::move(p.pattern));
 }
 
 // An identity in two classes (two agents, an agent and a controller, ...) would make the decision depend on

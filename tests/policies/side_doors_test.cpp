@@ -146,6 +146,12 @@ TEST_F(SideDoors, AClusterScopedCustomKindDeclaredWithAStrayNamespaceMatchesByNa
   expect_allowed("namespace-cluster-issuer-flux-apply", "agent-matches-git");
 }
 
+TEST_F(SideDoors, DeletingANamespaceThatHoldsDeclaredObjectsIsDeniedEvenIfGitDoesNotDeclareIt) {
+  expect_denied("namespace-delete-undeclared-holding-declared", "declared-object-delete",
+                "Namespace argocd holds 1 object(s) declared in Git, such as Application argocd/shop");
+  expect_allowed("namespace-delete-undeclared-empty-allowed", "unmanaged");
+}
+
 // --- metadata that other controllers obey
 // ---------------------------------------------------------------------
 
@@ -161,6 +167,11 @@ TEST_F(SideDoors, WeakeningPodSecurityMeshInjectionOrLoadBalancersIsDenied) {
                 "pod-security.kubernetes.io/enforce");
   expect_denied("metadata-istio-injection-disabled", "governed-path-changed", "istio-injection");
   expect_denied("metadata-service-load-balancer", "governed-path-changed", "aws-load-balancer-internal");
+}
+
+TEST_F(SideDoors, TheKeysGitOpsToolsTrackObjectsByAreGoverned) {
+  // With Argo CD among the agents, app.kubernetes.io/instance is its tracking label.
+  expect_denied("metadata-argocd-tracking-label", "governed-path-changed", "app.kubernetes.io/instance");
 }
 
 TEST_F(SideDoors, FinalizersOwnersAndThePolicysOwnKeysAreGovernedForPeople) {
@@ -233,6 +244,14 @@ TEST_F(SideDoors, APersonsObjectClaimingADeclaredControllerIsDenied) {
                 "names Deployment shop/web as its controller");
 }
 
+TEST_F(SideDoors, EndpointsThatWouldRouteTrafficOfADeclaredServiceAreTheControllersOnly) {
+  expect_denied("children-endpointslice-for-declared-service", "controller-owned",
+                "would route traffic of Service shop/web");
+  expect_denied("children-endpoints-of-declared-service", "controller-owned", "with a selector");
+  expect_allowed("children-endpointslice-by-controller-allowed", "unmanaged");
+  expect_allowed("children-endpointslice-for-undeclared-service-allowed", "unmanaged");
+}
+
 TEST_F(SideDoors, LabellingOrDeletingAnOwnedPodStaysAllowed) {
   expect_allowed("children-pod-label-allowed", "unmanaged");
   expect_allowed("children-pod-delete-allowed", "unmanaged");
@@ -299,7 +318,8 @@ TEST_F(SideDoors, ControllersAndAgentsMayCreateObjectsCarryingOwnershipLabels) {
   expect_allowed("agent-helm-creates-its-own-release-object", "agent-unchecked");
 }
 
-// --- a file that stops parsing ------------------------------------------------------------------------------
+// --- a file that stops parsing
+// ------------------------------------------------------------------------------
 
 TEST_F(SideDoors, AnObjectKeptFromTheLastCommitWhereItsFileParsedCitesThatCommit) {
   // What gitstate builds when web.yaml fails to parse at the head (tests/gitstate/broken_file_test.cpp).
@@ -319,10 +339,12 @@ TEST_F(SideDoors, AnObjectKeptFromTheLastCommitWhereItsFileParsedCitesThatCommit
     kept->set_carried_from(older);
     objects.push_back(kept);
   }
-  state_.snapshots.snapshots[0] = std::make_shared<Snapshot>(snap->commit_ptr(), "default", objects, snap->problems());
-  expect_denied("metadata-flux-reconcile-disabled", "governed-path-changed",
-                "(clusters/prod/shop/web.yaml:1 @ 1a2b3c4, bob, 2026-11-17, unsigned). clusters/prod/shop/web.yaml "
-                "fails to parse at 5e1d0c9, so what it declared at 1a2b3c4 stays in force");
+  state_.snapshots.snapshots[0] =
+      std::make_shared<Snapshot>(snap->commit_ptr(), "default", objects, snap->problems());
+  expect_denied(
+      "metadata-flux-reconcile-disabled", "governed-path-changed",
+      "(clusters/prod/shop/web.yaml:1 @ 1a2b3c4, bob, 2026-11-17, unsigned). clusters/prod/shop/web.yaml "
+      "fails to parse at 5e1d0c9, so what it declared at 1a2b3c4 stays in force");
   expect_denied("limit-agent-3000-tolerations", "agent-git-mismatch", "fails to parse at 5e1d0c9");
 }
 
