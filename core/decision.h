@@ -13,7 +13,7 @@ namespace gitgate {
 enum class Mode { Enforce, Warn, Audit };
 std::string_view to_string(Mode mode);
 
-// Who is asking, per SPEC §2.
+// Who is asking (docs/decisions.md).
 enum class Identity { None, BreakGlass, Agent, Controller, Person };
 std::string_view to_string(Identity identity);
 
@@ -40,6 +40,8 @@ struct Decision {
   // was not compared, and the request was judged as a governed change (people, controllers) or a mismatch
   // (agents). Never an allow.
   std::string limit;
+  // The declared line in the Git host's web UI (the policy's web URL template); empty without one.
+  std::string url;
 
   // An agent's write did not match any snapshot in the window: the server may trigger one immediate
   // fetch and evaluate again within the request's deadline.

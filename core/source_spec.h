@@ -29,6 +29,9 @@ struct SourceSpec {
   int window = 5;  // snapshots kept, the current one included
   uint64_t max_file_bytes = 1024 * 1024;
   std::map<std::string, std::string> substitute;  // Flux postBuild values for ${var} placeholders
+  // Link to a declared line in the host's web UI, with {commit}, {path} and {line} (core/web_url.h): the
+  // policy's webURL, else derived from `url` for known hosts; empty: no links.
+  std::string web_url;
 };
 
 }  // namespace gitgate

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "policies/compare.h"
+#include "policies/source_link.h"
 
 namespace gitgate::policies {
 namespace {
@@ -894,7 +895,9 @@ Decision evaluate(const AdmissionRequest& request, const PolicySet& policies, co
     d.dry_run = request.dry_run;
     return d;
   }
-  return Evaluation(request, *policy, state.window(*policy), scratch, target).run();
+  Decision d = Evaluation(request, *policy, state.window(*policy), scratch, target).run();
+  add_source_link(d, policy->source.web_url, kMaxMessageBytes);
+  return d;
 }
 
 }  // namespace gitgate::policies

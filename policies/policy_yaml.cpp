@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/duration.h"
+#include "core/web_url.h"
 #include "policies/syntax.h"
 
 namespace gitgate::policies::detail {
@@ -32,7 +33,7 @@ constexpr std::array<std::string_view, 3> kMetadataFields{"name", "labels", "ann
 constexpr std::array<std::string_view, 11> kSpecFields{
     "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
     "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
-constexpr std::array<std::string_view, 16> kSourceFields{"url",
+constexpr std::array<std::string_view, 17> kSourceFields{"url",
                                                          "branch",
                                                          "paths",
                                                          "interval",
@@ -47,7 +48,8 @@ constexpr std::array<std::string_view, 16> kSourceFields{"url",
                                                          "requireSignedCommits",
                                                          "window",
                                                          "maxFileSize",
-                                                         "substitute"};
+                                                         "substitute",
+                                                         "webURL"};
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
 constexpr std::array<std::string_view, 4> kAgentFields{"name", "users", "groups", "mustMatchGit"};
@@ -698,6 +700,20 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
           out.substitute[name] = entry.value.Scalar();
       }
     }
+  }
+  if (const Entry* web = f->get("webURL")) {
+    if (auto text = string(*web)) {
+      // An empty template turns links off, e.g. for a host whose web UI the people denied cannot reach.
+      if (text->empty()) {
+        out.web_url.clear();
+      } else if (auto status = check_web_url_template(*text); !status) {
+        error(web->mark(), web->path + ": " + status.error());
+      } else {
+        out.web_url = *text;
+      }
+    }
+  } else {
+    out.web_url = derive_web_url_template(out.url);
   }
   if (scheme == "http" && !out.credentials.empty()) {
     const Entry* credentials = f->get("credentials");

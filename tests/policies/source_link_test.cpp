@@ -1,0 +1,173 @@
+// Links to the declared line: spec.source.webURL in the policy file (explicit, derived, off, refused) and
+// the link the engine's decisions carry (the decision's url, the end of the denial message within 1 KiB).
+#include <filesystem>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "manifests/loader.h"
+#include "policies/engine.h"
+#include "policies/loader.h"
+#include "tests/support/support.h"
+#include "webhook/codec.h"
+
+namespace gitgate::policies {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::fixture_path;
+using testing::read_file;
+
+constexpr const char* kCommit = "3f2c1ab9e4d84c1f0a6b2c3d4e5f60718293a4b5";
+
+std::string policy_with_source(const std::string& source_lines) {
+  return "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: prod\nspec:\n  source:\n" +
+         source_lines;
+}
+
+LoadResult load(const std::string& source_lines) {
+  return load_policies_from_text("prod.yaml", policy_with_source(source_lines));
+}
+
+std::string first_error(const LoadResult& r) {
+  return r.errors.empty() ? "" : r.errors[0].to_string();
+}
+
+TEST(PolicyWebUrl, DerivedFromAKnownHostsRemote) {
+  auto r = load("    url: ssh://git@github.com/example/fleet.git\n");
+  ASSERT_TRUE(r.ok()) << first_error(r);
+  EXPECT_EQ(r.set.policies[0].source.web_url,
+            "https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+}
+
+TEST(PolicyWebUrl, ExplicitTemplateWinsAndAnEmptyOneTurnsLinksOff) {
+  auto r = load(
+      "    url: https://git.example.com/platform/fleet.git\n"
+      "    webURL: https://git.example.com/platform/fleet/src/commit/{commit}/{path}#L{line}\n");
+  ASSERT_TRUE(r.ok()) << first_error(r);
+  EXPECT_EQ(r.set.policies[0].source.web_url,
+            "https://git.example.com/platform/fleet/src/commit/{commit}/{path}#L{line}");
+  auto off = load("    url: https://github.com/example/fleet.git\n    webURL: \"\"\n");
+  ASSERT_TRUE(off.ok()) << first_error(off);
+  EXPECT_EQ(off.set.policies[0].source.web_url, "");
+  auto unknown = load("    url: https://git.example.com/platform/fleet.git\n");
+  ASSERT_TRUE(unknown.ok()) << first_error(unknown);
+  EXPECT_EQ(unknown.set.policies[0].source.web_url, "");
+}
+
+TEST(PolicyWebUrl, TemplateWithCredentialsIsRefusedAtTheValueWithoutRepeatingThem) {
+  auto r = load(
+      "    url: https://github.com/example/fleet.git\n"
+      "    webURL: https://bot:s3cr3t@github.com/example/fleet/blob/{commit}/{path}#L{line}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(first_error(r).rfind("prod.yaml:8:13: spec.source.webURL: template embeds credentials", 0), 0u)
+      << first_error(r);
+  EXPECT_EQ(first_error(r).find("s3cr3t"), std::string::npos);
+  auto token = load(
+      "    url: https://github.com/example/fleet.git\n"
+      "    webURL: https://git.example.com/{path}?at={commit}&private_token=s3cr3t\n");
+  ASSERT_FALSE(token.ok());
+  EXPECT_NE(first_error(token).find("credential in its query"), std::string::npos) << first_error(token);
+  EXPECT_EQ(first_error(token).find("s3cr3t"), std::string::npos);
+}
+
+// The engine's fixture policy and repository (tests/fixtures/engine), with a web URL template.
+class SourceLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loaded = load_policies(fixture_path("engine/policy.yaml"));
+    ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+    policies_ = std::move(loaded.set);
+    auto head = std::make_shared<CommitInfo>();
+    head->id = kCommit;
+    head->author_name = "alice";
+    head->time = 1795168800;
+    std::vector<std::shared_ptr<const DeclaredObject>> objects;
+    fs::path root = fixture_path("engine/repo");
+    for (const auto& entry : fs::recursive_directory_iterator(root)) {
+      if (!entry.is_regular_file()) continue;
+      std::string rel = fs::relative(entry.path(), root).string();
+      auto parsed = manifests::parse_file(rel, read_file(entry.path()), {});
+      for (const auto& doc : parsed.documents) {
+        auto object = manifests::declare(doc, rel, "default");
+        object->set_last_change(head);
+        objects.push_back(object);
+      }
+    }
+    state_.snapshots.snapshots.push_back(
+        std::make_shared<Snapshot>(head, "default", std::move(objects), std::vector<Problem>{}));
+  }
+
+  void set_template(std::string tmpl) { policies_.policies.at(0).source.web_url = std::move(tmpl); }
+
+  Decision decide(const std::string& fixture) {
+    body_ = std::make_unique<webhook::PaddedBody>(
+        read_file(fixture_path("engine/requests/" + fixture + ".json")));
+    auto request = decoder_.decode(body_->view());
+    EXPECT_TRUE(request.ok()) << request.error();
+    if (!request.ok()) return {};
+    return evaluate(*request, policies_, state_, scratch_);
+  }
+
+  struct Window : DeclaredState {
+    SnapshotWindow snapshots;
+    const SnapshotWindow* window(const Policy&) const override { return &snapshots; }
+  };
+
+  PolicySet policies_;
+  Window state_;
+  Scratch scratch_;
+  webhook::ReviewDecoder decoder_;
+  std::unique_ptr<webhook::PaddedBody> body_;
+};
+
+constexpr const char* kWebLink =
+    "https://github.com/example/fleet/blob/3f2c1ab9e4d84c1f0a6b2c3d4e5f60718293a4b5/clusters/prod/shop/"
+    "web.yaml#L2";
+
+TEST_F(SourceLinkTest, DenialMessageKeepsTheCitationAndEndsWithTheLink) {
+  set_template("https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+  Decision d = decide("edit-web-replicas");
+  ASSERT_FALSE(d.allowed);
+  EXPECT_EQ(d.url, kWebLink);
+  EXPECT_EQ(
+      d.message,
+      "gitgate: Deployment shop/web is declared in Git (clusters/prod/shop/web.yaml:2 @ 3f2c1ab, alice, "
+      "2026-11-20, unsigned). spec.replicas: Git has 3, request has 5. Change it in Git instead. " +
+          std::string(kWebLink));
+}
+
+TEST_F(SourceLinkTest, AllowedDecisionsCarryTheLinkForTheAuditRecordOnly) {
+  set_template("https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+  Decision d = decide("flux-apply-web");
+  ASSERT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.url, kWebLink);
+  EXPECT_EQ(d.message, "");
+}
+
+TEST_F(SourceLinkTest, NoTemplateNoLinkAndTheMessageIsUnchanged) {
+  Decision d = decide("edit-web-replicas");
+  EXPECT_EQ(d.url, "");
+  EXPECT_TRUE(d.message.ends_with("Change it in Git instead.")) << d.message;
+}
+
+TEST_F(SourceLinkTest, UndeclaredObjectsHaveNoLink) {
+  set_template("https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+  policies_.policies.at(0).unmanaged = Unmanaged::Deny;
+  Decision d = decide("create-scratch");
+  EXPECT_EQ(d.reason, "unmanaged-denied") << d.message;
+  EXPECT_EQ(d.url, "");
+  EXPECT_EQ(d.message.find("https://"), std::string::npos) << d.message;
+}
+
+TEST_F(SourceLinkTest, ALinkThatWouldPassOneKiBStaysOutOfTheMessageButInTheRecord) {
+  set_template("https://git.example.com/" + std::string(900, 'x') + "/{commit}/{path}#L{line}");
+  Decision d = decide("edit-web-replicas");
+  ASSERT_FALSE(d.allowed);
+  EXPECT_FALSE(d.url.empty());
+  EXPECT_TRUE(d.message.ends_with("Change it in Git instead.")) << d.message;
+  EXPECT_LE(d.message.size(), 1024u);
+}
+
+}  // namespace
+}  // namespace gitgate::policies
