@@ -76,6 +76,7 @@ Record make_record(const AdmissionRequest& request, const Decision& decision, in
   if (decision.declared) {
     assign(r.file, decision.declared->file());
     r.line = decision.declared->line();
+    assign(r.url, decision.url);
     if (const auto& change = decision.declared->last_change()) {
       assign(r.file_commit, change->id);
       if (!change->author_name.empty() || !change->author_email.empty()) {
@@ -109,6 +110,8 @@ void append_record_line(std::string& out, const Record& r, uint64_t seq, std::st
   };
   out += R"({"seq":)";
   append_integer(out, seq);
+  out += R"(,"schema":)";
+  append_integer(out, kRecordSchema);
   out += R"(,"time":")";
   append_rfc3339(out, r.time_us, true);
   out += '"';
@@ -137,6 +140,7 @@ void append_record_line(std::string& out, const Record& r, uint64_t seq, std::st
   text(R"(,"file":)", r.file);
   out += R"(,"line":)";
   append_integer(out, r.line);
+  text(R"(,"url":)", r.url);
   text(R"(,"fileCommit":)", r.file_commit);
   text(R"(,"author":)", r.author);
   out += R"(,"authorTime":")";
@@ -262,6 +266,9 @@ Result<LoggedRecord> RecordParser::parse(std::string_view line) {
   if (object["decision"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'decision' is missing"};
   Record& r = out.record;
   FieldReader f(object);
+  uint64_t schema = 1;
+  f.number("schema", schema);
+  out.schema = static_cast<uint32_t>(std::min<uint64_t>(schema, UINT32_MAX));
   f.time("time", r.time_us, true);
   f.text("uid", r.uid);
   f.text("decision", r.decision);
@@ -288,6 +295,7 @@ Result<LoggedRecord> RecordParser::parse(std::string_view line) {
   uint64_t line_number = 0;
   f.number("line", line_number);
   r.line = static_cast<uint32_t>(std::min<uint64_t>(line_number, UINT32_MAX));
+  f.text("url", r.url);
   f.text("fileCommit", r.file_commit);
   f.text("author", r.author);
   int64_t author_time_us = 0;

@@ -22,6 +22,11 @@ constexpr size_t kMaxFieldBytes = 4096;
 constexpr size_t kMaxListItems = 64;  // groups, changed paths: the first 64 are kept
 constexpr size_t kMaxLineBytes = 1024 * 1024;
 
+// The version of the line format (audit/README.md), written as `schema` in every record. Keys are only ever
+// added, and readers ignore keys they do not know; the version says which keys a line is expected to hold.
+// 1: no `schema` key (before links); 2: `schema` and `url`.
+constexpr uint32_t kRecordSchema = 2;
+
 struct Record {
   int64_t time_us = 0;   // when the decision was made, microseconds since the epoch (UTC)
   std::string uid;       // the AdmissionReview request uid
@@ -47,6 +52,7 @@ struct Record {
   std::string commit;                      // the snapshot commit the decision relied on
   std::string file;                        // where Git declares the object
   uint32_t line = 0;                       // 0 when not declared
+  std::string url;                         // `file`:`line` in the Git host's web UI; "" without a link
   std::string file_commit;                 // the last commit that changed `file`
   std::string author;                      // of file_commit, "name <email>"
   int64_t author_time = 0;                 // of file_commit, seconds since the epoch; 0 when unknown
@@ -63,12 +69,13 @@ Record make_record(const AdmissionRequest& request, const Decision& decision, in
                    int64_t latency_us);
 
 // Appends the record as one compact JSON line (no newline) with the chain fields `seq` (first) and
-// `prev` (last, 64 lowercase hex digits).
+// `prev` (last, 64 lowercase hex digits), and `schema` (kRecordSchema) after `seq`.
 void append_record_line(std::string& out, const Record& record, uint64_t seq, std::string_view prev_hex);
 
 // A line read back from a log.
 struct LoggedRecord {
   uint64_t seq = 0;
+  uint32_t schema = 1;  // a line without `schema` was written before the key existed
   std::string prev;
   Record record;
 };

@@ -110,7 +110,7 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
   append_record_line(line, r, 42, prev);
   EXPECT_EQ(
       line.rfind(
-          R"({"seq":42,"time":"2026-11-23T10:00:00.123456Z","uid":"705ab4f5-6393-11e8-b7cc-42010a800002","decision":"deny",)",
+          R"({"seq":42,"schema":2,"time":"2026-11-23T10:00:00.123456Z","uid":"705ab4f5-6393-11e8-b7cc-42010a800002","decision":"deny",)",
           0),
       0u)
       << line;
@@ -118,12 +118,12 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
   EXPECT_NE(line.find(R"("authorTime":"2026-11-20T12:00:00Z")"), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
 
-  const char* keys[] = {"seq",          "time",       "uid",      "decision",   "violation", "mode",
-                        "reason",       "message",    "identity", "agent",      "user",      "groups",
-                        "operation",    "group",      "version",  "kind",       "resource",  "subresource",
-                        "namespace",    "name",       "dryRun",   "policy",     "commit",    "file",
-                        "line",         "fileCommit", "author",   "authorTime", "signature", "signer",
-                        "changedPaths", "limit",      "latencyUs",  "prev"};
+  const char* keys[] = {"seq",         "schema",    "time",         "uid",        "decision",  "violation",
+                        "mode",        "reason",    "message",      "identity",   "agent",     "user",
+                        "groups",      "operation", "group",        "version",    "kind",      "resource",
+                        "subresource", "namespace", "name",         "dryRun",     "policy",    "commit",
+                        "file",        "line",      "url",          "fileCommit", "author",    "authorTime",
+                        "signature",   "signer",    "changedPaths", "limit",      "latencyUs", "prev"};
   size_t at = 0;
   for (const char* key : keys) {
     std::string quoted = std::string(1, '"').append(key).append("\":");
@@ -136,10 +136,45 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
   auto back = parser.parse(line);
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ(back->seq, 42u);
+  EXPECT_EQ(back->schema, kRecordSchema);
   EXPECT_EQ(back->prev, prev);
   std::string again;
   append_record_line(again, back->record, 42, prev);
   EXPECT_EQ(again, line);
+}
+
+TEST(AuditRecord, CarriesTheDecisionsLinkToTheDeclaredLine) {
+  FixtureRequest fixture("deployment-edit.json");
+  Decision d = testing::deny_web_replicas();
+  d.url =
+      "https://github.com/example/fleet/blob/3f2c1ab9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3/clusters/prod/shop/"
+      "web.yaml#L12";
+  Record r = make_record(fixture.request(), d, testing::kSampleStartUs, 10);
+  EXPECT_EQ(r.url, d.url);
+  std::string line;
+  append_record_line(line, r, 1, kZeroDigestHex);
+  EXPECT_NE(line.find(R"("line":12,"url":"https://github.com/example/fleet/blob/)"), std::string::npos)
+      << line;
+  RecordParser parser;
+  auto back = parser.parse(line);
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back->record.url, d.url);
+}
+
+TEST(AuditRecord, LinesWrittenBeforeTheSchemaKeyReadAsVersionOne) {
+  Record r = testing::sample_record(0);
+  std::string line;
+  append_record_line(line, r, 1, kZeroDigestHex);
+  const std::string schema_key = R"("schema":2,)";
+  ASSERT_NE(line.find(schema_key), std::string::npos) << line;
+  line.erase(line.find(schema_key), schema_key.size());
+  line.erase(line.find(R"("url":"",)"), 9);
+  RecordParser parser;
+  auto back = parser.parse(line);
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back->schema, 1u);
+  EXPECT_EQ(back->record.user, r.user);
+  EXPECT_EQ(back->record.url, "");
 }
 
 TEST(AuditRecord, OversizedFieldsAreBounded) {
