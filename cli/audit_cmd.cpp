@@ -1,16 +1,19 @@
-// gitgate audit query|summary|verify: review the audit log, including rotated files, without trusting
-// the machine that wrote it.
+// gitgate audit query|summary|verify|report: review the audit log, including rotated files, without
+// trusting the machine that wrote it.
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "audit/chain.h"
 #include "audit/query.h"
+#include "audit/report.h"
 #include "audit/timestamp.h"
 #include "audit/verify.h"
 #include "cli/commands.h"
@@ -221,32 +224,36 @@ int run_summary(const ReadArgs& args, size_t top_n) {
   return 0;
 }
 
+// SHA-256, or HMAC-SHA256 with the key in `key_file`; prints the problem and returns nullopt on error.
+std::optional<audit::ChainHasher> hasher_for(const std::string& key_file, const char* command) {
+  if (key_file.empty()) {
+    auto h = audit::ChainHasher::sha256();
+    if (!h) {
+      std::cerr << "gitgate audit " << command << ": " << h.error() << "\n";
+      return std::nullopt;
+    }
+    return std::move(h).value();
+  }
+  auto key = audit::load_hmac_key(key_file);
+  if (!key) {
+    std::cerr << "gitgate audit " << command << ": " << key.error() << "\n";
+    return std::nullopt;
+  }
+  auto h = audit::ChainHasher::hmac_sha256(*key);
+  if (!h) {
+    std::cerr << "gitgate audit " << command << ": " << key_file << ": " << h.error() << "\n";
+    return std::nullopt;
+  }
+  return std::move(h).value();
+}
+
 int run_verify(const std::vector<std::string>& files, const std::string& key_file) {
   if (files.empty()) {
     std::cerr << "gitgate audit verify: give at least one audit log FILE\n";
     return kExitUsage;
   }
-  std::optional<audit::ChainHasher> hasher;
-  if (key_file.empty()) {
-    auto h = audit::ChainHasher::sha256();
-    if (!h) {
-      std::cerr << "gitgate audit verify: " << h.error() << "\n";
-      return kExitUsage;
-    }
-    hasher.emplace(std::move(h).value());
-  } else {
-    auto key = audit::load_hmac_key(key_file);
-    if (!key) {
-      std::cerr << "gitgate audit verify: " << key.error() << "\n";
-      return kExitUsage;
-    }
-    auto h = audit::ChainHasher::hmac_sha256(*key);
-    if (!h) {
-      std::cerr << "gitgate audit verify: " << key_file << ": " << h.error() << "\n";
-      return kExitUsage;
-    }
-    hasher.emplace(std::move(h).value());
-  }
+  auto hasher = hasher_for(key_file, "verify");
+  if (!hasher) return kExitUsage;
   auto report = audit::verify_chain(files, *hasher);
   if (!report) {
     std::cerr << "gitgate audit verify: " << report.error() << "\n";
@@ -268,10 +275,66 @@ int run_verify(const std::vector<std::string>& files, const std::string& key_fil
   return 0;
 }
 
+struct ReportArgs {
+  std::string since, until, key_file;
+  std::string out = "report.html";
+  size_t rows = 2000;
+  std::vector<std::string> files;
+};
+
+int run_report(const ReportArgs& args) {
+  if (args.files.empty()) {
+    std::cerr << "gitgate audit report: give at least one audit log FILE\n";
+    return kExitUsage;
+  }
+  const int64_t now = now_us();
+  audit::ReportOptions options;
+  options.generated_us = now;
+  options.table_rows = args.rows;
+  for (auto [flag, text, bound] : {std::tuple{"--since", &args.since, &options.since_us},
+                                   std::tuple{"--until", &args.until, &options.until_us}}) {
+    if (text->empty()) continue;
+    auto t = audit::parse_time_bound(*text, now);
+    if (!t) {
+      std::cerr << "gitgate audit report: " << flag << ": " << t.error() << "\n";
+      return kExitUsage;
+    }
+    *bound = *t;
+  }
+  auto hasher = hasher_for(args.key_file, "report");
+  if (!hasher) return kExitUsage;
+  auto report = audit::make_report(args.files, *hasher, options);
+  if (!report) {
+    std::cerr << "gitgate audit report: " << report.error() << "\n";
+    return kExitUsage;
+  }
+  if (args.out == "-") {
+    std::cout << report->html;
+    std::cout.flush();
+  } else {
+    std::ofstream file(args.out, std::ios::binary | std::ios::trunc);
+    file << report->html;
+    file.close();
+    if (!file) {
+      std::cerr << "gitgate audit report: cannot write " << args.out << "\n";
+      return kExitUsage;
+    }
+  }
+  std::ostream& say = args.out == "-" ? std::cerr : std::cout;
+  say << "wrote " << (args.out == "-" ? std::string("the report to stdout") : args.out) << " ("
+      << report->html.size() / 1024 + 1 << " KiB): " << report->records_in_range << " records in range; ";
+  if (report->chain_intact) {
+    say << "chain intact\n";
+    return 0;
+  }
+  say << "CHAIN BROKEN: " << report->chain_failure << "\n";
+  return 1;
+}
+
 }  // namespace
 
 void add_audit_command(CLI::App& app, ExitCode& exit) {
-  auto* audit_cmd = app.add_subcommand("audit", "Query, summarize and verify the audit log");
+  auto* audit_cmd = app.add_subcommand("audit", "Query, summarize, verify and report on the audit log");
   audit_cmd->require_subcommand(1);
 
   auto query_args = std::make_shared<ReadArgs>();
@@ -304,6 +367,30 @@ void add_audit_command(CLI::App& app, ExitCode& exit) {
       "last line (an interrupted write). Records cut off the end cannot be seen in the chain alone: compare\n"
       "the printed head with a copy kept elsewhere. Exit 2 on a usage or I/O error.");
   verify->callback([verify_files, key_file, &exit] { exit.value = run_verify(*verify_files, *key_file); });
+
+  auto report_args = std::make_shared<ReportArgs>();
+  auto* report = audit_cmd->add_subcommand(
+      "report", "Write one self-contained HTML page for people reviewing the log (chain, timeline, denials)");
+  report->add_option("--since", report_args->since,
+                     "Records at or after this time: a duration before now (24h, 90m) or RFC 3339");
+  report->add_option("--until", report_args->until,
+                     "Records before this time: a duration before now or RFC 3339");
+  report->add_option("--out,-o", report_args->out,
+                     "The HTML file to write (default report.html; - for stdout)");
+  report->add_option("--rows", report_args->rows,
+                     "How many of the newest records the searchable table lists (default 2000)");
+  report->add_option("--hmac-key", report_args->key_file,
+                     "The key file the log was written with (--audit-hmac-key)");
+  report->add_option("files", report_args->files,
+                     "Audit log files; rotated ones (audit.log.3 ... audit.log) in any order");
+  report->footer(
+      "The page needs no network and runs no code but its own (inline CSS, SVG and script under a\n"
+      "Content-Security-Policy): open it offline or keep it as a CI artifact. It shows what 'verify' finds\n"
+      "(over all records, whatever the range), decisions over time with the commits relied on, the most\n"
+      "denied objects and people, reasons, every break-glass use, agent mismatches, and the newest records.\n"
+      "Exit 0 when written and the chain is intact, 1 when written and the chain is broken, 2 on a usage or\n"
+      "I/O error.");
+  report->callback([report_args, &exit] { exit.value = run_report(*report_args); });
 }
 
 }  // namespace gitgate::cli

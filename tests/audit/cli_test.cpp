@@ -174,8 +174,49 @@ TEST_F(AuditCli, SummaryCountsDecisionsUsersAndDeniedObjects) {
       << json.out;
 }
 
+TEST_F(AuditCli, ReportWritesOnePageAndExitsZeroWhenTheChainIsIntact) {
+  const std::string page = (dir_ / "report.html").string();
+  auto r = gitgate(with_files({"audit", "report", "--out", page}));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.rfind("wrote " + page + " (", 0), 0u) << r.out;
+  EXPECT_TRUE(r.out.ends_with(" KiB): 30 records in range; chain intact\n")) << r.out;
+  std::string html = gitgate::testing::read_file(page);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(html.find("Chain intact: 30 records, seq 1 to 30."), std::string::npos);
+
+  auto ranged = gitgate(with_files({"audit", "report", "--out", "-", "--since", "2026-11-23T10:00:10Z",
+                                    "--until", "2026-11-23T10:00:20Z", "--rows", "3"}));
+  EXPECT_EQ(ranged.exit_code, 0) << ranged.err;
+  EXPECT_EQ(ranged.out.rfind("<!DOCTYPE html>", 0), 0u) << "--out - writes the page to stdout";
+  EXPECT_NE(ranged.err.find("10 records in range; chain intact"), std::string::npos) << ranged.err;
+  EXPECT_NE(ranged.out.find("The newest 3 of 10 records in the range are listed"), std::string::npos);
+}
+
+TEST_F(AuditCli, ReportOnATamperedLogIsStillWrittenAndExitsOne) {
+  auto lines = testing::read_lines(name(1));
+  ASSERT_GE(lines.size(), 3u);
+  lines.erase(lines.begin() + 1);
+  testing::write_lines(name(1), lines);
+  const std::string page = (dir_ / "report.html").string();
+  auto r = gitgate(with_files({"audit", "report", "--out", page}));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("; CHAIN BROKEN: " + name(1) + ":2: record seq "), std::string::npos) << r.out;
+  EXPECT_NE(gitgate::testing::read_file(page).find("Chain broken: " + name(1) + ":2: record seq "),
+            std::string::npos);
+}
+
+TEST_F(AuditCli, ReportUsageErrorsExitTwo) {
+  EXPECT_EQ(gitgate({"audit", "report"}).exit_code, 2);
+  auto since = gitgate(with_files({"audit", "report", "--out", "-", "--since", "last week"}));
+  EXPECT_EQ(since.exit_code, 2);
+  EXPECT_NE(since.err.find("gitgate audit report: --since: "), std::string::npos) << since.err;
+  auto unwritable = gitgate(with_files({"audit", "report", "--out", (dir_ / "no/such/dir/r.html").string()}));
+  EXPECT_EQ(unwritable.exit_code, 2);
+  EXPECT_NE(unwritable.err.find("cannot write"), std::string::npos) << unwritable.err;
+}
+
 TEST_F(AuditCli, EverySubcommandHasHelp) {
-  for (const char* sub : {"query", "summary", "verify"}) {
+  for (const char* sub : {"query", "summary", "verify", "report"}) {
     auto r = gitgate({"audit", sub, "--help"});
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
