@@ -1,7 +1,7 @@
 // gitgate demo: the product in one story, on a local Git repository made from the embedded examples, over
 // real HTTPS, with no cluster. Flux applies what Git declares; people who edit, scale or delete it are sent
 // to Git; break-glass is allowed and recorded; a new (signed) commit is picked up on the miss; the audit log
-// is summarised, verified, tampered with and caught.
+// is summarised, verified, tampered with and caught, and ends as an HTML report that outlives the demo.
 #include <stdlib.h>
 
 #include <chrono>
@@ -275,9 +275,20 @@ struct Demo {
     std::cout << "   $ gitgate audit verify audit-tampered.log   # exit " << code << "\n" << indent(out);
     if (code == 0) throw DemoError("verify did not catch the tampering");
   }
+
+  // The report is written outside the demo's temporary directory, so it can be opened afterwards.
+  fs::path report(const fs::path& out) {
+    std::cout << "\n"
+              << step + 2 << ". The audit log as a page for people: chain, timeline, denials, break-glass\n";
+    std::cout << "   $ gitgate audit report audit.log --out " << out.filename().string() << "\n"
+              << indent(run({self, "audit", "report", audit_log.string(), "--out", out.string()}));
+    std::error_code ec;
+    fs::path absolute = fs::absolute(out, ec);
+    return ec ? out : absolute;
+  }
 };
 
-int demo() {
+int demo(const std::string& report_path) {
   log::set_level(log::Level::Warn);
   std::cout << "gitgate demo: Git is the only way to change what Git declares.\n\n";
   try {
@@ -286,7 +297,9 @@ int demo() {
     d.start_server();
     d.story();
     d.audit();
+    fs::path report = d.report(report_path);
     std::cout << "\nDone: every change outside Git was refused at the door, with the place in Git to change it.\n";
+    std::cout << "Audit report (open it in a browser; it works offline): " << report.string() << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "gitgate demo: " << e.what() << "\n";
@@ -299,7 +312,10 @@ int demo() {
 void add_demo_command(CLI::App& app, ExitCode& exit) {
   auto* cmd = app.add_subcommand(
       "demo", "Run the self-contained demo: a local Git repo, the server over HTTPS, the story, the audit log");
-  cmd->callback([&exit] { exit.value = demo(); });
+  auto report = std::make_shared<std::string>("gitgate-demo-report.html");
+  cmd->add_option("--report", *report,
+                  "Where to write the audit report at the end (default gitgate-demo-report.html)");
+  cmd->callback([report, &exit] { exit.value = demo(*report); });
 }
 
 }  // namespace gitgate::cli

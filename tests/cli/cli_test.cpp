@@ -25,7 +25,9 @@ std::string example(const std::string& path) { return testing::source_dir() + "/
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(Demo, TellsTheWholeStoryAndCatchesTheTampering) {
-  auto r = run_command({gitgate_binary(), "demo"}, 60s);
+  testing::TempDir dir;
+  const std::string report = (dir / "report.html").string();
+  auto r = run_command({gitgate_binary(), "demo", "--report", report}, 60s);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(has(r.out, "1. Flux applies")) << r.out;
   EXPECT_TRUE(has(r.out, "ALLOWED (agent-matches-git)"));
@@ -40,6 +42,17 @@ TEST(Demo, TellsTheWholeStoryAndCatchesTheTampering) {
   EXPECT_TRUE(has(r.out, "DENIED (agent-git-mismatch)"));
   EXPECT_TRUE(has(r.out, "OK: 7 records, chain intact"));
   EXPECT_TRUE(has(r.out, "# exit 1"));
+  // Denials link to the line in the host's web UI (the example policy's webURL) after the citation.
+  EXPECT_TRUE(has(r.out, "spec.replicas: Git has 3, request has 5. Change it in Git instead. "
+                         "https://git.example.com/platform/fleet/src/commit/")) << r.out;
+  EXPECT_TRUE(has(r.out, "/clusters/prod/shop/web.yaml#L2"));
+  // It ends with the report, written where asked and named.
+  EXPECT_TRUE(r.out.ends_with("\nAudit report (open it in a browser; it works offline): " + report + "\n"))
+      << r.out.substr(r.out.size() > 600 ? r.out.size() - 600 : 0);
+  std::string html = testing::read_file(report);
+  EXPECT_TRUE(has(html, "Chain intact: 7 records")) << html.substr(0, 3000);
+  EXPECT_TRUE(has(html, "<section id=\"break-glass\">"));
+  EXPECT_TRUE(has(html, "href=\"https://git.example.com/platform/fleet/src/commit/"));
 }
 
 TEST(Review, ExitCodesFollowTheDecisionAndTheResponseGoesToStdout) {
