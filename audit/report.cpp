@@ -658,12 +658,12 @@ void ReportBuilder::render_top(std::string& out) const {
     out += "</th><th>denied</th><th></th></tr></thead><tbody>";
     for (const auto& [name, count] : entries) {
       out += "<tr>";
-      cell(out, name, kCutObject);
+      cell(out, name, kCutObject, "u");
       number_cell(out, count);
       out +=
-          "<td><svg width=\"80\" height=\"10\" aria-hidden=\"true\"><rect class=\"s1\" height=\"10\" "
+          "<td><svg width=\"60\" height=\"10\" aria-hidden=\"true\"><rect class=\"s1\" height=\"10\" "
           "width=\"" +
-          std::to_string(std::max<uint64_t>(1, count * 80 / most)) + "\"/></svg></td></tr>";
+          std::to_string(std::max<uint64_t>(1, count * 60 / most)) + "\"/></svg></td></tr>";
     }
     out += "</tbody></table></section>";
   };

@@ -213,10 +213,10 @@ TEST_F(AuditReport, ShowsEveryDecisionKindFromARotatedLog) {
       << timeline;
 
   const std::string objects = section(html, "denied-objects");
-  EXPECT_TRUE(has(objects, "<td>Deployment shop/web</td><td class=\"n\">2</td>")) << objects;
-  EXPECT_TRUE(has(objects, "<td>Scale shop/web (scale)</td><td class=\"n\">1</td>")) << objects;
+  EXPECT_TRUE(has(objects, "<td class=\"u\">Deployment shop/web</td><td class=\"n\">2</td>")) << objects;
+  EXPECT_TRUE(has(objects, "<td class=\"u\">Scale shop/web (scale)</td><td class=\"n\">1</td>")) << objects;
   const std::string people = section(html, "denied-people");
-  EXPECT_TRUE(has(people, "<td>jane@example.com</td><td class=\"n\">3</td>")) << people;
+  EXPECT_TRUE(has(people, "<td class=\"u\">jane@example.com</td><td class=\"n\">3</td>")) << people;
   EXPECT_TRUE(has(people, "flux-system:kustomize-controller</td><td class=\"n\">1</td>")) << people;
   const std::string reasons = section(html, "reasons");
   EXPECT_TRUE(has(reasons, "governed-path-changed</td><td class=\"n\">2</td><td class=\"n\">3</td>"))
