@@ -1,4 +1,4 @@
-// Comparing Kubernetes objects the way SPEC §2 defines it, on simdjson DOM elements:
+// Comparing Kubernetes objects the way docs/decisions.md defines it, on simdjson DOM elements:
 // - containment (Git ⊆ request): every map key Git sets exists with an equal value; merge-keyed lists match
 //   item by key, other object lists match each declared item to a distinct requested item in any order;
 //   scalar lists must be equal; a declared null or empty value means "unset"; quantities and numbers are

@@ -1,6 +1,6 @@
-// The decision engine: a pure function of (request, policies, Git snapshots) to a decision, as SPEC §2
-// defines it. No I/O, no clock, no globals: the server reads snapshots lock-free and hands them in, and
-// performs the sync on miss the decision may ask for.
+// The decision engine: a pure function of (request, policies, Git snapshots) to a decision, as
+// docs/decisions.md defines it. No I/O, no clock, no globals: the server reads snapshots lock-free and
+// hands them in, and performs the sync on miss the decision may ask for.
 #pragma once
 
 #include <simdjson.h>

@@ -6,8 +6,8 @@
 // the line before it (across the files, in input order), so mutations reach the checks behind a valid
 // chain instead of stopping at the first hash. Files are memfds named by /proc/self/fd paths.
 //
-// Beyond "no crash, no leak, no hang" it checks SPEC §9's "audit log tampering always detected": when a
-// chain of two or more records verifies, changing any one byte of its first record must make it fail.
+// Beyond "no crash, no leak, no hang" it checks "audit log tampering always detected" (docs/design.md): when
+// a chain of two or more records verifies, changing any one byte of its first record must make it fail.
 #include <sys/mman.h>
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
-// The decision table of SPEC §2, one named test per row and per rule, against AdmissionReviews shaped like
-// the API server's (tests/fixtures/engine/requests, made by gen.py) and a Git tree of manifests
+// The decision table of docs/decisions.md, one named test per row and per rule, against AdmissionReviews
+// shaped like the API server's (tests/fixtures/engine/requests, made by gen.py) and a Git tree of manifests
 // (tests/fixtures/engine/repo).
 #include "policies/engine.h"
 
