@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <limits>
 #include <utility>
 
@@ -330,24 +331,27 @@ std::string width_text(int64_t us) {
 
 }  // namespace
 
-void ReportBuilder::Newest::add(uint64_t seq, const Record& record) {
+void ReportBuilder::Newest::add(std::string_view line) {
   ++total_;
   if (capacity_ == 0) return;
-  if (rows_.size() < capacity_) {
-    rows_.push_back(Row{seq, record});
+  if (lines_.size() < capacity_) {
+    lines_.emplace_back(line);
     return;
   }
-  rows_[next_].seq = seq;
-  rows_[next_].record = record;
+  lines_[next_].assign(line);
   next_ = (next_ + 1) % capacity_;
 }
 
-std::vector<const ReportBuilder::Row*> ReportBuilder::Newest::newest_first() const {
-  std::vector<const Row*> out;
-  out.reserve(rows_.size());
-  // Once full, rows_[next_] is the oldest; before, rows_ is in arrival order.
-  const size_t start = rows_.size() < capacity_ ? 0 : next_;
-  for (size_t i = rows_.size(); i > 0; --i) out.push_back(&rows_[(start + i - 1) % rows_.size()]);
+std::vector<LoggedRecord> ReportBuilder::Newest::newest_first() const {
+  std::vector<LoggedRecord> out;
+  out.reserve(lines_.size());
+  RecordParser parser;
+  // Once full, lines_[next_] is the oldest; before, lines_ is in arrival order.
+  const size_t start = lines_.size() < capacity_ ? 0 : next_;
+  for (size_t i = lines_.size(); i > 0; --i) {
+    auto record = parser.parse(lines_[(start + i - 1) % lines_.size()]);
+    if (record) out.push_back(std::move(record).value());  // it parsed when it was added
+  }
   return out;
 }
 
@@ -357,7 +361,7 @@ ReportBuilder::ReportBuilder(ReportOptions options)
       agent_mismatches_(options.event_rows),
       table_(options.table_rows) {}
 
-void ReportBuilder::add(const LoggedRecord& logged) {
+void ReportBuilder::add(const LoggedRecord& logged, std::string_view line) {
   const Record& r = logged.record;
   ++seen_;
   if (options_.since_us && r.time_us < *options_.since_us) return;
@@ -382,9 +386,9 @@ void ReportBuilder::add(const LoggedRecord& logged) {
     ++denied_objects_[object_of(r)];
     ++denied_users_[r.user.empty() ? "(none)" : r.user];
   }
-  if (s == kBreakGlass) break_glass_.add(logged.seq, r);
-  if (is_agent_mismatch(r)) agent_mismatches_.add(logged.seq, r);
-  table_.add(logged.seq, r);
+  if (s == kBreakGlass) break_glass_.add(line);
+  if (is_agent_mismatch(r)) agent_mismatches_.add(line);
+  table_.add(line);
 }
 
 void ReportBuilder::coarsen() {
@@ -698,7 +702,7 @@ void ReportBuilder::render_top(std::string& out) const {
 
 void ReportBuilder::render_events(std::string& out, const ReportContext& context) const {
   const uint64_t broken_at = untrusted_from(context.chain);
-  auto row_start = [&](const Row& row) {
+  auto row_start = [&](const LoggedRecord& row) {
     const bool untrusted = row.seq >= broken_at;
     out += untrusted ? "<tr class=\"untrusted\">" : "<tr>";
     time_cell(out, row.record.time_us);
@@ -726,10 +730,10 @@ void ReportBuilder::render_events(std::string& out, const ReportContext& context
         "request</th>"
         "<th>commit in force</th></tr></thead><tbody>";
     size_t listed = 0;
-    for (const Row* row : break_glass_.newest_first()) {
+    for (const LoggedRecord& row : break_glass_.newest_first()) {
       if (out.size() - section_start > kEventsBudget) break;
-      const Record& r = row->record;
-      row_start(*row);
+      const Record& r = row.record;
+      row_start(row);
       out += "<td class=\"u\">";
       append_text(out, r.user, kCutShort);
       if (!r.groups.empty()) {
@@ -769,10 +773,10 @@ void ReportBuilder::render_events(std::string& out, const ReportContext& context
         "<table><thead><tr><th>time</th><th>agent</th><th>request</th><th>decision</th><th>reason</th>"
         "<th>message</th><th>where in Git</th></tr></thead><tbody>";
     size_t listed = 0;
-    for (const Row* row : agent_mismatches_.newest_first()) {
+    for (const LoggedRecord& row : agent_mismatches_.newest_first()) {
       if (out.size() - section_start > kEventsBudget) break;
-      const Record& r = row->record;
-      row_start(*row);
+      const Record& r = row.record;
+      row_start(row);
       out += "<td class=\"u\">";
       append_text(out, r.agent.empty() ? std::string_view("(agent)") : std::string_view(r.agent), kCutShort);
       out += "<br><span class=\"muted\">";
@@ -817,10 +821,10 @@ void ReportBuilder::render_table(std::string& out, const ReportContext& context)
     out += "<th><button type=\"button\">" + std::string(column) + "</button></th>";
   out += "</tr></thead><tbody>";
   size_t listed = 0;
-  for (const Row* row : rows) {
+  for (const LoggedRecord& row : rows) {
     if (out.size() - section_start > kTableBudget) break;
-    const Record& r = row->record;
-    const bool untrusted = row->seq >= broken_at;
+    const Record& r = row.record;
+    const bool untrusted = row.seq >= broken_at;
     out += untrusted ? "<tr class=\"untrusted\">" : "<tr>";
     time_cell(out, r.time_us);
     out += "<td>";
@@ -856,13 +860,17 @@ Result<Report> make_report(const std::vector<std::string>& files, ChainHasher& h
   ReportContext context;
   context.files = files;
   context.keyed = hasher.keyed();
-  auto chain = verify_chain(files, hasher);
-  if (!chain) return std::move(chain).take_error();
-  context.chain = std::move(chain).value();
+  // The chain is verified on a second thread while this one reads the records: both passes read the same
+  // files (the second from the page cache), and on two cores the page takes as long as the slower of them.
+  auto verifying = std::async(std::launch::async, [&files, &hasher] { return verify_chain(files, hasher); });
   ReportBuilder builder(options);
   Status read = read_records(
-      files, [&](const LoggedRecord& record, std::string_view) { builder.add(record); }, context.problems);
+      files, [&](const LoggedRecord& record, std::string_view line) { builder.add(record, line); },
+      context.problems);
+  auto chain = verifying.get();
+  if (!chain) return std::move(chain).take_error();
   if (!read) return Error{read.error()};
+  context.chain = std::move(chain).value();
   Report report;
   report.html = builder.render(context);
   report.records_in_range = builder.records_in_range();

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -44,8 +45,9 @@ class ReportBuilder {
  public:
   explicit ReportBuilder(ReportOptions options);
 
-  // Records in chain order; those outside the range are counted and otherwise skipped.
-  void add(const LoggedRecord& logged);
+  // Records in chain order, each with its line as logged; those outside the range are counted and
+  // otherwise skipped.
+  void add(const LoggedRecord& logged, std::string_view line);
   std::string render(const ReportContext& context) const;
 
   uint64_t records_seen() const { return seen_; }
@@ -58,21 +60,18 @@ class ReportBuilder {
   struct Counts {
     uint64_t n[kSeries] = {};
   };
-  struct Row {
-    uint64_t seq = 0;
-    Record record;
-  };
-  // The newest `capacity` rows, kept in a ring.
+  // The newest `capacity` records, kept in a ring as their lines: one copy per record instead of one per
+  // field, and only the few that are shown are parsed again.
   class Newest {
    public:
     explicit Newest(size_t capacity) : capacity_(capacity) {}
-    void add(uint64_t seq, const Record& record);
-    std::vector<const Row*> newest_first() const;
+    void add(std::string_view line);
+    std::vector<LoggedRecord> newest_first() const;
     uint64_t total() const { return total_; }
 
    private:
     size_t capacity_;
-    std::vector<Row> rows_;
+    std::vector<std::string> lines_;
     size_t next_ = 0;
     uint64_t total_ = 0;
   };

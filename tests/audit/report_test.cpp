@@ -246,8 +246,9 @@ TEST_F(AuditReport, ShowsEveryDecisionKindFromARotatedLog) {
   ASSERT_NE(all.find("2026-11-23T10:01:10.000000Z"), std::string::npos);
   EXPECT_LT(all.find("2026-11-23T10:01:10.000000Z"), all.find("2026-11-23T10:00:00.000000Z"))
       << "newest first";
-  EXPECT_TRUE(
-      has(all, "coredns-1</td><td class=\"mono\">not-governed</td><td class=\"cite\"><span class=\"muted\">&mdash;</span>"))
+  EXPECT_TRUE(has(all,
+                  "coredns-1</td><td class=\"mono\">not-governed</td><td class=\"cite\"><span "
+                  "class=\"muted\">&mdash;</span>"))
       << all;
   EXPECT_EQ(count(all, std::string("href=\"") + kWebLink + "\""), 8u);
   EXPECT_TRUE(has(all, "<span class=\"muted\">dry run</span>"));
@@ -427,13 +428,16 @@ TEST_F(AuditReport, LargeLogKeepsTheNewestRowsAndStaysUnderFiveMegabytes) {
 TEST(ReportBuilder, ManyMonthsOfRecordsMergeIntoAtMost120Bars) {
   ReportBuilder builder({});
   LoggedRecord logged;
+  std::string line;
   uint64_t seq = 0;
   // One record a minute for 90 days: 129,600 records, more buckets than are stored at any width below 6 h.
   for (int64_t minute = 0; minute < 90 * 24 * 60; ++minute) {
     logged.seq = ++seq;
     logged.record = testing::sample_record(static_cast<int>(minute % 3));
     logged.record.time_us = testing::kSampleStartUs + minute * 60'000'000;
-    builder.add(logged);
+    line.clear();
+    append_record_line(line, logged.record, logged.seq, kZeroDigestHex);
+    builder.add(logged, line);
   }
   ReportContext context;
   std::string html = builder.render(context);
