@@ -23,6 +23,7 @@ std::string explain(const AdmissionRequest& request, const Decision& decision) {
   if (decision.snapshot_commit) out += "  commit: " + decision.snapshot_commit->id + "\n";
   if (decision.declared) {
     out += "  declared in: " + decision.declared->file() + ":" + std::to_string(decision.declared->line()) + "\n";
+    if (!decision.url.empty()) out += "  in Git: " + decision.url + "\n";
     if (const auto& c = decision.declared->last_change())
       out += "  last changed by: " + c->author_name + " <" + c->author_email + "> in " + std::string(c->short_id()) +
              " \"" + c->subject + "\" (" + std::string(to_string(c->signature)) + ")\n";

@@ -77,6 +77,31 @@ TEST(Review, ExitCodesFollowTheDecisionAndTheResponseGoesToStdout) {
   EXPECT_TRUE(has(bad.err, "request: is missing")) << bad.err;
 }
 
+TEST(Review, NamesTheDeclaredLineInTheGitHostsWebUiForACommit) {
+  testing::TempDir dir;
+  fs::copy(example("fleet"), dir / "fleet", fs::copy_options::recursive);
+  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q", "-b", "main"}, {"add", "-A"},
+                                        {"commit", "-q", "-m", "fleet"}}) {
+    std::vector<std::string> argv{"git", "-C", (dir / "fleet").string(), "-c", "user.name=Alice", "-c",
+                                  "user.email=alice@example.com", "-c", "commit.gpgsign=false"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ASSERT_EQ(run_command(argv).exit_code, 0);
+  }
+  auto head = run_command({"git", "-C", (dir / "fleet").string(), "rev-parse", "HEAD"});
+  const std::string commit = head.out.substr(0, 40);
+  std::string policy = testing::read_file(example("policies/shop.yaml"));
+  const std::string url = "https://git.example.com/platform/fleet.git";
+  policy.replace(policy.find(url), url.size(), "file://" + (dir / "fleet").string());
+  testing::write_file(dir / "policies/shop.yaml", policy);
+  auto r = run_command({gitgate_binary(), "review", "--policies", (dir / "policies").string(), "--cache-dir",
+                        (dir / "cache").string(), example("requests/edit-web-replicas.json")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const std::string link =
+      "https://git.example.com/platform/fleet/src/commit/" + commit + "/clusters/prod/shop/web.yaml#L2";
+  EXPECT_TRUE(has(r.err, "  in Git: " + link + "\n")) << r.err;
+  EXPECT_TRUE(has(r.out, "Change it in Git instead. " + link + "\"")) << r.out;
+}
+
 TEST(Review, RecordsTheDecisionWhenAskedAndTheLogVerifies) {
   testing::TempDir dir;
   auto log = (dir / "audit.log").string();
