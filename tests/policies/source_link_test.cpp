@@ -1,6 +1,7 @@
 // Links to the declared line: spec.source.webURL in the policy file (explicit, derived, off, refused) and
 // the link the engine's decisions carry (the decision's url, the end of the denial message within 1 KiB).
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include <gtest/gtest.h>
@@ -99,6 +100,7 @@ class SourceLinkTest : public ::testing::Test {
   }
 
   void set_template(std::string tmpl) { policies_.policies.at(0).source.web_url = std::move(tmpl); }
+  void edit_declarations(const std::function<void(DeclaredObject&)>& edit);
 
   Decision decide(const std::string& fixture) {
     body_ = std::make_unique<webhook::PaddedBody>(
@@ -158,6 +160,46 @@ TEST_F(SourceLinkTest, UndeclaredObjectsHaveNoLink) {
   EXPECT_EQ(d.reason, "unmanaged-denied") << d.message;
   EXPECT_EQ(d.url, "");
   EXPECT_EQ(d.message.find("https://"), std::string::npos) << d.message;
+}
+
+// Rebuilds the snapshot with each declaration changed by `edit`.
+void SourceLinkTest::edit_declarations(const std::function<void(DeclaredObject&)>& edit) {
+  const Snapshot& current = *state_.snapshots.snapshots.front();
+  std::vector<std::shared_ptr<const DeclaredObject>> objects;
+  for (const auto& o : current.objects()) {
+    auto copy = std::make_shared<DeclaredObject>(*o);
+    edit(*copy);
+    objects.push_back(copy);
+  }
+  state_.snapshots.snapshots[0] =
+      std::make_shared<Snapshot>(current.commit_ptr(), "default", std::move(objects), std::vector<Problem>{});
+}
+
+TEST_F(SourceLinkTest, TheLinkNamesTheCommitTheCitationNames) {
+  set_template("https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+  auto change = std::make_shared<CommitInfo>();
+  change->id = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b";  // an older commit that last changed the file
+  change->author_name = "alice";
+  change->time = 1795168800;
+  edit_declarations([&](DeclaredObject& o) { o.set_last_change(change); });
+  Decision d = decide("edit-web-replicas");
+  EXPECT_NE(d.message.find("(clusters/prod/shop/web.yaml:2 @ 9a8b7c6,"), std::string::npos) << d.message;
+  EXPECT_EQ(
+      d.url,
+      "https://github.com/example/fleet/blob/9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b/clusters/prod/shop/"
+      "web.yaml#L2");
+}
+
+TEST_F(SourceLinkTest, ADeclarationCarriedFromAnOlderCommitLinksThatCommitsLine) {
+  set_template("https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+  auto parsed = std::make_shared<CommitInfo>();
+  parsed->id = "1111111111111111111111111111111111111111";  // the newest commit where the file parsed
+  edit_declarations([&](DeclaredObject& o) { o.set_carried_from(parsed); });
+  Decision d = decide("edit-web-replicas");
+  EXPECT_EQ(
+      d.url,
+      "https://github.com/example/fleet/blob/1111111111111111111111111111111111111111/clusters/prod/shop/"
+      "web.yaml#L2");
 }
 
 TEST_F(SourceLinkTest, ALinkThatWouldPassOneKiBStaysOutOfTheMessageButInTheRecord) {
