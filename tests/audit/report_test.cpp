@@ -280,6 +280,28 @@ TEST_F(AuditReport, TamperedLogSaysTheChainIsBrokenWhereAndMarksWhatFollows) {
   EXPECT_EQ(count(section(r.html, "all"), "<tr class=\"untrusted\">"), 8u);
 }
 
+TEST_F(AuditReport, GapsAtTheStartAndTornTailsAreNotesNotFailures) {
+  write(every_kind(), 4096);
+  ASSERT_GE(files_.size(), 2u);
+  // The oldest file was rotated away, and a crash left half a record at the end of the newest.
+  std::filesystem::remove(files_.back());
+  files_.pop_back();
+  std::string torn = gitgate::testing::read_file(log_) + R"({"seq":11,"schema":2,"time":"2026-11)";
+  gitgate::testing::write_file(log_, torn);
+  auto r = report();
+  EXPECT_TRUE(r.chain_intact) << r.chain_failure;
+  const std::string chain = section(r.html, "chain");
+  EXPECT_TRUE(has(chain, "Chain intact: ")) << chain;
+  EXPECT_TRUE(
+      std::regex_search(chain, std::regex("<li>[^<]*: the chain starts at seq [0-9]+: earlier records were "
+                                          "rotated away or are in files not given</li>")))
+      << chain;
+  EXPECT_TRUE(has(chain, log_ + ":")) << chain;
+  EXPECT_TRUE(has(chain, "truncated tail: the last line is an unfinished record")) << chain;
+  EXPECT_TRUE(has(chain, "Lines that are not records (1, skipped)")) << chain;
+  EXPECT_TRUE(has(chain, "unfinished last line (an interrupted write)")) << chain;
+}
+
 TEST_F(AuditReport, EmptyRangeStillVerifiesTheWholeChain) {
   write(every_kind());
   ReportOptions options;
