@@ -95,6 +95,7 @@ Status read_records(const std::vector<std::string>& files,
   auto ordered = order_by_chain(files);
   if (!ordered) return Error{ordered.error()};
   RecordParser parser;
+  LoggedRecord record;  // reused: a million records need not allocate a million times
   for (const auto& path : *ordered) {
     auto reader = LogFileReader::open(path);
     if (!reader) return Error{reader.error()};
@@ -108,12 +109,11 @@ Status read_records(const std::vector<std::string>& files,
         problems.push_back({path, line.number, "unfinished last line (an interrupted write)"});
         continue;
       }
-      auto record = parser.parse(line.text);
-      if (!record) {
-        problems.push_back({path, line.number, record.error()});
+      if (Status parsed = parser.parse_into(line.text, record); !parsed) {
+        problems.push_back({path, line.number, parsed.error()});
         continue;
       }
-      visit(*record, line.text);
+      visit(record, line.text);
     }
     if (!reader->error().empty()) return Error{reader->error()};
   }

@@ -92,6 +92,8 @@ class RecordParser {
   // Errors say what is wrong with the line ("not JSON", "field 'seq' is missing", ...), without the
   // line's content.
   Result<LoggedRecord> parse(std::string_view line);
+  // The same into a record read before: its strings and lists keep their memory (readers of many lines).
+  Status parse_into(std::string_view line, LoggedRecord& out);
   Result<ChainFields> parse_chain(std::string_view line);
 
  private:

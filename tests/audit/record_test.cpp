@@ -177,6 +177,38 @@ TEST(AuditRecord, LinesWrittenBeforeTheSchemaKeyReadAsVersionOne) {
   EXPECT_EQ(back->record.url, "");
 }
 
+TEST(AuditRecord, AReusedRecordKeepsNothingFromTheLineBefore) {
+  Record full = testing::sample_record(9);  // a dry run with groups, paths and a message
+  full.violation = true;
+  full.url = "https://github.com/o/r/blob/abc/x.yaml#L1";
+  std::string first;
+  append_record_line(first, full, 1, kZeroDigestHex);
+  RecordParser parser;
+  LoggedRecord reused;
+  ASSERT_TRUE(parser.parse_into(first, reused).ok());
+  ASSERT_TRUE(reused.record.dry_run);
+  ASSERT_FALSE(reused.record.groups.empty());
+  // A minimal line from another writer: keys in another order, most of them missing.
+  const std::string second =
+      R"({"seq":2,"decision":"allow","user":"bob","time":"2026-11-23T10:00:00Z","prev":")" +
+      std::string(64, 'b') + R"("})";
+  ASSERT_TRUE(parser.parse_into(second, reused).ok());
+  EXPECT_EQ(reused.seq, 2u);
+  EXPECT_EQ(reused.schema, 1u);
+  EXPECT_EQ(reused.record.user, "bob");
+  EXPECT_EQ(reused.record.decision, "allow");
+  EXPECT_EQ(reused.record.time_us, testing::kSampleStartUs);
+  EXPECT_FALSE(reused.record.dry_run);
+  EXPECT_FALSE(reused.record.violation);
+  EXPECT_TRUE(reused.record.groups.empty());
+  EXPECT_TRUE(reused.record.changed_paths.empty());
+  EXPECT_EQ(reused.record.message, "");
+  EXPECT_EQ(reused.record.url, "");
+  EXPECT_EQ(reused.record.line, 0u);
+  EXPECT_EQ(reused.record.latency_us, 0);
+  EXPECT_EQ(reused.record.author_time, 0);
+}
+
 TEST(AuditRecord, OversizedFieldsAreBounded) {
   Record big;
   {
