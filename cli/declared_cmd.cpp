@@ -22,12 +22,19 @@ struct DeclaredFlags {
   std::string output = "table";
 };
 
-std::string name_of(const ObjectKey& key) { return key.ns.empty() ? key.name : key.ns + "/" + key.name; }
+std::string name_of(const ObjectKey& key) {
+  return key.ns.empty() ? key.name : key.ns + "/" + key.name;
+}
 
-std::string kind_of(const ObjectKey& key) { return key.group.empty() ? key.kind : key.kind + "." + key.group; }
+std::string kind_of(const ObjectKey& key) {
+  return key.group.empty() ? key.kind : key.kind + "." + key.group;
+}
 
 void write_link(JsonWriter& w, const ProvenanceLink& link) {
-  w.begin_object().field("what", link.what).field("file", link.file).field("line", static_cast<int64_t>(link.line));
+  w.begin_object()
+      .field("what", link.what)
+      .field("file", link.file)
+      .field("line", static_cast<int64_t>(link.line));
   w.field("commit", link.commit ? link.commit->id : std::string());
   w.end_object();
 }
@@ -87,16 +94,20 @@ void table_output(const policies::Policy& policy, const Snapshot& s) {
   for (const auto& o : s.objects()) {
     std::string where = declared_where(*o, s.commit());
     std::cout << kind_of(o->key()) << " " << name_of(o->key()) << "\t" << where;
-    if (o->built_by() && !o->built_by()->applier.empty()) std::cout << " Applied by " << o->built_by()->applier << ".";
+    if (o->built_by() && !o->built_by()->applier.empty())
+      std::cout << " Applied by " << o->built_by()->applier << ".";
     std::cout << "\n";
   }
   if (!s.unbuilt().empty()) {
-    std::cout << "\nNOT BUILT (what they own is declared with unknown values: people are denied, agents audited)\n";
+    std::cout
+        << "\nNOT BUILT (what they own is declared with unknown values: people are denied, agents audited)\n";
     for (const auto& u : s.unbuilt()) {
       const auto& chain = u.build->chain;
-      std::cout << (u.label_prefix == "helm.toolkit.fluxcd.io" ? "HelmRelease " : "Kustomization ") << u.ns << "/"
-                << u.name;
-      if (!chain.empty()) std::cout << " " << cite(chain.front().file, chain.front().line, chain.front().commit.get(), s.commit());
+      std::cout << (u.label_prefix == "helm.toolkit.fluxcd.io" ? "HelmRelease " : "Kustomization ") << u.ns
+                << "/" << u.name;
+      if (!chain.empty())
+        std::cout << " "
+                  << cite(chain.front().file, chain.front().line, chain.front().commit.get(), s.commit());
       std::cout << ": " << u.build->unknown_reason << "\n";
     }
   }
@@ -146,7 +157,8 @@ int declared(const DeclaredFlags& flags) {
 void add_declared_command(CLI::App& app, ExitCode& exit) {
   auto flags = std::make_shared<DeclaredFlags>();
   auto* cmd = app.add_subcommand(
-      "declared", "List every declared object with its provenance chain, what could not be built and every skipped file");
+      "declared",
+      "List every declared object with its provenance chain, what could not be built and every skipped file");
   cmd->add_option("--policies", flags->policies, "Directory (or file) of GatePolicy YAML")->required();
   cmd->add_option("--cache-dir", flags->cache_dir, "Git cache (the policies' sources are fetched into it)")
       ->capture_default_str();

@@ -16,17 +16,22 @@ std::string date_of(int64_t unix_seconds) {
 
 std::string_view signature_words(SignatureStatus s) {
   switch (s) {
-    case SignatureStatus::Verified: return "verified";
-    case SignatureStatus::Unsigned: return "unsigned";
-    case SignatureStatus::Invalid: return "bad signature";
-    case SignatureStatus::UnknownKey: return "signed by an unknown key";
+    case SignatureStatus::Verified:
+      return "verified";
+    case SignatureStatus::Unsigned:
+      return "unsigned";
+    case SignatureStatus::Invalid:
+      return "bad signature";
+    case SignatureStatus::UnknownKey:
+      return "signed by an unknown key";
   }
   return "unsigned";
 }
 
 }  // namespace
 
-std::string cite(const std::string& file, uint32_t line, const CommitInfo* changed, const CommitInfo& snapshot) {
+std::string cite(const std::string& file, uint32_t line, const CommitInfo* changed,
+                 const CommitInfo& snapshot) {
   std::string out = "(" + file + ":" + std::to_string(line == 0 ? 1 : line) + " @ " +
                     std::string(changed != nullptr ? changed->short_id() : snapshot.short_id());
   if (changed != nullptr) {
@@ -51,20 +56,23 @@ std::string declared_where(const DeclaredObject& decl, const CommitInfo& snapsho
   } else {
     out = "is declared in Git " + cite(decl.file(), decl.line(), decl.last_change().get(), snapshot);
     if (owner != nullptr)
-      out += " and built by " + owner->what + " " + cite(owner->file, owner->line, owner->commit.get(), snapshot);
+      out += " and built by " + owner->what + " " +
+             cite(owner->file, owner->line, owner->commit.get(), snapshot);
   }
   if (built != nullptr)
     for (size_t i = 1; i < built->chain.size(); ++i) out += " from " + built->chain[i].what;
   out += ".";
   if (decl.carried_from())
-    out += " " + decl.file() + " fails to parse at " + std::string(snapshot.short_id()) + ", so what it declared at " +
-           std::string(decl.carried_from()->short_id()) + " stays in force until it parses again or is deleted.";
+    out += " " + decl.file() + " fails to parse at " + std::string(snapshot.short_id()) +
+           ", so what it declared at " + std::string(decl.carried_from()->short_id()) +
+           " stays in force until it parses again or is deleted.";
   if (built != nullptr && built->values_unknown)
     out += " Its values are unknown: " + built->unknown_reason.substr(0, 300) + ".";
   return out;
 }
 
-const ValueOrigin* origin_of(const DeclaredObject& decl, std::string_view git_value, std::string_view requested) {
+const ValueOrigin* origin_of(const DeclaredObject& decl, std::string_view git_value,
+                             std::string_view requested) {
   const BuildProvenance* built = decl.built_by().get();
   if (built == nullptr || git_value.empty()) return nullptr;
   const ValueOrigin* best = nullptr;

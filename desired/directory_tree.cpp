@@ -23,7 +23,8 @@ void digest_into(EVP_MD_CTX* ctx, const fs::path& path, int depth) {
   if (fs::is_regular_file(path, ec)) {
     std::ifstream in(path, std::ios::binary);
     char buffer[65536];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) EVP_DigestUpdate(ctx, buffer, static_cast<size_t>(in.gcount()));
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
+      EVP_DigestUpdate(ctx, buffer, static_cast<size_t>(in.gcount()));
     return;
   }
   std::vector<fs::path> children;
@@ -56,8 +57,10 @@ std::vector<SourceTree::Entry> DirectoryTree::list(const std::string& directory)
     if (e.is_symlink(ec)) continue;
     std::string name = e.path().filename().string();
     if (name == ".git") continue;
-    if (e.is_directory(ec)) out.push_back({name, true});
-    else if (e.is_regular_file(ec)) out.push_back({name, false});
+    if (e.is_directory(ec))
+      out.push_back({name, true});
+    else if (e.is_regular_file(ec))
+      out.push_back({name, false});
   }
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return out;
@@ -84,9 +87,11 @@ std::string DirectoryTree::id(const std::string& path) const {
   return out;
 }
 
-gitgate::Status DirectoryTree::export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const {
+gitgate::Status DirectoryTree::export_to(const std::string& directory,
+                                         std::vector<gitgate::Problem>& problems) const {
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root_, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root_, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (ec) return gitgate::Error{"cannot read " + root_ + ": " + ec.message()};
     std::string relative = fs::relative(it->path(), root_, ec).generic_string();
     if (it->path().filename() == ".git") {

@@ -16,7 +16,8 @@ class DirectoryTree final : public SourceTree {
   std::vector<Entry> list(const std::string& directory) const override;
   // A digest of the content (names and bytes, recursively for a directory).
   std::string id(const std::string& path) const override;
-  gitgate::Status export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const override;
+  gitgate::Status export_to(const std::string& directory,
+                            std::vector<gitgate::Problem>& problems) const override;
 
  private:
   std::string root_;

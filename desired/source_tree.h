@@ -28,7 +28,8 @@ class SourceTree {
   virtual std::string id(const std::string& path) const = 0;
   // Writes every regular file below `directory` on disk (symbolic links and submodules left out, each
   // reported in `problems`), so kustomize can build it.
-  virtual gitgate::Status export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const = 0;
+  virtual gitgate::Status export_to(const std::string& directory,
+                                    std::vector<gitgate::Problem>& problems) const = 0;
 };
 
 }  // namespace gitgate::desired

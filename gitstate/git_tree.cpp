@@ -53,7 +53,8 @@ std::string GitTree::id(const std::string& path) const {
   return oid_hex(*git_tree_entry_id(entry.get()));
 }
 
-gitgate::Status GitTree::export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const {
+gitgate::Status GitTree::export_to(const std::string& directory,
+                                   std::vector<gitgate::Problem>& problems) const {
   return export_tree(repo_, tree_, directory, "", limits_, problems);
 }
 

@@ -60,7 +60,8 @@ uint32_t child(const YamlStream& stream, uint32_t id, std::string_view key) {
 }
 
 bool scalar_is(const YamlStream& stream, uint32_t id, std::string_view value) {
-  return id != UINT32_MAX && stream.nodes[id].kind == YamlNode::Kind::Scalar && stream.scalar(stream.nodes[id]) == value;
+  return id != UINT32_MAX && stream.nodes[id].kind == YamlNode::Kind::Scalar &&
+         stream.scalar(stream.nodes[id]) == value;
 }
 
 }  // namespace
@@ -68,7 +69,8 @@ bool scalar_is(const YamlStream& stream, uint32_t id, std::string_view value) {
 Result<std::vector<std::string>> yaml_documents_as_json(std::string_view content, const Limits& limits) {
   YamlStream stream = read_yaml_stream(content, limits.max_nodes);
   if (!stream.syntax_error.empty())
-    return Error{"line " + std::to_string(stream.syntax_error_line) + ": YAML syntax error: " + stream.syntax_error};
+    return Error{"line " + std::to_string(stream.syntax_error_line) +
+                 ": YAML syntax error: " + stream.syntax_error};
   YamlToJson converter(stream, limits.max_nodes, limits.max_depth);
   std::vector<std::string> out;
   for (const auto& doc : stream.documents) {

@@ -14,7 +14,8 @@ namespace gitgate::manifests {
 
 // The documents of a YAML stream as JSON text, in order (empty documents left out). Fails on a syntax error,
 // a budget spent, or a document that cannot be written as JSON, naming the line.
-gitgate::Result<std::vector<std::string>> yaml_documents_as_json(std::string_view content, const Limits& limits = {});
+gitgate::Result<std::vector<std::string>> yaml_documents_as_json(std::string_view content,
+                                                                 const Limits& limits = {});
 
 // A scalar of a YAML document with where it is written: `path` is dotted ("image.tag", "env[0].value").
 struct ScalarLeaf {
@@ -29,6 +30,7 @@ std::vector<ScalarLeaf> scalar_leaves(std::string_view content, std::string_view
                                       const std::vector<std::string>& prefix, size_t max_leaves = 10000);
 
 // The scalars of a whole YAML text (a patch, a values file), lines counted from `first_line`.
-std::vector<ScalarLeaf> scalar_leaves(std::string_view content, uint32_t first_line = 1, size_t max_leaves = 10000);
+std::vector<ScalarLeaf> scalar_leaves(std::string_view content, uint32_t first_line = 1,
+                                      size_t max_leaves = 10000);
 
 }  // namespace gitgate::manifests

@@ -52,7 +52,8 @@ std::optional<std::string> clean_path(std::string_view path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);
-    std::string part(path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    std::string part(
+        path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
     if (part == "..") {
       if (parts.empty()) return std::nullopt;
       parts.pop_back();
@@ -84,8 +85,8 @@ std::string repository_identity(std::string url) {
   }
   while (url.ends_with("/")) url.pop_back();
   if (url.ends_with(".git")) url.resize(url.size() - 4);
-  std::transform(url.begin(), url.begin() + static_cast<long>(std::min(url.find('/'), url.size())), url.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(url.begin(), url.begin() + static_cast<long>(std::min(url.find('/'), url.size())),
+                 url.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return url;
 }
 
@@ -135,8 +136,8 @@ void set_path(json& root, std::string_view path, json value) {
   (*at)[keys.back()] = std::move(value);
 }
 
-// Scalars with their lines; a multi-line string (a patch, a values file in a ConfigMap) is read as the YAML it
-// holds, its lines counted from the one after its `|`.
+// Scalars with their lines; a multi-line string (a patch, a values file in a ConfigMap) is read as the YAML
+// it holds, its lines counted from the one after its `|`.
 void add_origins(std::vector<ValueOrigin>& out, const std::vector<manifests::ScalarLeaf>& leaves,
                  const std::string& where, const std::string& file) {
   for (const auto& leaf : leaves) {
@@ -152,7 +153,8 @@ void add_origins(std::vector<ValueOrigin>& out, const std::vector<manifests::Sca
   }
 }
 
-std::string object_id(const std::string& group, const std::string& kind, const std::string& ns, const std::string& name) {
+std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
+                      const std::string& name) {
   return group + "/" + kind + "/" + ns + "/" + name;
 }
 
@@ -195,8 +197,8 @@ struct Builder::Cache {
   std::string disk_path(const std::string& dir, const std::string& kind, const std::string& key) const {
     return dir.empty() ? std::string() : dir + "/" + kind + "/" + key.substr(0, 2) + "/" + key + ".yaml";
   }
-  std::optional<std::string> load(std::unordered_map<std::string, std::string>& memory, const std::string& dir,
-                                  const std::string& kind, const std::string& key) {
+  std::optional<std::string> load(std::unordered_map<std::string, std::string>& memory,
+                                  const std::string& dir, const std::string& kind, const std::string& key) {
     if (auto it = memory.find(key); it != memory.end()) return it->second;
     std::string path = disk_path(dir, kind, key);
     if (path.empty()) return std::nullopt;
@@ -205,8 +207,8 @@ struct Builder::Cache {
     std::string text((std::istreambuf_iterator<char>(in)), {});
     return memory[key] = std::move(text);
   }
-  void store(std::unordered_map<std::string, std::string>& memory, const std::string& dir, const std::string& kind,
-             const std::string& key, const std::string& text) {
+  void store(std::unordered_map<std::string, std::string>& memory, const std::string& dir,
+             const std::string& kind, const std::string& key, const std::string& text) {
     memory[key] = text;
     std::string path = disk_path(dir, kind, key);
     if (path.empty()) return;
@@ -226,7 +228,11 @@ struct Builder::Cache {
 class Builder::Run {
  public:
   Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
-      : options_(options), cache_(cache), tree_(tree), commit_label_(std::move(commit)), cancel_fd_(cancel_fd) {
+      : options_(options),
+        cache_(cache),
+        tree_(tree),
+        commit_label_(std::move(commit)),
+        cancel_fd_(cancel_fd) {
     self_ = repository_identity(options.spec.url);
     flux_ns_ = options.spec.flux ? options.spec.flux->ns : "flux-system";
   }
@@ -255,7 +261,9 @@ class Builder::Run {
     queue_.push_back(root);
     while (!queue_.empty()) {
       if (seen_.size() >= options_.max_builds) {
-        problem("", 0, "more than " + std::to_string(options_.max_builds) + " Kustomizations and HelmReleases; the rest is not built");
+        problem("", 0,
+                "more than " + std::to_string(options_.max_builds) +
+                    " Kustomizations and HelmReleases; the rest is not built");
         break;
       }
       Owner next = std::move(queue_.front());
@@ -277,7 +285,8 @@ class Builder::Run {
   }
 
   // --- the objects built so far, by identity -----------------------------------------------------------
-  const Built* find(const std::string& group, const std::string& kind, const std::string& ns, const std::string& name) const {
+  const Built* find(const std::string& group, const std::string& kind, const std::string& ns,
+                    const std::string& name) const {
     auto it = index_.find(object_id(group, kind, ns, name));
     return it == index_.end() ? nullptr : &built_[it->second];
   }
@@ -301,8 +310,9 @@ class Builder::Run {
     if (!added) {
       // The same Kustomization reached again: a cycle (A builds B, B builds A) or two declarations.
       if (first->second != where && id != root_id_)
-        problem(owner.file, owner.line, owner.what() + " is declared again (first at " + first->second +
-                                            "): a cycle or a duplicate; the first is built");
+        problem(owner.file, owner.line,
+                owner.what() + " is declared again (first at " + first->second +
+                    "): a cycle or a duplicate; the first is built");
       return;
     }
     if (!discovered_.insert(id).second) return;
@@ -378,7 +388,8 @@ class Builder::Run {
     fingerprint_ += "u" + id + " " + reason + "\n";
     problem(owner.file, owner.line, owner.what() + " is not built: " + reason);
     if (auto it = cache_.last_good.find(id); it != cache_.last_good.end()) {
-      problem(owner.file, owner.line, owner.what() + ": its last good build (" + cache_.last_good_commit[id] + ") stays in force");
+      problem(owner.file, owner.line,
+              owner.what() + ": its last good build (" + cache_.last_good_commit[id] + ") stays in force");
       add(it->second);
       return;
     }
@@ -433,11 +444,13 @@ class Builder::Run {
       if (!list.is_array()) return;
       for (const auto& item : list) {
         if (item.is_string()) refs.push_back(item.get<std::string>());
-        if (item.is_object() && item.contains("path") && item["path"].is_string()) refs.push_back(item["path"].get<std::string>());
+        if (item.is_object() && item.contains("path") && item["path"].is_string())
+          refs.push_back(item["path"].get<std::string>());
       }
     };
-    for (const char* f : {"resources", "bases", "components", "crds", "patches", "patchesStrategicMerge",
-                          "patchesJson6902", "transformers", "generators", "validators", "replacements", "configurations"})
+    for (const char* f :
+         {"resources", "bases", "components", "crds", "patches", "patchesStrategicMerge", "patchesJson6902",
+          "transformers", "generators", "validators", "replacements", "configurations"})
       strings(field(k, f));
     for (const char* gen : {"configMapGenerator", "secretGenerator"}) {
       if (!field(k, gen).is_array()) continue;
@@ -448,7 +461,8 @@ class Builder::Run {
       }
     }
     for (std::string ref : refs) {
-      if (auto eq = ref.find('='); eq != std::string::npos && ref.find('/') > eq) ref = ref.substr(eq + 1);  // key=file
+      if (auto eq = ref.find('='); eq != std::string::npos && ref.find('/') > eq)
+        ref = ref.substr(eq + 1);  // key=file
       if (ref.find("://") != std::string::npos || ref.starts_with("github.com/") || ref.starts_with("git@")) {
         key += "remote:" + ref + "\n";
         continue;
@@ -463,7 +477,8 @@ class Builder::Run {
     }
   }
 
-  // --- Kustomizations ---------------------------------------------------------------------------------------
+  // --- Kustomizations
+  // ---------------------------------------------------------------------------------------
   void build_kustomization(Owner owner) {
     if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
     ++out_.stats.kustomizations;
@@ -472,8 +487,9 @@ class Builder::Run {
     if (!root && !is_self(owner)) {
       const json& ref = field(owner.spec, "sourceRef");
       unbuilt(owner, build,
-              "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) + "/" +
-                  str(ref, "name") + " is not the policy's repository, and gitgate follows only that one yet");
+              "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) +
+                  "/" + str(ref, "name") +
+                  " is not the policy's repository, and gitgate follows only that one yet");
       return;
     }
     auto dir = clean_path(str(owner.spec, "path"));
@@ -502,10 +518,12 @@ class Builder::Run {
     auto output = cache_.load(cache_.kustomize, options_.cache_dir, "kustomize", cache_key);
     if (!output) {
       const fs::path* root_dir = exported();
-      if (root_dir == nullptr) return unbuilt(owner, build, "the repository could not be exported for kustomize");
+      if (root_dir == nullptr)
+        return unbuilt(owner, build, "the repository could not be exported for kustomize");
       fs::path target = dir->empty() ? *root_dir : *root_dir / *dir;
       std::error_code ec;
-      if (!fs::is_directory(target, ec)) return unbuilt(owner, build, "spec.path '" + *dir + "' is not a directory");
+      if (!fs::is_directory(target, ec))
+        return unbuilt(owner, build, "spec.path '" + *dir + "' is not a directory");
       std::string existing = kustomize::kustomization_file(target);
       std::optional<std::string> original;
       if (!existing.empty()) {
@@ -541,7 +559,8 @@ class Builder::Run {
     std::vector<ValueOrigin> patch_values;
     if (!owner.file.empty()) {
       if (auto text = tree_.read(owner.file))
-        add_origins(patch_values, manifests::scalar_leaves(*text, "Kustomization", owner.name, {"spec", "patches"}),
+        add_origins(patch_values,
+                    manifests::scalar_leaves(*text, "Kustomization", owner.name, {"spec", "patches"}),
                     "spec.patches", owner.file);
     }
     Variables variables = variables_of(owner);
@@ -558,7 +577,8 @@ class Builder::Run {
 
   // Variables of postBuild.substitute and substituteFrom (ConfigMaps and Secrets in the Kustomization's
   // namespace). A ConfigMap that Git declares gives its data; a Secret's values are encrypted in Git, and a
-  // missing source may exist in the cluster: both make the variables incomplete (unknown ones match anything).
+  // missing source may exist in the cluster: both make the variables incomplete (unknown ones match
+  // anything).
   Variables variables_of(const Owner& owner) {
     Variables v;
     const json& post = field(owner.spec, "postBuild");
@@ -582,15 +602,16 @@ class Builder::Run {
     return v;
   }
 
-  std::optional<Built> kustomized_object(const Owner& owner, const std::string& dir, const std::string& document,
-                                         const Variables& variables, bool substitutes,
-                                         const std::shared_ptr<BuildProvenance>& build,
+  std::optional<Built> kustomized_object(const Owner& owner, const std::string& dir,
+                                         const std::string& document, const Variables& variables,
+                                         bool substitutes, const std::shared_ptr<BuildProvenance>& build,
                                          const std::vector<ValueOrigin>& patch_values) {
     manifests::ParseOptions parse;
     parse.kustomize_origin = true;
     manifests::Limits limits;
     limits.max_file_bytes = options_.max_output_bytes;
-    auto parsed = manifests::parse_file("kustomize build " + (dir.empty() ? "." : dir), document, limits, parse);
+    auto parsed =
+        manifests::parse_file("kustomize build " + (dir.empty() ? "." : dir), document, limits, parse);
     if (parsed.documents.empty()) {
       for (auto& p : parsed.problems) problem(owner.file, owner.line, owner.what() + ": " + p.reason);
       return std::nullopt;
@@ -658,8 +679,10 @@ class Builder::Run {
     auto it = file_docs_.find(b.file);
     if (it == file_docs_.end()) {
       auto text = tree_.read(b.file);
-      it = file_docs_.emplace(b.file, text ? manifests::parse_file(b.file, *text, {}).documents
-                                           : std::vector<manifests::Document>{}).first;
+      it = file_docs_
+               .emplace(b.file, text ? manifests::parse_file(b.file, *text, {}).documents
+                                     : std::vector<manifests::Document>{})
+               .first;
     }
     for (const auto& d : it->second) {
       if (d.kind != kind || b.name.find(d.name) == std::string::npos) continue;
@@ -673,13 +696,20 @@ class Builder::Run {
   void finish_identity(Built& b) {
     std::string ns = str(field(b.object, "metadata"), "namespace");
     switch (builtin_kind_scope(b.group, b.kind)) {
-      case KindScope::Cluster: b.ns.clear(); break;
-      case KindScope::Namespaced: b.ns = ns.empty() ? options_.spec.default_namespace : ns; break;
-      case KindScope::Unknown: b.ns = ns; break;
+      case KindScope::Cluster:
+        b.ns.clear();
+        break;
+      case KindScope::Namespaced:
+        b.ns = ns.empty() ? options_.spec.default_namespace : ns;
+        break;
+      case KindScope::Unknown:
+        b.ns = ns;
+        break;
     }
   }
 
-  // --- HelmReleases -------------------------------------------------------------------------------------------
+  // --- HelmReleases
+  // -------------------------------------------------------------------------------------------
   void build_release(Owner owner) {
     if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
     ++out_.stats.helm_releases;
@@ -700,11 +730,14 @@ class Builder::Run {
     helm::ChartSource source;
     bool from_tree = false;
     if (chart_ref.is_object()) {
-      std::string kind = str(chart_ref, "kind"), name = str(chart_ref, "name"), ns = str(chart_ref, "namespace", owner.ns);
-      if (kind != "OCIRepository") return unbuilt(owner, build, "chartRef kind " + kind + " is not supported yet");
+      std::string kind = str(chart_ref, "kind"), name = str(chart_ref, "name"),
+                  ns = str(chart_ref, "namespace", owner.ns);
+      if (kind != "OCIRepository")
+        return unbuilt(owner, build, "chartRef kind " + kind + " is not supported yet");
       const Built* repo = find(kSourceGroup, "OCIRepository", ns, name);
       if (repo == nullptr)
-        return unbuilt(owner, build, "its OCIRepository " + ns + "/" + name + " is not declared in the repository");
+        return unbuilt(owner, build,
+                       "its OCIRepository " + ns + "/" + name + " is not declared in the repository");
       const json& rs = field(repo->object, "spec");
       std::string url = str(rs, "url");
       while (url.ends_with("/")) url.pop_back();
@@ -716,27 +749,33 @@ class Builder::Run {
       source.plain_http = flag(rs, "insecure");
       const json& ref = field(rs, "ref");
       source.version = str(ref, "tag", str(ref, "semver", "latest"));
-      if (!str(ref, "digest").empty()) return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
+      if (!str(ref, "digest").empty())
+        return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
     } else if (chart_spec.is_object()) {
       const json& ref = field(chart_spec, "sourceRef");
-      std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"), ns = str(ref, "namespace", owner.ns);
+      std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),
+                  ns = str(ref, "namespace", owner.ns);
       source.chart = str(chart_spec, "chart");
       source.version = str(chart_spec, "version", "*");
       if (kind == "HelmRepository") {
         const Built* repo = find(kSourceGroup, "HelmRepository", ns, name);
         if (repo == nullptr)
-          return unbuilt(owner, build, "its HelmRepository " + ns + "/" + name + " is not declared in the repository");
+          return unbuilt(owner, build,
+                         "its HelmRepository " + ns + "/" + name + " is not declared in the repository");
         const json& rs = field(repo->object, "spec");
         source.repository = str(rs, "url");
         source.plain_http = flag(rs, "insecure");
         source.ca_file = options_.spec.flux->ca_file;
         if (str(rs, "type") == "oci" && !source.repository.starts_with("oci://"))
-          return unbuilt(owner, build, "HelmRepository " + ns + "/" + name + " of type oci has no oci:// url");
+          return unbuilt(owner, build,
+                         "HelmRepository " + ns + "/" + name + " of type oci has no oci:// url");
       } else if (kind == "GitRepository") {
-        Owner as_kustomization{owner.ns, owner.name, json{{"sourceRef", ref}}, owner.file, owner.line, kKustomizeGroup};
+        Owner as_kustomization{owner.ns,   owner.name, json{{"sourceRef", ref}},
+                               owner.file, owner.line, kKustomizeGroup};
         if (!is_self(as_kustomization))
-          return unbuilt(owner, build, "its chart is in GitRepository " + ns + "/" + name +
-                                           ", another repository, which gitgate does not follow yet");
+          return unbuilt(owner, build,
+                         "its chart is in GitRepository " + ns + "/" + name +
+                             ", another repository, which gitgate does not follow yet");
         auto path = clean_path(source.chart);
         if (!path || !tree_.read(*path + "/Chart.yaml"))
           return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");
@@ -757,12 +796,15 @@ class Builder::Run {
       helm_chart.name = owner.ns + "-" + owner.name;
       helm_chart.file = owner.file;
       helm_chart.line = owner.line;
-      helm_chart.object = {{"apiVersion", "source.toolkit.fluxcd.io/v1"},
-                           {"kind", "HelmChart"},
-                           {"metadata", {{"name", helm_chart.name}, {"namespace", ns},
-                                         {"labels", {{"helm.toolkit.fluxcd.io/name", owner.name},
-                                                     {"helm.toolkit.fluxcd.io/namespace", owner.ns}}}}},
-                           {"spec", {{"chart", source.chart}, {"sourceRef", {{"kind", kind}, {"name", name}}}}}};
+      helm_chart.object = {
+          {"apiVersion", "source.toolkit.fluxcd.io/v1"},
+          {"kind", "HelmChart"},
+          {"metadata",
+           {{"name", helm_chart.name},
+            {"namespace", ns},
+            {"labels",
+             {{"helm.toolkit.fluxcd.io/name", owner.name}, {"helm.toolkit.fluxcd.io/namespace", owner.ns}}}}},
+          {"spec", {{"chart", source.chart}, {"sourceRef", {{"kind", kind}, {"name", name}}}}}};
       if (kind != "GitRepository") helm_chart.object["spec"]["version"] = source.version;
       auto chart_build = provenance_of(owner, "system:serviceaccount:" + flux_ns_ + ":helm-controller");
       chart_build->rendered = true;
@@ -776,24 +818,28 @@ class Builder::Run {
       if (!pulled) return unbuilt(owner, build, pulled.error());
       chart_path = pulled->path;
       chart_digest = pulled->digest;
-      chart_label = "chart " + pulled->name + " " + pulled->version + " (" + pulled->digest.substr(0, 19) + "…) from " +
-                    source.repository;
+      chart_label = "chart " + pulled->name + " " + pulled->version + " (" + pulled->digest.substr(0, 19) +
+                    "…) from " + source.repository;
     }
     build->chain.push_back({chart_label, "", 0, nullptr});
 
     // The values: valuesFrom in order, then the inline values on top.
     json values = json::object();
     for (const auto& from : field(spec, "valuesFrom")) {
-      std::string kind = str(from, "kind"), name = str(from, "name"), key = str(from, "valuesKey", "values.yaml");
+      std::string kind = str(from, "kind"), name = str(from, "name"),
+                  key = str(from, "valuesKey", "values.yaml");
       std::string target = str(from, "targetPath");
       bool optional = flag(from, "optional");
       if (kind == "Secret")
-        return unbuilt(owner, build, "valuesFrom Secret " + owner.ns + "/" + name + ": Git holds it encrypted, so the values are unknown");
+        return unbuilt(owner, build,
+                       "valuesFrom Secret " + owner.ns + "/" + name +
+                           ": Git holds it encrypted, so the values are unknown");
       const Built* cm = find("", "ConfigMap", owner.ns, name);
       if (cm == nullptr || !field(cm->object, "data").contains(key)) {
         if (optional) continue;
-        return unbuilt(owner, build, "valuesFrom ConfigMap " + owner.ns + "/" + name + " (key " + key +
-                                         ") is not declared in the repository");
+        return unbuilt(owner, build,
+                       "valuesFrom ConfigMap " + owner.ns + "/" + name + " (key " + key +
+                           ") is not declared in the repository");
       }
       std::string text = field(cm->object, "data")[key].get<std::string>();
       if (!target.empty()) {
@@ -802,7 +848,8 @@ class Builder::Run {
         continue;
       }
       auto docs = manifests::yaml_documents_as_json(text);
-      if (!docs) return unbuilt(owner, build, "valuesFrom ConfigMap " + owner.ns + "/" + name + ": " + docs.error());
+      if (!docs)
+        return unbuilt(owner, build, "valuesFrom ConfigMap " + owner.ns + "/" + name + ": " + docs.error());
       for (const auto& d : *docs) merge_maps(values, json::parse(d, nullptr, false));
       if (auto cm_text = tree_.read(cm->file))
         add_origins(build->values, manifests::scalar_leaves(*cm_text, "ConfigMap", name, {"data", key}),
@@ -813,7 +860,8 @@ class Builder::Run {
     if (auto text = tree_.read(owner.file)) {
       std::vector<ValueOrigin> inline_values;
       for (auto& leaf : manifests::scalar_leaves(*text, "HelmRelease", owner.name, {"spec", "values"}))
-        if (inline_values.size() < kMaxValueOrigins) inline_values.push_back({leaf.value, "values." + leaf.path, owner.file, leaf.line});
+        if (inline_values.size() < kMaxValueOrigins)
+          inline_values.push_back({leaf.value, "values." + leaf.path, owner.file, leaf.line});
       build->values.insert(build->values.begin(), inline_values.begin(), inline_values.end());
     }
 
@@ -822,8 +870,9 @@ class Builder::Run {
     bool crds = str(install, "crds", "Create") != "Skip";
     bool no_hooks = flag(install, "disableHooks");
     json post_renderers = field(spec, "postRenderers");
-    std::string key = sha256_hex("helm\n" + chart_digest + "\n" + values.dump() + "\n" + release + "\n" + release_ns +
-                                 "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump());
+    std::string key =
+        sha256_hex("helm\n" + chart_digest + "\n" + values.dump() + "\n" + release + "\n" + release_ns +
+                   "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump());
     fingerprint_ += "h" + key + "\n";
     auto output = cache_.load(cache_.renders, options_.cache_dir, "helm", key);
     if (!output) {
@@ -864,7 +913,8 @@ class Builder::Run {
       b.line = owner.line;
       b.build = build;
       std::string ns = str(meta, "namespace");
-      if (ns.empty() && builtin_kind_scope(b.group, b.kind) != KindScope::Cluster) meta["namespace"] = release_ns;
+      if (ns.empty() && builtin_kind_scope(b.group, b.kind) != KindScope::Cluster)
+        meta["namespace"] = release_ns;
       b.object = std::move(object);
       finish_identity(b);
       objects.push_back(std::move(b));
@@ -876,8 +926,9 @@ class Builder::Run {
   gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source) {
     std::string key = source.repository + "\n" + source.chart + "\n" + source.version;
     auto now = std::chrono::steady_clock::now();
-    if (auto it = cache_.charts.find(key); it != cache_.charts.end() && now - it->second.at < options_.spec.interval &&
-                                            fs::exists(it->second.chart.path))
+    if (auto it = cache_.charts.find(key); it != cache_.charts.end() &&
+                                           now - it->second.at < options_.spec.interval &&
+                                           fs::exists(it->second.chart.path))
       return it->second.chart;
     std::string dir = chart_dir(sha256_hex(key));
     std::error_code ec;
@@ -910,8 +961,9 @@ class Builder::Run {
     return t;
   }
 
-  gitgate::Result<std::string> render(const std::string& chart, const std::string& release, const std::string& ns,
-                                      const json& values, bool crds, bool no_hooks, const json& post_renderers) {
+  gitgate::Result<std::string> render(const std::string& chart, const std::string& release,
+                                      const std::string& ns, const json& values, bool crds, bool no_hooks,
+                                      const json& post_renderers) {
     std::string pattern = (fs::temp_directory_path() / "gitgate-helm-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return Error{"cannot create a temporary directory for helm"};
     fs::path work = pattern;
@@ -957,7 +1009,8 @@ class Builder::Run {
     return crd_stream + "---\n" + rest;
   }
 
-  // --- the result ---------------------------------------------------------------------------------------------
+  // --- the result
+  // ---------------------------------------------------------------------------------------------
   void finish() {
     for (auto& b : built_) {
       manifests::Document doc;
@@ -1015,7 +1068,8 @@ std::vector<std::string> cited_files(const Result& result) {
   return {files.begin(), files.end()};
 }
 
-void set_link_commits(Result& result, const std::map<std::string, std::shared_ptr<const CommitInfo>>& commits) {
+void set_link_commits(Result& result,
+                      const std::map<std::string, std::shared_ptr<const CommitInfo>>& commits) {
   auto commit = [&](const std::string& file) -> std::shared_ptr<const CommitInfo> {
     auto it = commits.find(file);
     return it == commits.end() ? nullptr : it->second;

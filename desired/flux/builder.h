@@ -75,6 +75,7 @@ class Builder {
 // The repository files that objects and provenance chains cite.
 std::vector<std::string> cited_files(const Result& result);
 // Fills in the commits that last changed cited files (objects' last_change, chain links' commit).
-void set_link_commits(Result& result, const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
+void set_link_commits(Result& result,
+                      const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
 
 }  // namespace gitgate::desired::flux

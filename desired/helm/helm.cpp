@@ -34,7 +34,8 @@ std::string failure(const Tool& tool, const ProcessResult& run, std::string_view
   std::replace(detail.begin(), detail.end(), '\n', ' ');
   while (!detail.empty() && detail.back() == ' ') detail.pop_back();
   if (detail.size() > 400) detail.resize(400);
-  return "helm " + std::string(action) + " " + run.outcome(tool.timeout) + (detail.empty() ? "" : ": " + detail);
+  return "helm " + std::string(action) + " " + run.outcome(tool.timeout) +
+         (detail.empty() ? "" : ": " + detail);
 }
 
 }  // namespace
@@ -45,7 +46,8 @@ std::string file_digest(const std::string& path) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   char buffer[65536];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) EVP_DigestUpdate(ctx, buffer, static_cast<size_t>(in.gcount()));
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
+    EVP_DigestUpdate(ctx, buffer, static_cast<size_t>(in.gcount()));
   unsigned char digest[32];
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx, digest, &size);
@@ -71,7 +73,8 @@ Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std:
   } else {
     args.insert(args.end(), {source.chart, "--repo", source.repository});
   }
-  if (!source.version.empty() && source.version != "*") args.insert(args.end(), {"--version", source.version});
+  if (!source.version.empty() && source.version != "*")
+    args.insert(args.end(), {"--version", source.version});
   args.insert(args.end(), {"--destination", directory});
   if (!source.ca_file.empty()) args.insert(args.end(), {"--ca-file", source.ca_file});
   if (oci && source.plain_http) args.push_back("--plain-http");
@@ -92,8 +95,8 @@ Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std:
 }
 
 Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
-  std::vector<std::string> args{"template", request.release, request.chart, "--namespace", request.ns,
-                                "--values", request.values_file, "--skip-tests"};
+  std::vector<std::string> args{"template", request.release, request.chart,       "--namespace",
+                                request.ns, "--values",      request.values_file, "--skip-tests"};
   if (request.include_crds) args.push_back("--include-crds");
   if (request.no_hooks) args.push_back("--no-hooks");
   ProcessResult run = run_process(process(tool, args));

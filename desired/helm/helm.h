@@ -22,15 +22,15 @@ struct Tool {
 };
 
 struct ChartSource {
-  std::string repository;  // https://… chart repository, or oci://host/path (the chart's name is appended)
-  std::string chart;       // the chart's name
-  std::string version;     // a version or a constraint (">=1.0.0 <2.0.0"); "" or "*" for the newest
-  std::string ca_file;     // a CA for an https repository; "" for the system's
-  bool plain_http = false; // an OCI registry over plain HTTP (Flux's `insecure: true`)
+  std::string repository;   // https://… chart repository, or oci://host/path (the chart's name is appended)
+  std::string chart;        // the chart's name
+  std::string version;      // a version or a constraint (">=1.0.0 <2.0.0"); "" or "*" for the newest
+  std::string ca_file;      // a CA for an https repository; "" for the system's
+  bool plain_http = false;  // an OCI registry over plain HTTP (Flux's `insecure: true`)
 };
 
 struct PulledChart {
-  std::string path;     // the .tgz
+  std::string path;  // the .tgz
   std::string name;
   std::string version;  // what the constraint resolved to
   std::string digest;   // "sha256:<hex>" of the .tgz

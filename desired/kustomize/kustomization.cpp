@@ -94,11 +94,14 @@ Result<std::string> flux_kustomization(const fs::path& directory, const json& sp
     }
     if (!k.is_object()) return Error{existing + " is not a mapping"};
   } else {
-    k = {{"apiVersion", "kustomize.config.k8s.io/v1beta1"}, {"kind", "Kustomization"}, {"resources", json::array()}};
+    k = {{"apiVersion", "kustomize.config.k8s.io/v1beta1"},
+         {"kind", "Kustomization"},
+         {"resources", json::array()}};
     if (Status s = generate_resources(directory, directory, k["resources"]); !s.ok()) return Error{s.error()};
     if (k["resources"].empty()) k["namespace"] = "_placeholder";  // builds to nothing, as Flux's does
   }
-  if (spec.contains("targetNamespace") && spec["targetNamespace"].is_string()) k["namespace"] = spec["targetNamespace"];
+  if (spec.contains("targetNamespace") && spec["targetNamespace"].is_string())
+    k["namespace"] = spec["targetNamespace"];
   for (const char* field : {"namePrefix", "nameSuffix"})
     if (spec.contains(field) && spec[field].is_string()) k[field] = spec[field];
   append(k, "patches", spec.value("patches", json()));
@@ -111,7 +114,8 @@ Result<std::string> flux_kustomization(const fs::path& directory, const json& sp
 }
 
 std::string post_render_kustomization(const std::vector<std::string>& resources, const json& kustomize) {
-  json k = {{"apiVersion", "kustomize.config.k8s.io/v1beta1"}, {"kind", "Kustomization"}, {"resources", resources}};
+  json k = {
+      {"apiVersion", "kustomize.config.k8s.io/v1beta1"}, {"kind", "Kustomization"}, {"resources", resources}};
   if (kustomize.is_object()) {
     append(k, "patches", kustomize.value("patches", json()));
     append(k, "patchesStrategicMerge", kustomize.value("patchesStrategicMerge", json()));
@@ -133,7 +137,8 @@ Result<std::string> build(const fs::path& directory, const fs::path& root, const
   if (run.succeeded()) return std::move(run.out);
   std::string detail = run.err;
   std::string prefix = root.string() + "/";
-  for (size_t at = detail.find(prefix); at != std::string::npos; at = detail.find(prefix, at)) detail.erase(at, prefix.size());
+  for (size_t at = detail.find(prefix); at != std::string::npos; at = detail.find(prefix, at))
+    detail.erase(at, prefix.size());
   std::replace(detail.begin(), detail.end(), '\n', ' ');
   if (detail.size() > 512) detail.resize(512);
   std::string command = options.command.empty() ? "kustomize" : options.command.front();
@@ -146,7 +151,8 @@ std::vector<std::string> split_documents(const std::string& stream) {
   size_t start = 0;
   while (start <= stream.size()) {
     size_t end = stream.find('\n', start);
-    std::string_view line = std::string_view(stream).substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string_view line =
+        std::string_view(stream).substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (line == "---" || line.starts_with("--- ")) {
       if (current.find_first_not_of(" \n\t") != std::string::npos) out.push_back(std::move(current));
       current.clear();

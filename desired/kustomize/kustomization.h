@@ -24,11 +24,13 @@ std::string kustomization_file(const std::filesystem::path& directory);
 // The kustomization to write into `directory` for a Flux Kustomization `spec` (its `spec` field as JSON):
 // found and merged (targetNamespace, namePrefix/nameSuffix, patches, components, images, v1beta2's
 // patchesStrategicMerge/patchesJson6902), or generated. JSON text, which kustomize reads as YAML.
-gitgate::Result<std::string> flux_kustomization(const std::filesystem::path& directory, const nlohmann::json& spec);
+gitgate::Result<std::string> flux_kustomization(const std::filesystem::path& directory,
+                                                const nlohmann::json& spec);
 
 // A kustomization that builds `resources` in its own directory with post-renderer patches and images
 // (helm-controller's postRenderers[].kustomize).
-std::string post_render_kustomization(const std::vector<std::string>& resources, const nlohmann::json& kustomize);
+std::string post_render_kustomization(const std::vector<std::string>& resources,
+                                      const nlohmann::json& kustomize);
 
 struct RunOptions {
   std::vector<std::string> command{"kubectl", "kustomize"};

@@ -13,9 +13,11 @@ using gitgate::testing::wait_for_port;
 
 namespace {
 
-std::string run_or_throw(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+std::string run_or_throw(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {}) {
   auto r = run_command(argv, std::chrono::seconds(120), {}, env);
-  if (r.exit_code != 0) throw std::runtime_error(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed: " + r.err);
+  if (r.exit_code != 0)
+    throw std::runtime_error(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed: " + r.err);
   return r.out;
 }
 
@@ -54,7 +56,8 @@ std::string kubectl_binary() {
   return path;
 }
 
-std::string package_chart(const std::string& chart, const std::string& version, const std::string& directory) {
+std::string package_chart(const std::string& chart, const std::string& version,
+                          const std::string& directory) {
   fs::create_directories(directory);
   run_or_throw({helm_binary(), "package", fixture_path("flux/charts/" + chart), "--version", version,
                 "--destination", directory});
@@ -62,8 +65,8 @@ std::string package_chart(const std::string& chart, const std::string& version, 
 }
 
 HelmRepository::HelmRepository() : port_(free_port()) {
-  run_or_throw({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+  run_or_throw({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
                 "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", (dir_ / "key.pem").string(), "-out",
                 (dir_ / "cert.pem").string()});
   fs::create_directories(dir_ / "repo");
@@ -71,7 +74,8 @@ HelmRepository::HelmRepository() : port_(free_port()) {
   process_ = std::make_unique<Subprocess>(std::vector<std::string>{
       "python3", fixture_path("flux/https_static_server.py"), std::to_string(port_), (dir_ / "repo").string(),
       (dir_ / "cert.pem").string(), (dir_ / "key.pem").string()});
-  if (!wait_for_port(port_)) throw std::runtime_error("the chart repository did not start: " + process_->err());
+  if (!wait_for_port(port_))
+    throw std::runtime_error("the chart repository did not start: " + process_->err());
 }
 
 void HelmRepository::add(const std::string& chart, const std::string& version) {
@@ -85,10 +89,11 @@ void HelmRepository::reindex() {
 
 OciRegistry::OciRegistry() : port_(free_port()) {
   std::ofstream config(dir_ / "config.yml");
-  config << "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " << (dir_ / "data").string()
-         << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
+  config << "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
+         << (dir_ / "data").string() << "\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
   config.close();
-  process_ = std::make_unique<Subprocess>(std::vector<std::string>{"docker-registry", "serve", (dir_ / "config.yml").string()});
+  process_ = std::make_unique<Subprocess>(
+      std::vector<std::string>{"docker-registry", "serve", (dir_ / "config.yml").string()});
   if (!wait_for_port(port_)) throw std::runtime_error("docker-registry did not start: " + process_->err());
 }
 
