@@ -11,6 +11,7 @@ struct ExitCode {
 
 void add_serve_command(CLI::App& app, ExitCode& exit);
 void add_review_command(CLI::App& app, ExitCode& exit);   // review
+void add_declared_command(CLI::App& app, ExitCode& exit); // declared
 void add_test_command(CLI::App& app, ExitCode& exit);     // test
 void add_policy_command(CLI::App& app, ExitCode& exit);   // policy validate
 void add_audit_command(CLI::App& app, ExitCode& exit);    // audit query|summary|verify

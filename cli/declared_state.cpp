@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "desired/directory_tree.h"
+#include "desired/flux/builder.h"
 #include "gitstate/source.h"
 #include "manifests/loader.h"
 
@@ -20,6 +22,19 @@ const SnapshotWindow* OfflineState::window(const policies::Policy& policy) const
     auto commit = std::make_shared<CommitInfo>();
     commit->id = "working-tree";
     commit->subject = "working tree " + options_.manifests_dir;
+    if (policy.source.flux) {
+      // Built as `serve` builds it: Flux's graph from the directory, as if it were the commit.
+      desired::flux::Options options;
+      options.spec = policy.source;
+      options.cache_dir = options_.cache_dir.empty() ? std::string() : options_.cache_dir + "/working-tree.desired";
+      desired::flux::Builder builder(std::move(options));
+      auto built = builder.build(desired::DirectoryTree(options_.manifests_dir, policy.source.max_file_bytes), "working-tree");
+      std::vector<std::shared_ptr<const DeclaredObject>> objects(built.objects.begin(), built.objects.end());
+      auto window = std::make_shared<SnapshotWindow>();
+      window->snapshots.push_back(std::make_shared<Snapshot>(commit, policy.source.default_namespace, std::move(objects),
+                                                             std::move(built.problems), std::move(built.unbuilt)));
+      return (windows_[&policy] = window).get();
+    }
     auto snapshot = manifests::snapshot_from_directory(options_.manifests_dir, policy.source, commit);
     if (!snapshot) {
       errors_[&policy] = snapshot.error();

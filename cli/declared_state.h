@@ -24,6 +24,7 @@ class OfflineState final : public policies::DeclaredState {
   const SnapshotWindow* window(const policies::Policy& policy) const override;
   // Why a policy has no snapshot ("" when it has one or was not asked for).
   std::string error(const policies::Policy& policy) const;
+  std::string unavailable_reason(const policies::Policy& policy) const override { return error(policy); }
 
  private:
   OfflineStateOptions options_;

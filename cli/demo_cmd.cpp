@@ -18,7 +18,7 @@
 #include "cli/embedded.h"
 #include "cli/gate_app.h"
 #include "core/log.h"
-#include "gitstate/subprocess.h"
+#include "core/subprocess.h"
 #include "webhook/client.h"
 #include "webhook/server.h"
 
@@ -55,11 +55,11 @@ std::string_view embedded(std::string_view path) {
 // Runs a program (argv, no shell) and returns its output; throws when it fails.
 std::string run(const std::vector<std::string>& argv, const fs::path& cwd = {}, bool may_fail = false,
                 int* exit_code = nullptr) {
-  gitstate::ProcessOptions options;
+  ProcessOptions options;
   options.argv = argv;
   options.working_directory = cwd.string();
   options.timeout = std::chrono::seconds(30);
-  auto result = gitstate::run_process(options);
+  auto result = run_process(options);
   if (exit_code != nullptr) *exit_code = result.exit_code;
   if (!may_fail && !result.succeeded())
     throw DemoError(argv[0] + " " + (argv.size() > 1 ? argv[1] : "") + " failed: " + result.outcome(options.timeout) +
@@ -75,10 +75,10 @@ std::string indent(const std::string& text, const std::string& prefix = "     ")
 }
 
 bool have(const std::string& program) {
-  gitstate::ProcessOptions options;
+  ProcessOptions options;
   options.argv = {program, "-V"};
   options.timeout = std::chrono::seconds(5);
-  return gitstate::run_process(options).started;
+  return run_process(options).started;
 }
 
 class TempDir {

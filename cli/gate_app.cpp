@@ -28,7 +28,7 @@ std::string seconds_text(int64_t ms) {
 class SourceWindows final : public policies::DeclaredState {
  public:
   SourceWindows(const policies::PolicySet& set, const std::vector<std::unique_ptr<gitstate::Source>>& sources)
-      : set_(set) {
+      : set_(set), sources_(sources) {
     for (const auto& s : sources) readers_.emplace_back(s->window());
   }
   const SnapshotWindow* window(const policies::Policy& policy) const override {
@@ -36,9 +36,15 @@ class SourceWindows final : public policies::DeclaredState {
     if (index >= readers_.size()) return nullptr;
     return readers_[index].get().get();
   }
+  std::string unavailable_reason(const policies::Policy& policy) const override {
+    size_t index = static_cast<size_t>(&policy - set_.policies.data());
+    if (index >= sources_.size()) return {};
+    return sources_[index]->status().last_error;
+  }
 
  private:
   const policies::PolicySet& set_;
+  const std::vector<std::unique_ptr<gitstate::Source>>& sources_;
   mutable std::vector<Published<SnapshotWindow>::Reader> readers_;
 };
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   gitgate::cli::ExitCode exit;
   gitgate::cli::add_serve_command(app, exit);
   gitgate::cli::add_review_command(app, exit);
+  gitgate::cli::add_declared_command(app, exit);
   gitgate::cli::add_test_command(app, exit);
   gitgate::cli::add_policy_command(app, exit);
   gitgate::cli::add_audit_command(app, exit);

@@ -34,7 +34,9 @@ std::string joined(const std::vector<std::string>& items) {
 std::string summary(const policies::Policy& p) {
   std::string out =
       p.name + " (" + p.file + ":" + std::to_string(p.line) + "): mode=" + std::string(to_string(p.mode));
-  out += " source=" + p.source.url + "@" + p.source.branch + " paths=" + joined(p.source.paths);
+  out += " source=" + p.source.url + "@" + p.source.branch;
+  out += p.source.flux ? " flux=" + p.source.flux->path + " (namespace " + p.source.flux->ns + ")"
+                       : " paths=" + joined(p.source.paths);
   if (p.source.render == Render::Kustomize) out += " render=kustomize";
   out += " interval=" + format_duration(p.source.interval);
   out += " scope: namespaces=" + (p.scope.include.empty() ? std::string("none") : joined(p.scope.include));
@@ -54,6 +56,7 @@ std::string summary(const policies::Policy& p) {
   std::string agents;
   for (const auto& a : p.agents)
     agents += (agents.empty() ? "" : ",") + a.name + (a.must_match_git ? "" : "(trusted)");
+  if (p.source.flux) agents += (agents.empty() ? "" : ",") + std::string("flux's controllers and service accounts");
   out += agents.empty() ? std::string("none") : agents;
   return out;
 }

@@ -141,11 +141,13 @@ size_t Snapshot::KeyHash::operator()(const ObjectKey& k) const {
 }
 
 Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
-                   std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems)
+                   std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems,
+                   std::vector<UnbuiltOwner> unbuilt)
     : commit_(std::move(commit)),
       default_namespace_(std::move(default_namespace)),
       objects_(std::move(objects)),
-      problems_(std::move(problems)) {
+      problems_(std::move(problems)),
+      unbuilt_(std::move(unbuilt)) {
   index_.reserve(objects_.size());
   auto add = [](Entry& e, const DeclaredObject* obj) {
     if (e.first == nullptr) {
@@ -163,7 +165,12 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
       auto& [count, example] = per_namespace_[key.ns];
       if (count++ == 0) example = obj.get();
     }
+    if (obj->built_by() && !obj->built_by()->applier.empty()) appliers_.push_back(obj->built_by()->applier);
   }
+  for (const auto& owner : unbuilt_)
+    if (owner.build && !owner.build->applier.empty()) appliers_.push_back(owner.build->applier);
+  std::sort(appliers_.begin(), appliers_.end());
+  appliers_.erase(std::unique(appliers_.begin(), appliers_.end()), appliers_.end());
   for (const auto& [key, e] : index_) {
     if (e.others.empty()) continue;
     std::vector<const DeclaredObject*> all{e.first};
@@ -178,6 +185,17 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
                                "); neither is authoritative until one is removed"});
     }
   }
+}
+
+const UnbuiltOwner* Snapshot::find_unbuilt(std::string_view label_prefix, std::string_view ns,
+                                           std::string_view name) const {
+  for (const auto& owner : unbuilt_)
+    if (owner.name == name && owner.ns == ns && owner.label_prefix == label_prefix) return &owner;
+  return nullptr;
+}
+
+bool Snapshot::is_applier(std::string_view user) const {
+  return std::binary_search(appliers_.begin(), appliers_.end(), user);
 }
 
 size_t Snapshot::declared_in(std::string_view ns, const DeclaredObject** example) const {

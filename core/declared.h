@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +55,39 @@ KindScope builtin_kind_scope(std::string_view group, std::string_view kind);
 // "apps/v1" -> "apps", "v1" -> "".
 std::string_view group_of_api_version(std::string_view api_version);
 
+// One link of a provenance chain: what built an object from what Git holds (SPEC §3a). The object's own
+// file:line is the first link; a rendered object adds the HelmRelease, Kustomization or Application that
+// built it, then the chart or the base it came from.
+struct ProvenanceLink {
+  std::string what;  // "HelmRelease shop/web", "Kustomization flux-system/apps", "chart web 1.4.2 (sha256:3f2a…)"
+  std::string file;  // repository path; "" when the link lives outside the repository (a chart registry)
+  uint32_t line = 0;
+  std::shared_ptr<const CommitInfo> commit;  // the last commit that changed `file`, when known
+};
+
+// A scalar that a values file, inline values or a patch sets, with where it is written: a denial cites the
+// line that set the value in question.
+struct ValueOrigin {
+  std::string value;  // the scalar as text
+  std::string where;  // "values.image.tag", "patch"
+  std::string file;
+  uint32_t line = 0;
+};
+
+// How an object was built, shared by every object of one build (a release, a Kustomization).
+struct BuildProvenance {
+  std::vector<ProvenanceLink> chain;  // outermost first: the HelmRelease, then the chart
+  std::vector<ValueOrigin> values;
+  // The identity that applies what this build produces (the Kustomization's or HelmRelease's service
+  // account, else the controller's): the agent that must match Git for these objects.
+  std::string applier;
+  // The objects are rendered (from a chart), not written in Git: their file:line is the HelmRelease's.
+  bool rendered = false;
+  // The build failed and there is no good one: the objects it owns are declared with unknown values.
+  bool values_unknown = false;
+  std::string unknown_reason;
+};
+
 class DeclaredObject {
  public:
   DeclaredObject(ObjectKey key, std::string api_version, std::string_view json, std::string file, uint32_t line,
@@ -74,6 +108,10 @@ class DeclaredObject {
   // this earlier commit, the newest where it parsed, and stays declared until the file parses or is deleted.
   const std::shared_ptr<const CommitInfo>& carried_from() const { return carried_from_; }
   void set_carried_from(std::shared_ptr<const CommitInfo> commit) { carried_from_ = std::move(commit); }
+  // Set for objects a GitOps agent builds (rendered from a HelmRelease, a Kustomization); null for objects
+  // written literally in Git.
+  const std::shared_ptr<const BuildProvenance>& built_by() const { return built_by_; }
+  void set_built_by(std::shared_ptr<const BuildProvenance> build) { built_by_ = std::move(build); }
 
   // Parses the stored JSON with `parser` (no allocation once the parser has grown to size).
   simdjson::simdjson_result<simdjson::dom::element> parse(simdjson::dom::parser& parser) const;
@@ -89,6 +127,17 @@ class DeclaredObject {
   bool namespace_unresolved_;
   std::shared_ptr<const CommitInfo> last_change_;
   std::shared_ptr<const CommitInfo> carried_from_;
+  std::shared_ptr<const BuildProvenance> built_by_;
+};
+
+// A HelmRelease or Kustomization that Git declares but that could not be built (a chart repository down,
+// an encrypted valuesFrom, a source gitgate cannot read): what it owns is declared with unknown values. The
+// owner is recognised on a request by Flux's ownership labels.
+struct UnbuiltOwner {
+  std::string label_prefix;  // "helm.toolkit.fluxcd.io" or "kustomize.toolkit.fluxcd.io"
+  std::string ns;
+  std::string name;
+  std::shared_ptr<const BuildProvenance> build;  // chain, applier, values_unknown, the reason
 };
 
 // A file or document the snapshot could not use, reported as "path:line: reason".
@@ -110,7 +159,8 @@ class Snapshot {
   };
 
   Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
-           std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems);
+           std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems,
+           std::vector<UnbuiltOwner> unbuilt = {});
 
   // `key.ns` empty asks for a cluster-scoped object: a custom kind that Git declares with a (stray)
   // namespace matches by name then, as the API server ignores it.
@@ -125,6 +175,11 @@ class Snapshot {
   const std::vector<std::shared_ptr<const DeclaredObject>>& objects() const { return objects_; }
   // Skipped files and documents, and duplicate declarations (each file named).
   const std::vector<Problem>& problems() const { return problems_; }
+  // What could not be built, by owner; null when `name` in `ns` owns nothing unbuilt under `label_prefix`.
+  const UnbuiltOwner* find_unbuilt(std::string_view label_prefix, std::string_view ns, std::string_view name) const;
+  const std::vector<UnbuiltOwner>& unbuilt() const { return unbuilt_; }
+  // Whether `user` applies some build of this snapshot (an agent that follows the graph).
+  bool is_applier(std::string_view user) const;
 
  private:
   struct Entry {
@@ -149,6 +204,8 @@ class Snapshot {
   std::string default_namespace_;
   std::vector<std::shared_ptr<const DeclaredObject>> objects_;
   std::vector<Problem> problems_;
+  std::vector<UnbuiltOwner> unbuilt_;
+  std::vector<std::string_view> appliers_;  // sorted, unique
   std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> index_;
   // Custom kinds declared with a namespace, by (group, kind, name) with an empty namespace: found when the
   // request says the object is cluster-scoped.

@@ -5,12 +5,21 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace gitgate {
 
 enum class Render { Plain, Kustomize };
+
+// Flux as the agent that builds the desired state (SPEC §3a): gitgate follows Flux's Kustomizations and
+// HelmReleases from the directory Flux's bootstrap Kustomization points at.
+struct FluxSpec {
+  std::string path;                // repository path of the bootstrap Kustomization ("clusters/production")
+  std::string ns = "flux-system";  // where Flux runs: its controllers' service accounts, the bootstrap objects
+  std::string ca_file;             // CA bundle for https:// chart repositories with a private CA
+};
 
 struct SourceSpec {
   std::string url;  // file://, https://, ssh:// (and git:// for tests)
@@ -32,6 +41,8 @@ struct SourceSpec {
   // Link to a declared line in the host's web UI, with {commit}, {path} and {line} (core/web_url.h): the
   // policy's webURL, else derived from `url` for known hosts; empty: no links.
   std::string web_url;
+  std::optional<FluxSpec> flux;                       // follow Flux's object graph instead of plain `paths`
+  std::vector<std::string> helm_command{"helm"};     // argv of the helm binary (Flux sources)
 };
 
 }  // namespace gitgate

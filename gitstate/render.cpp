@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "gitstate/git.h"
-#include "gitstate/subprocess.h"
+#include "core/subprocess.h"
 #include "manifests/loader.h"
 
 namespace gitgate::gitstate {
@@ -149,6 +149,11 @@ std::string excerpt(std::string text, const std::string& temp_root) {
 }
 
 }  // namespace
+
+Status export_tree(git_repository* repo, git_tree* tree, const std::string& root, const std::string& directory,
+                   const RenderLimits& limits, std::vector<Problem>& problems) {
+  return Exporter(repo, root, directory, limits, problems).run(tree);
+}
 
 Result<RenderResult> render_kustomize(git_repository* repo, git_tree* tree, const std::string& directory,
                                       const SourceSpec& spec, const RenderLimits& limits, int cancel_fd) {

@@ -28,6 +28,11 @@ struct RenderResult {
   std::vector<Problem> problems;  // files left out of the export
 };
 
+// Writes every regular file of `tree` below `root` (symbolic links, submodules, unsafe names and files over
+// the limits left out; those inside `directory` are reported in `problems`).
+gitgate::Status export_tree(git_repository* repo, git_tree* tree, const std::string& root, const std::string& directory,
+                            const RenderLimits& limits, std::vector<Problem>& problems);
+
 // Renders `directory` (repository-relative, "" for the root) of `tree`. The whole tree is exported, since
 // overlays refer to bases outside their directory ("../base").
 gitgate::Result<RenderResult> render_kustomize(git_repository* repo, git_tree* tree,

@@ -1,5 +1,7 @@
 #include "gitstate/snapshot_builder.h"
 
+#include "gitstate/git_tree.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -327,25 +329,6 @@ Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int can
 }
 
 Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
-  const std::string& directory = paths_.front();
-  RenderLimits render_limits;
-  render_limits.max_file_bytes = limits_.max_file_bytes;
-  auto rendered = render_kustomize(repo_.get(), tree, directory, spec_, render_limits, cancel_fd);
-  if (!rendered) return Error{rendered.error()};
-  out.problems = std::move(rendered->problems);
-  for (size_t i = 1; i < paths_.size(); ++i)
-    out.problems.push_back({paths_[i], 0, "render: kustomize builds the first source path only; ignored"});
-
-  manifests::Limits output_limits = limits_;
-  output_limits.max_file_bytes = render_limits.max_output_bytes;
-  output_limits.max_nodes = std::max<uint64_t>(limits_.max_nodes, rendered->output.size());
-  manifests::ParseOptions options;
-  options.kustomize_origin = true;
-  auto parsed = manifests::parse_file(rendered->kustomization + " (kustomize build)", rendered->output,
-                                      output_limits, options);
-  out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
-
-  // Each object is attributed to the file kustomize names, found in the tree; else to the kustomization.
   FileCache next;
   std::unordered_map<std::string, git_oid> sources;
   auto blob_of = [&](const std::string& path) -> std::optional<git_oid> {
@@ -355,30 +338,49 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
     if (!is_blob_mode(git_tree_entry_filemode(entry.get()))) return std::nullopt;
     return *git_tree_entry_id(entry.get());
   };
-  if (auto blob = blob_of(rendered->kustomization)) sources.emplace(rendered->kustomization, *blob);
   std::vector<std::shared_ptr<DeclaredObject>> objects;
-  for (manifests::Document& doc : parsed.documents) {
-    std::string file = rendered->kustomization;
-    doc.line = 0;
-    doc.column = 0;
-    if (!doc.origin.empty()) {
-      std::string candidate = (fs::path(directory) / doc.origin).lexically_normal().generic_string();
-      auto blob = candidate.starts_with("..") ? std::nullopt : blob_of(candidate);
-      if (blob) {
-        file = candidate;
-        sources.emplace(file, *blob);
-        // The object's position in its file, when the file declares it under the same kind and (possibly
-        // prefixed or suffixed) name.
-        for (const auto& original : load({file, *blob}, next).objects) {
-          if (original->key().kind != doc.kind || doc.name.find(original->key().name) == std::string::npos)
-            continue;
-          doc.line = original->line();
-          doc.column = original->column();
-          break;
+  // Every source path is a kustomization of its own, as Flux and Argo CD build each one.
+  for (const std::string& directory : paths_) {
+    RenderLimits render_limits;
+    render_limits.max_file_bytes = limits_.max_file_bytes;
+    auto rendered = render_kustomize(repo_.get(), tree, directory, spec_, render_limits, cancel_fd);
+    if (!rendered) return Error{rendered.error()};
+    out.problems.insert(out.problems.end(), rendered->problems.begin(), rendered->problems.end());
+
+    manifests::Limits output_limits = limits_;
+    output_limits.max_file_bytes = render_limits.max_output_bytes;
+    output_limits.max_nodes = std::max<uint64_t>(limits_.max_nodes, rendered->output.size());
+    manifests::ParseOptions options;
+    options.kustomize_origin = true;
+    auto parsed = manifests::parse_file(rendered->kustomization + " (kustomize build)", rendered->output,
+                                        output_limits, options);
+    out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
+
+    // Each object is attributed to the file kustomize names, found in the tree; else to the kustomization.
+    if (auto blob = blob_of(rendered->kustomization)) sources.emplace(rendered->kustomization, *blob);
+    for (manifests::Document& doc : parsed.documents) {
+      std::string file = rendered->kustomization;
+      doc.line = 1;
+      doc.column = 1;
+      if (!doc.origin.empty()) {
+        std::string candidate = (fs::path(directory) / doc.origin).lexically_normal().generic_string();
+        auto blob = candidate.starts_with("..") ? std::nullopt : blob_of(candidate);
+        if (blob) {
+          file = candidate;
+          sources.emplace(file, *blob);
+          // The object's position in its file, when the file declares it under the same kind and (possibly
+          // prefixed or suffixed) name.
+          for (const auto& original : load({file, *blob}, next).objects) {
+            if (original->key().kind != doc.kind || doc.name.find(original->key().name) == std::string::npos)
+              continue;
+            doc.line = original->line();
+            doc.column = original->column();
+            break;
+          }
         }
       }
+      objects.push_back(manifests::declare(doc, file, spec_.default_namespace));
     }
-    objects.push_back(manifests::declare(doc, file, spec_.default_namespace));
   }
   files_ = std::move(next);
 
@@ -391,6 +393,41 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
     object->set_last_change(last_change(answers, object->file(), out));
     out.objects.push_back(std::move(object));
   }
+  return Status::Ok();
+}
+
+// Flux's object graph from spec.flux.path (desired/flux): what kustomize-controller and helm-controller
+// would apply, each object with its provenance chain, the commits that last changed the files it cites.
+Status SnapshotBuilder::build_flux(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
+  if (!flux_) {
+    desired::flux::Options options;
+    options.spec = spec_;
+    options.cache_dir = git_dir_ + ".desired";
+    flux_ = std::make_unique<desired::flux::Builder>(std::move(options));
+  }
+  RenderLimits limits;
+  limits.max_file_bytes = limits_.max_file_bytes;
+  GitTree view(repo_.get(), tree, limits);
+  auto result = flux_->build(view, short_id(oid_hex(head)), cancel_fd);
+  stats_.flux = result.stats;
+  fingerprint_ = oid_hex(head) + " " + result.fingerprint;
+
+  std::vector<FileAtHead> targets;
+  for (const auto& file : desired::flux::cited_files(result)) {
+    git_tree_entry* raw = nullptr;
+    if (git_tree_entry_bypath(&raw, tree, file.c_str()) != 0) continue;
+    TreeEntryPtr entry(raw);
+    targets.push_back({file, *git_tree_entry_id(entry.get())});
+  }
+  auto answers = provenance_.update(repo_.get(), head, targets, {}, cancel_fd);
+  stats_.commits_walked = provenance_.commits_walked();
+  std::map<std::string, std::shared_ptr<const CommitInfo>> commits;
+  for (const auto& target : targets) commits[target.path] = last_change(answers, target.path, out);
+  desired::flux::set_link_commits(result, commits);
+  stats_.files = targets.size();
+  out.objects.insert(out.objects.end(), result.objects.begin(), result.objects.end());
+  out.problems.insert(out.problems.end(), result.problems.begin(), result.problems.end());
+  out.unbuilt = std::move(result.unbuilt);
   return Status::Ok();
 }
 
@@ -421,12 +458,13 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string
   Output out;
   out.commits.insert(info->id);
   if (!signers_problem_.empty()) out.problems.push_back({spec_.allowed_signers, 0, signers_problem_});
-  Status built = spec_.render == Render::Kustomize ? build_rendered(tree.get(), head, cancel_fd, out)
-                                                   : build_plain(tree.get(), head, cancel_fd, out);
+  Status built = spec_.flux                          ? build_flux(tree.get(), head, cancel_fd, out)
+                 : spec_.render == Render::Kustomize ? build_rendered(tree.get(), head, cancel_fd, out)
+                                                     : build_plain(tree.get(), head, cancel_fd, out);
   if (!built.ok()) return Error{"commit " + short_id(head_hex) + ": " + built.error()};
   commits_.retain(out.commits);
   return std::make_shared<const Snapshot>(std::move(info), spec_.default_namespace, std::move(out.objects),
-                                          std::move(out.problems));
+                                          std::move(out.problems), std::move(out.unbuilt));
 }
 
 }  // namespace gitgate::gitstate

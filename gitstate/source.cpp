@@ -11,7 +11,7 @@
 #include "gitstate/git.h"
 #include "gitstate/remote_url.h"
 #include "gitstate/snapshot_builder.h"
-#include "gitstate/subprocess.h"
+#include "core/subprocess.h"
 
 namespace gitgate::gitstate {
 namespace fs = std::filesystem;
@@ -265,18 +265,20 @@ void Source::sync() {
     return;
   }
   signers_changed_ = signers_changed_ || *signers;
-  if (*head == published_commit_ && !signers_changed_) {
-    // Nothing new: no parse, no new window.
+  bool unchanged = *head == published_commit_ && !signers_changed_;
+  auto nothing_new = [&] {
     std::lock_guard lock(mutex_);
     status_.last_success_unix_ms = now_unix_ms();
     status_.last_error.clear();
-    return;
-  }
+  };
+  if (unchanged && !builder_->rebuilds_unchanged_commits()) return nothing_new();  // no parse, no new window
+  std::string fingerprint = builder_->fingerprint();
   auto snapshot = builder_->build(*head, stop_pipe_[0]);
   if (!snapshot) {
     record_failure(snapshot.error());
     return;
   }
+  if (unchanged && builder_->fingerprint() == fingerprint) return nothing_new();
   signers_changed_ = false;
   publish(std::move(*snapshot), fetched.ok);
 }

@@ -515,15 +515,33 @@ class Containment {
     std::string_view list_key = path_.empty() ? std::string_view{} : path_.back().key;
     element first = *declared.begin();
     if (is_scalar(first)) {
-      // Scalar lists (args, command) must be equal, in order.
-      if (declared.size() != req.size()) return differ(declared_list, requested);
+      // Scalar lists (args, command) must be equal, in order. The difference names the first item that
+      // differs, not both whole lists.
       auto r = req.begin();
+      size_t i = 0;
       for (element d : declared) {
+        if (i == req.size()) {
+          path_.push_back({{}, std::nullopt, i, true});
+          bool ok = differ(d, std::nullopt);
+          path_.pop_back();
+          return ok;
+        }
         if (!values_equal(d, *r, false) &&
             !(d.type() == element_type::STRING && std::string_view(d).find("${") != std::string_view::npos &&
-              placeholder_match(std::string_view(d), scalar_text(*r), options_.substitute)))
-          return differ(declared_list, requested);
+              placeholder_match(std::string_view(d), scalar_text(*r), options_.substitute))) {
+          path_.push_back({{}, std::nullopt, i, true});
+          bool ok = differ(d, *r);
+          path_.pop_back();
+          return ok;
+        }
         ++r;
+        ++i;
+      }
+      if (declared.size() != req.size()) {
+        path_.push_back({{}, std::nullopt, i, true});
+        if (collecting()) differences_->push_back({render_path(path_), "no such item", render_value(*r)});
+        path_.pop_back();
+        return false;
       }
       return true;
     }

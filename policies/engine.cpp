@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/provenance.h"
 #include "policies/compare.h"
 #include "policies/source_link.h"
 
@@ -132,61 +133,17 @@ std::string describe(const Target& t) {
   return out;
 }
 
-std::string date_of(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-std::string_view signature_words(SignatureStatus s) {
-  switch (s) {
-    case SignatureStatus::Verified:
-      return "verified";
-    case SignatureStatus::Unsigned:
-      return "unsigned";
-    case SignatureStatus::Invalid:
-      return "bad signature";
-    case SignatureStatus::UnknownKey:
-      return "signed by an unknown key";
-  }
-  return "unsigned";
-}
-
-// "(clusters/prod/shop/web.yaml:12 @ 3f2c1ab, alice, 2026-11-20, verified by alice@example.com)"
-// The commit shown is the one that last changed the file (whose author is named), else the snapshot's.
-std::string provenance(const DeclaredObject& decl, const CommitInfo& snapshot) {
-  const auto& changed = decl.last_change();
-  std::string out = "(" + decl.file() + ":" + std::to_string(decl.line()) + " @ " +
-                    std::string(changed ? changed->short_id() : snapshot.short_id());
-  if (const auto& c = changed) {
-    out +=
-        ", " + (c->author_name.empty() ? c->author_email : c->author_name) + ", " + date_of(c->time) + ", ";
-    out += signature_words(c->signature);
-    // The allowed_signers principal: who vouched for this state (bounded, it comes from a file in Git's
-    // reach only through the operator's allowed_signers).
-    if (c->signature == SignatureStatus::Verified && !c->signer.empty())
-      out += " by " + c->signer.substr(0, 64);
-  }
-  out += ")";
-  return out;
-}
-
-// For an object kept from an earlier commit because its file no longer parses: says so, and since when.
-std::string carried_note(const DeclaredObject& decl, const CommitInfo& snapshot) {
-  if (!decl.carried_from()) return {};
-  return " " + decl.file() + " fails to parse at " + std::string(snapshot.short_id()) +
-         ", so what it declared at " + std::string(decl.carried_from()->short_id()) +
-         " stays in force until it parses again or is deleted.";
-}
 
 class Evaluation {
  public:
   Evaluation(const AdmissionRequest& request, const Policy& policy, const SnapshotWindow* window,
-             Scratch& scratch, Target target)
-      : req_(request), policy_(policy), window_(window), scratch_(scratch), target_(target) {
+             Scratch& scratch, Target target, std::string state_reason)
+      : req_(request),
+        policy_(policy),
+        window_(window),
+        scratch_(scratch),
+        target_(target),
+        state_reason_(std::move(state_reason)) {
     d_.policy = policy.name;
     d_.mode = policy.mode;
     d_.dry_run = request.dry_run;
@@ -210,27 +167,46 @@ class Evaluation {
 
     if (window_ == nullptr || window_->current() == nullptr) {
       if (identity == Identity::BreakGlass) return break_glass();
+      std::string why = state_reason_.empty() ? std::string() : " (" + state_reason_.substr(0, 400) + ")";
       violate(reason::kNoSnapshot, "gitgate: the Git state for policy " + policy_.name + " (" +
-                                       policy_.source.url + " " + policy_.source.branch +
-                                       ") is not loaded yet, so nothing can be checked; retry in a moment.");
+                                       policy_.source.url + " " + policy_.source.branch + ") is not loaded yet" +
+                                       why + ", so nothing can be checked; retry in a moment.");
       return finish();
     }
     const Snapshot& current = *window_->current();
     lookup_ = current.find({target_.group, target_.kind, target_.ns, target_.name});
     d_.snapshot_commit = current.commit_ptr();
-    if (lookup_.declared())
+    if (lookup_.declared()) {
       d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), lookup_.object);
+    } else {
+      declare_unbuilt();
+    }
+    if (identity == Identity::Person && current.is_applier(req_.user.username)) {
+      // An identity that applies some of Git's builds (a Kustomization's or HelmRelease's service account):
+      // an agent that must match Git.
+      identity = d_.identity = Identity::Agent;
+      d_.agent = std::string(req_.user.username);
+    }
 
     switch (identity) {
       case Identity::BreakGlass:
         return break_glass();
-      case Identity::Agent:
-        if (agent->must_match_git) {
+      case Identity::Agent: {
+        const auto* built = lookup_.declared() ? lookup_.object->built_by().get() : nullptr;
+        if (built != nullptr && !built->applier.empty()) {
+          // Flux's graph says who applies this object; only that identity, and only what Git builds.
+          if (req_.user.username != built->applier) {
+            not_the_applier(*built);
+          } else {
+            agent_rules();
+          }
+        } else if (agent == nullptr || agent->must_match_git) {
           agent_rules();
         } else {
           entrusted_agent_rules();
         }
         break;
+      }
       case Identity::Controller:
         controller_rules();
         break;
@@ -300,9 +276,19 @@ class Evaluation {
   std::string declared_intro() const { return declared_intro(*lookup_.object, target_); }
 
   std::string declared_intro(const DeclaredObject& decl, const Target& what) const {
-    const CommitInfo& snapshot = window_->current()->commit();
-    return "gitgate: " + describe(what) + " is declared in Git " + provenance(decl, snapshot) + "." +
-           carried_note(decl, snapshot);
+    return "gitgate: " + describe(what) + " " + declared_where(decl, window_->current()->commit());
+  }
+
+  std::string provenance(const DeclaredObject& decl) const {
+    return cite(decl.file(), decl.line(), decl.last_change().get(), window_->current()->commit());
+  }
+
+  // " (file:line @ …)" for an object written in Git as it is; ", where it is built by …" otherwise.
+  std::string git_reference(const DeclaredObject& decl) const {
+    if (!decl.built_by() && !decl.carried_from()) return " " + provenance(decl);
+    std::string where = declared_where(decl, window_->current()->commit());
+    if (where.ends_with(".")) where.pop_back();
+    return ", where it " + where;
   }
 
   std::string conflict_text() const {
@@ -327,6 +313,45 @@ class Evaluation {
     }
   }
 
+  // An object that Flux's ownership labels (on the request, or on the object as it was) tie to a
+  // HelmRelease or Kustomization that could not be built: declared, with values gitgate does not know.
+  void declare_unbuilt() {
+    for (auto source : {req_.object, req_.old_object}) {
+      auto labels = member(member(source, "metadata"), "labels");
+      if (!labels) continue;
+      for (std::string_view prefix : {"helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"}) {
+        std::string_view name, ns;
+        auto n = member(*labels, std::string(prefix) + "/name");
+        auto s = member(*labels, std::string(prefix) + "/namespace");
+        if (!n || !s || n->get(name) || s->get(ns)) continue;
+        const UnbuiltOwner* owner = window_->current()->find_unbuilt(prefix, ns, name);
+        if (owner == nullptr) continue;
+        const ProvenanceLink* at = owner->build->chain.empty() ? nullptr : &owner->build->chain.front();
+        auto declared = std::make_shared<DeclaredObject>(
+            ObjectKey{std::string(target_.group), std::string(target_.kind), std::string(target_.ns),
+                      std::string(target_.name)},
+            "", "{}", at != nullptr ? at->file : std::string(), at != nullptr ? at->line : 0, 0);
+        declared->set_built_by(owner->build);
+        if (at != nullptr) declared->set_last_change(at->commit);
+        unknown_ = declared;
+        lookup_.object = unknown_.get();
+        d_.declared = unknown_;
+        return;
+      }
+    }
+  }
+
+  bool values_unknown() const {
+    return lookup_.declared() && lookup_.object->built_by() && lookup_.object->built_by()->values_unknown;
+  }
+
+  void not_the_applier(const BuildProvenance& built) {
+    violate(reason::kAgentNotApplier,
+            declared_intro() + " It is applied by " + built.applier + ", not by " + std::string(req_.user.username) +
+                ": each agent writes only what its own Kustomization or HelmRelease builds. Change it in Git instead.");
+    d_.sync_wanted = true;  // a newer commit may have moved it to this agent
+  }
+
   // --- agents -------------------------------------------------------------------------------------------
   // An agent whose output Git does not spell out (mustMatchGit: false) writes only what Git does not
   // declare: taking over a declared object (Helm adoption metadata, then a release) is not its mandate.
@@ -344,6 +369,7 @@ class Evaluation {
       allow(lookup_.declared() ? reason::kAgentDeleteDeclared : reason::kAgentDelete);
       return;
     }
+    if (values_unknown()) return allow(reason::kValuesUnknown);  // nothing to compare with; audited as such
     if (target_.scale) {
       // An agent scaling through /scale: compare the replica count with Git.
       scale_rules(Who::Controller, /*agent=*/true);
@@ -383,6 +409,7 @@ class Evaluation {
       }
     }
     if (!seen_anywhere) {
+      if (helm_release_storage()) return allow(reason::kAgentReleaseStorage);
       if (req_.operation == Operation::Create) {
         // A compromised or misconfigured agent creating what Git never declared (a ClusterRoleBinding).
         std::string message = "gitgate: " + describe(target_) + " created by agent " + d_.agent +
@@ -416,8 +443,8 @@ class Evaluation {
                   " and matches none of the " + std::to_string(window_->snapshots.size()) +
                   " recent commits. Change it in Git instead.");
     } else {
-      message = "gitgate: " + describe(target_) + " written by agent " + d_.agent + " does not match Git " +
-                provenance(*lookup_.object, window_->current()->commit());
+      message = "gitgate: " + describe(target_) + " written by agent " + d_.agent + " does not match Git" +
+                git_reference(*lookup_.object);
       if (window_->snapshots.size() == 2) message += " nor the commit before it";
       if (window_->snapshots.size() > 2)
         message += " nor any of the " + std::to_string(window_->snapshots.size() - 1) + " commits before it";
@@ -428,11 +455,21 @@ class Evaluation {
             " gitgate could not compare all of it within its work bound, and refuses what it cannot check.";
       }
       append_differences(message, differences);
-      message += carried_note(*lookup_.object, window_->current()->commit());
       message += " Change it in Git instead.";
       violate(reason::kAgentGitMismatch, std::move(message));
     }
     d_.sync_wanted = true;
+  }
+
+  // helm-controller's own release records (Secrets of type helm.sh/release.v1), written by an identity that
+  // applies Git's builds.
+  bool helm_release_storage() const {
+    if (!target_.group.empty() || target_.kind != "Secret" || !target_.name.starts_with("sh.helm.release.v1."))
+      return false;
+    auto type = member(req_.object, "type");
+    std::string_view text;
+    return type && !type->get(text) && text == "helm.sh/release.v1" &&
+           window_->current()->is_applier(req_.user.username);
   }
 
   void append_differences(std::string& message, const std::vector<Difference>& differences) const {
@@ -442,9 +479,19 @@ class Evaluation {
       if (hidden) {
         message += "differs (value hidden).";
       } else {
-        message += "Git has " + diff.declared + ", request has " + diff.requested + ".";
+        message += "Git has " + diff.declared + origin_text(diff.declared, diff.requested) + ", request has " +
+                   diff.requested + ".";
       }
     }
+  }
+
+  // Where the declared value was set, for a rendered (quoted, possibly cut) value.
+  std::string origin_text(std::string_view rendered, std::string_view requested) const {
+    if (!lookup_.declared() || !lookup_.object->built_by()) return {};
+    auto unquote = [](std::string_view v) {
+      return v.size() >= 2 && v.front() == '"' && v.back() == '"' ? v.substr(1, v.size() - 2) : v;
+    };
+    return set_by(*lookup_.object, unquote(rendered), unquote(requested));
   }
 
   // --- controllers ----------------------------------------------------------------------------------------
@@ -557,6 +604,26 @@ class Evaluation {
     }
   }
 
+  // For two lists of scalars (args, command): the first item that differs, "[2]: \"a\" to \"b\"", not both
+  // whole lists.
+  static std::optional<std::string> first_differing_item(const Change& c) {
+    if (!c.before || !c.after || c.before->type() != simdjson::dom::element_type::ARRAY ||
+        c.after->type() != simdjson::dom::element_type::ARRAY)
+      return std::nullopt;
+    simdjson::dom::array a(*c.before), b(*c.after);
+    auto ia = a.begin();
+    auto ib = b.begin();
+    for (size_t i = 0;; ++i, ++ia, ++ib) {
+      bool end_a = ia == a.end(), end_b = ib == b.end();
+      if (end_a && end_b) return std::nullopt;
+      if (!end_a && ((*ia).type() == simdjson::dom::element_type::OBJECT || (*ia).type() == simdjson::dom::element_type::ARRAY))
+        return std::nullopt;
+      if (end_a || end_b || !values_equal(*ia, *ib, false))
+        return "[" + std::to_string(i) + "] changed from " + (end_a ? std::string("no item") : render_value(*ia)) +
+               " to " + (end_b ? std::string("no item") : render_value(*ib));
+    }
+  }
+
   std::string finding_text(const Change& c, const std::string& path, PathRole role, bool declared,
                            const std::string& git_value) const {
     bool hidden =
@@ -565,8 +632,10 @@ class Evaluation {
     std::string after = c.after ? render_value(*c.after) : std::string("removed");
     if (hidden) {
       text += "changed (value hidden).";
+    } else if (auto item = first_differing_item(c)) {
+      text = path + *item + " (" + (declared ? std::string("declared in Git") : role_words(role, c.path)) + ").";
     } else if (declared && !git_value.empty()) {
-      text += "Git has " + git_value + ", request has " + after + ".";
+      text += "Git has " + git_value + origin_text(git_value, after) + ", request has " + after + ".";
     } else {
       text += "changed from " + (c.before ? render_value(*c.before) : std::string("unset")) + " to " + after +
               " (" + (declared ? std::string("declared in Git") : role_words(role, c.path)) + ").";
@@ -736,7 +805,7 @@ class Evaluation {
       }
       std::string message = "gitgate: " + describe(target_) + " is created from " + owner_text(owner) +
                             ", which is declared in Git " +
-                            provenance(*found.object, window_->current()->commit()) +
+                            provenance(*found.object) +
                             ". The Job does not copy its job template:";
       if (bound_hit) {
         d_.limit = "containment-work";
@@ -753,7 +822,7 @@ class Evaluation {
     violate(reason::kControllerOwned,
             "gitgate: " + describe(target_) + " names " + owner_text(owner) +
                 " as its controller, and that is declared in Git " +
-                provenance(*found.object, window_->current()->commit()) +
+                provenance(*found.object) +
                 "; only the controller creates what it owns. Change the owner in Git instead.");
     return true;
   }
@@ -770,7 +839,7 @@ class Evaluation {
     d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), found.object);
     violate(reason::kControllerOwned,
             "gitgate: " + describe(target_) + " belongs to " + describe(owner) +
-                ", which is declared in Git " + provenance(*found.object, window_->current()->commit()) +
+                ", which is declared in Git " + provenance(*found.object) +
                 "; people may not scale it. Change spec.replicas of the Deployment in Git instead.");
     return true;
   }
@@ -784,7 +853,7 @@ class Evaluation {
     violate(reason::kDeclaredObjectDelete,
             "gitgate: Namespace " + std::string(target_.name) + " holds " + std::to_string(count) +
                 " object(s) declared in Git, such as " + describe(what) + " " +
-                provenance(*example, window_->current()->commit()) +
+                provenance(*example) +
                 "; deleting it would delete them. Remove them from Git first.");
     return true;
   }
@@ -810,7 +879,7 @@ class Evaluation {
     d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), found.object);
     violate(reason::kControllerOwned,
             "gitgate: " + describe(target_) + " would route traffic of " + describe(owner) +
-                ", which is declared in Git " + provenance(*found.object, window_->current()->commit()) +
+                ", which is declared in Git " + provenance(*found.object) +
                 " with a selector: its endpoints belong to the endpoint controllers. Change the Service in Git "
                 "instead.");
     return true;
@@ -852,6 +921,8 @@ class Evaluation {
   Snapshot::Lookup lookup_;
   std::vector<const PathPattern*> ignored_;
   std::vector<const PathPattern*> granted_;  // controllers: the paths the policy grants them for this kind
+  std::shared_ptr<const DeclaredObject> unknown_;  // declared with unknown values (declare_unbuilt)
+  std::string state_reason_;                       // why there is no snapshot, when there is none
   Decision d_;
 };
 
@@ -895,7 +966,9 @@ Decision evaluate(const AdmissionRequest& request, const PolicySet& policies, co
     d.dry_run = request.dry_run;
     return d;
   }
-  Decision d = Evaluation(request, *policy, state.window(*policy), scratch, target).run();
+  const SnapshotWindow* window = state.window(*policy);
+  std::string why = window == nullptr || window->current() == nullptr ? state.unavailable_reason(*policy) : "";
+  Decision d = Evaluation(request, *policy, window, scratch, target, std::move(why)).run();
   add_source_link(d, policy->source.web_url, kMaxMessageBytes);
   return d;
 }

@@ -17,6 +17,8 @@ class DeclaredState {
  public:
   virtual ~DeclaredState() = default;
   virtual const SnapshotWindow* window(const Policy& policy) const = 0;
+  // Why a policy has no snapshot yet (the last fetch or build error), for the denial; "" when unknown.
+  virtual std::string unavailable_reason(const Policy&) const { return {}; }
 };
 
 // Buffers one thread reuses across evaluations (parsing declared objects). Never shared between threads.
@@ -54,6 +56,9 @@ inline constexpr const char* kFakeOwnership = "fake-ownership";
 inline constexpr const char* kAgentDeclaredObject = "agent-declared-object";
 inline constexpr const char* kControllerOwned = "controller-owned";
 inline constexpr const char* kJobFromCronJob = "job-from-cronjob";
+inline constexpr const char* kAgentNotApplier = "agent-not-applier";
+inline constexpr const char* kValuesUnknown = "values-unknown";
+inline constexpr const char* kAgentReleaseStorage = "agent-release-storage";
 }  // namespace reason
 
 }  // namespace gitgate::policies

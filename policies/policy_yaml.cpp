@@ -33,7 +33,8 @@ constexpr std::array<std::string_view, 3> kMetadataFields{"name", "labels", "ann
 constexpr std::array<std::string_view, 11> kSpecFields{
     "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
     "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
-constexpr std::array<std::string_view, 17> kSourceFields{"url",
+constexpr std::array<std::string_view, 3> kFluxFields{"path", "namespace", "caFile"};
+constexpr std::array<std::string_view, 19> kSourceFields{"url",
                                                          "branch",
                                                          "paths",
                                                          "interval",
@@ -49,7 +50,9 @@ constexpr std::array<std::string_view, 17> kSourceFields{"url",
                                                          "window",
                                                          "maxFileSize",
                                                          "substitute",
-                                                         "webURL"};
+                                                         "webURL",
+                                                         "flux",
+                                                         "helmCommand"};
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
 constexpr std::array<std::string_view, 4> kAgentFields{"name", "users", "groups", "mustMatchGit"};
@@ -714,6 +717,59 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     }
   } else {
     out.web_url = derive_web_url_template(out.url);
+  }
+  if (const Entry* flux = f->get("flux")) {
+    if (auto ff = map(*flux, kFluxFields, "a map with path, namespace and caFile")) {
+      FluxSpec spec;
+      if (const Entry* path = ff->get("path")) {
+        if (auto text = string(*path)) {
+          if (auto status = syntax::check_repo_path(*text); !status)
+            error(path->mark(), path->path + ": " + status.error());
+          else
+            spec.path = *text;
+        }
+      } else {
+        error(flux->where(), flux->path + ": missing required field 'path' (the directory Flux's bootstrap "
+                                          "Kustomization points at, e.g. clusters/production)");
+      }
+      if (const Entry* ns = ff->get("namespace")) {
+        if (auto text = string(*ns)) {
+          if (auto status = syntax::check_namespace_name(*text); !status)
+            error(ns->mark(), ns->path + ": " + status.error());
+          else
+            spec.ns = *text;
+        }
+      }
+      if (const Entry* ca = ff->get("caFile")) {
+        if (auto text = string(*ca)) {
+          if (auto status = syntax::check_file_path(*text); !status)
+            error(ca->mark(), ca->path + ": " + status.error());
+          else
+            spec.ca_file = *text;
+        }
+      }
+      out.flux = std::move(spec);
+      if (const Entry* paths = f->get("paths"))
+        error(paths->key_mark, paths->path + ": a source follows either plain paths or flux, not both (flux "
+                                             "finds what to build from flux.path)");
+      if (out.render == Render::Kustomize)
+        error(f->get("render")->mark(), e.path + ".render: flux builds as Flux does; leave render out");
+    }
+  }
+  if (const Entry* command = f->get("helmCommand")) {
+    if (auto items = strings(*command)) {
+      std::vector<std::string> argv;
+      for (auto& item : *items) {
+        if (item.text.empty())
+          error(item.mark, item.path + ": empty argument");
+        else
+          argv.push_back(std::move(item.text));
+      }
+      if (items->empty())
+        error(command->mark(), command->path + ": empty command (e.g. [helm])");
+      else if (argv.size() == items->size())
+        out.helm_command = std::move(argv);
+    }
   }
   if (scheme == "http" && !out.credentials.empty()) {
     const Entry* credentials = f->get("credentials");

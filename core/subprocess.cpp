@@ -1,4 +1,6 @@
-#include "gitstate/subprocess.h"
+#include "core/subprocess.h"
+
+#include <algorithm>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +15,7 @@
 
 extern char** environ;
 
-namespace gitgate::gitstate {
+namespace gitgate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -97,11 +99,26 @@ ProcessResult run_process(const ProcessOptions& options) {
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+  std::vector<std::string> command;
+  if (options.max_memory_bytes != 0)
+    command = {"prlimit", "--data=" + std::to_string(options.max_memory_bytes), "--"};
+  command.insert(command.end(), options.argv.begin(), options.argv.end());
   std::vector<char*> argv;
-  for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    std::string_view name = entry.substr(0, entry.find('='));
+    bool replaced = std::any_of(options.environment.begin(), options.environment.end(), [&](const std::string& o) {
+      return o.size() > name.size() && o.compare(0, name.size(), name) == 0 && o[name.size()] == '=';
+    });
+    if (!replaced) env.push_back(*e);
+  }
+  for (const auto& e : options.environment) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -165,4 +182,4 @@ ProcessResult run_process(const ProcessOptions& options) {
   return result;
 }
 
-}  // namespace gitgate::gitstate
+}  // namespace gitgate

@@ -1,13 +1,14 @@
 // Runs a program (argv, never a shell) with a wall-clock limit and bounded output, and kills its whole
-// process group at the deadline or when asked to stop. Used for the fetch child and for kustomize.
+// process group at the deadline or when asked to stop. Used for the fetch child, kustomize and helm.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
-namespace gitgate::gitstate {
+namespace gitgate {
 
 struct ProcessOptions {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
@@ -16,6 +17,9 @@ struct ProcessOptions {
   size_t max_stdout = 1024 * 1024;  // beyond this the process is killed and the run reported as failed
   size_t max_stderr = 64 * 1024;    // beyond this stderr is truncated (the process runs on)
   int cancel_fd = -1;               // readable means stop now (kill the process)
+  std::vector<std::string> environment;  // "NAME=value" entries added to (or replacing) the inherited ones
+  // Heap the process may use (RLIMIT_DATA, through util-linux's prlimit); 0: no limit of its own.
+  uint64_t max_memory_bytes = 0;
 };
 
 struct ProcessResult {
@@ -36,4 +40,4 @@ struct ProcessResult {
 
 ProcessResult run_process(const ProcessOptions& options);
 
-}  // namespace gitgate::gitstate
+}  // namespace gitgate

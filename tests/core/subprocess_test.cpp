@@ -1,10 +1,10 @@
-#include "gitstate/subprocess.h"
+#include "core/subprocess.h"
 
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-namespace gitgate::gitstate {
+namespace gitgate {
 namespace {
 
 using namespace std::chrono_literals;
@@ -66,4 +66,4 @@ TEST(Subprocess, MissingProgramIsReported) {
 }
 
 }  // namespace
-}  // namespace gitgate::gitstate
+}  // namespace gitgate

@@ -1,0 +1,1082 @@
+#include "desired/flux/builder.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "desired/flux/substitute.h"
+#include "desired/helm/helm.h"
+#include "desired/kustomize/kustomization.h"
+#include "manifests/yaml_document.h"
+
+namespace gitgate::desired::flux {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kKustomizeGroup = "kustomize.toolkit.fluxcd.io";
+constexpr const char* kHelmGroup = "helm.toolkit.fluxcd.io";
+constexpr const char* kSourceGroup = "source.toolkit.fluxcd.io";
+constexpr size_t kMaxValueOrigins = 2000;
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[32];
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < size; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string group_of(const std::string& api_version) {
+  auto slash = api_version.find('/');
+  return slash == std::string::npos ? std::string() : api_version.substr(0, slash);
+}
+
+// "./clusters//prod/" -> "clusters/prod"; nullopt for paths that climb out.
+std::optional<std::string> clean_path(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    std::string part(
+        path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (part == "..") {
+      if (parts.empty()) return std::nullopt;
+      parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
+  return out;
+}
+
+// A Git URL reduced to host and path, so https://github.com/org/fleet.git and ssh://git@github.com/org/fleet
+// name the same repository.
+std::string repository_identity(std::string url) {
+  for (const char* scheme : {"https://", "http://", "ssh://", "git://", "file://"})
+    if (url.starts_with(scheme)) url = url.substr(std::string_view(scheme).size());
+  if (auto at = url.find('@'); at != std::string::npos && at < url.find('/')) url = url.substr(at + 1);
+  if (auto colon = url.find(':'); colon != std::string::npos && colon < url.find('/')) {
+    // host:port/path or scp-like host:path
+    std::string after = url.substr(colon + 1);
+    bool port = !after.empty() && std::isdigit(static_cast<unsigned char>(after[0])) &&
+                after.find('/') != std::string::npos &&
+                std::all_of(after.begin(), after.begin() + static_cast<long>(after.find('/')),
+                            [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    url = url.substr(0, colon) + (port ? after.substr(after.find('/')) : "/" + after);
+  }
+  while (url.ends_with("/")) url.pop_back();
+  if (url.ends_with(".git")) url.resize(url.size() - 4);
+  std::transform(url.begin(), url.begin() + static_cast<long>(std::min(url.find('/'), url.size())),
+                 url.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return url;
+}
+
+std::string str(const json& j, const char* key, std::string fallback = {}) {
+  if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
+  return fallback;
+}
+
+const json& field(const json& j, const char* key) {
+  static const json null_value;
+  return j.is_object() && j.contains(key) ? j[key] : null_value;
+}
+
+bool flag(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+}
+
+// Flux's MergeMaps: maps merge key by key, everything else is replaced.
+void merge_maps(json& into, const json& from) {
+  if (!from.is_object()) return;
+  for (const auto& [key, value] : from.items()) {
+    if (value.is_object() && into.contains(key) && into[key].is_object()) {
+      merge_maps(into[key], value);
+    } else {
+      into[key] = value;
+    }
+  }
+}
+
+// Helm's --set path for valuesFrom targetPath: dotted keys ("a.b.c", "\." for a literal dot).
+void set_path(json& root, std::string_view path, json value) {
+  std::vector<std::string> keys{""};
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '\\' && i + 1 < path.size()) {
+      keys.back() += path[++i];
+    } else if (path[i] == '.') {
+      keys.emplace_back();
+    } else {
+      keys.back() += path[i];
+    }
+  }
+  json* at = &root;
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    if (!(*at)[keys[i]].is_object()) (*at)[keys[i]] = json::object();
+    at = &(*at)[keys[i]];
+  }
+  (*at)[keys.back()] = std::move(value);
+}
+
+// Scalars with their lines; a multi-line string (a patch, a values file in a ConfigMap) is read as the YAML
+// it holds, its lines counted from the one after its `|`.
+void add_origins(std::vector<ValueOrigin>& out, const std::vector<manifests::ScalarLeaf>& leaves,
+                 const std::string& where, const std::string& file) {
+  for (const auto& leaf : leaves) {
+    if (out.size() >= kMaxValueOrigins) return;
+    if (leaf.value.find('\n') != std::string::npos) {
+      for (const auto& inner : manifests::scalar_leaves(leaf.value, leaf.line + 1)) {
+        if (out.size() >= kMaxValueOrigins) return;
+        out.push_back({inner.value, where, file, inner.line});
+      }
+      continue;
+    }
+    out.push_back({leaf.value, where, file, leaf.line});
+  }
+}
+
+std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
+                      const std::string& name) {
+  return group + "/" + kind + "/" + ns + "/" + name;
+}
+
+// A built object before it becomes a DeclaredObject: its JSON and where Git holds it.
+struct Built {
+  json object;
+  std::string file;
+  uint32_t line = 0;
+  uint32_t column = 0;
+  std::shared_ptr<BuildProvenance> build;  // null for the objects of the bootstrap path itself
+  std::string group, kind, ns, name;
+};
+
+// What a Flux Kustomization or HelmRelease is, read from a built object.
+struct Owner {
+  std::string ns, name;
+  json spec;
+  std::string file;
+  uint32_t line = 0;
+  std::string label_prefix;
+  std::string what() const {
+    return std::string(label_prefix == kHelmGroup ? "HelmRelease " : "Kustomization ") + ns + "/" + name;
+  }
+};
+
+}  // namespace
+
+struct Builder::Cache {
+  std::unordered_map<std::string, std::string> kustomize;  // build key -> kustomize output
+  std::unordered_map<std::string, std::string> renders;    // render key -> helm (+ post-render) output
+  struct Pulled {
+    helm::PulledChart chart;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::unordered_map<std::string, Pulled> charts;  // (repository, chart, version) -> the pulled chart
+  // The last good build of each owner: what stays in force when a later build fails.
+  std::unordered_map<std::string, std::vector<Built>> last_good;
+  std::unordered_map<std::string, std::string> last_good_commit;
+
+  std::string disk_path(const std::string& dir, const std::string& kind, const std::string& key) const {
+    return dir.empty() ? std::string() : dir + "/" + kind + "/" + key.substr(0, 2) + "/" + key + ".yaml";
+  }
+  std::optional<std::string> load(std::unordered_map<std::string, std::string>& memory,
+                                  const std::string& dir, const std::string& kind, const std::string& key) {
+    if (auto it = memory.find(key); it != memory.end()) return it->second;
+    std::string path = disk_path(dir, kind, key);
+    if (path.empty()) return std::nullopt;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    return memory[key] = std::move(text);
+  }
+  void store(std::unordered_map<std::string, std::string>& memory, const std::string& dir,
+             const std::string& kind, const std::string& key, const std::string& text) {
+    memory[key] = text;
+    std::string path = disk_path(dir, kind, key);
+    if (path.empty()) return;
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    std::string temp = path + ".tmp";
+    {
+      std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+      out << text;
+      if (!out) return;
+    }
+    fs::rename(temp, path, ec);
+  }
+};
+
+// One build of one commit.
+class Builder::Run {
+ public:
+  Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
+      : options_(options),
+        cache_(cache),
+        tree_(tree),
+        commit_label_(std::move(commit)),
+        cancel_fd_(cancel_fd) {
+    self_ = repository_identity(options.spec.url);
+    flux_ns_ = options.spec.flux ? options.spec.flux->ns : "flux-system";
+  }
+  ~Run() {
+    std::error_code ec;
+    if (!export_dir_.empty()) fs::remove_all(export_dir_, ec);
+  }
+
+  Result run() {
+    if (!options_.spec.flux) {
+      problem("", 0, "the source has no flux section");
+      return std::move(out_);
+    }
+    auto root_path = clean_path(options_.spec.flux->path);
+    if (!root_path) {
+      problem(options_.spec.flux->path, 0, "flux.path climbs out of the repository");
+      return std::move(out_);
+    }
+    // The bootstrap Kustomization: its declaration in Git (found by its path below flux.path, where `flux
+    // bootstrap` writes it), else the one bootstrap would write.
+    root_path_ = *root_path;
+    Owner root{flux_ns_, "flux-system", json{{"path", *root_path}, {"prune", true}}, "", 0, kKustomizeGroup};
+    if (auto declared = bootstrap_declaration(*root_path)) root = *declared;
+    root_id_ = root.label_prefix + "/" + root.ns + "/" + root.name;
+    discovered_.insert(root_id_);
+    queue_.push_back(root);
+    while (!queue_.empty()) {
+      if (seen_.size() >= options_.max_builds) {
+        problem("", 0,
+                "more than " + std::to_string(options_.max_builds) +
+                    " Kustomizations and HelmReleases; the rest is not built");
+        break;
+      }
+      Owner next = std::move(queue_.front());
+      queue_.pop_front();
+      build_kustomization(next);
+    }
+    for (auto& release : releases_) {
+      if (seen_.size() >= options_.max_builds) break;
+      build_release(release);
+    }
+    finish();
+    out_.fingerprint = sha256_hex(fingerprint_ + options_.spec.default_namespace);
+    return std::move(out_);
+  }
+
+ private:
+  void problem(const std::string& path, uint32_t line, std::string reason) {
+    out_.problems.push_back({path, line, std::move(reason)});
+  }
+
+  // --- the objects built so far, by identity -----------------------------------------------------------
+  const Built* find(const std::string& group, const std::string& kind, const std::string& ns,
+                    const std::string& name) const {
+    auto it = index_.find(object_id(group, kind, ns, name));
+    return it == index_.end() ? nullptr : &built_[it->second];
+  }
+
+  // Adds the objects of one owner's build; discovers the Kustomizations and HelmReleases among them.
+  void add(std::vector<Built> objects) {
+    for (auto& b : objects) {
+      std::string id = object_id(b.group, b.kind, b.ns, b.name);
+      if (b.group == kKustomizeGroup && b.kind == "Kustomization") discover(b, kKustomizeGroup);
+      if (b.group == kHelmGroup && b.kind == "HelmRelease") discover(b, kHelmGroup);
+      index_.emplace(id, built_.size());
+      built_.push_back(std::move(b));
+    }
+  }
+
+  void discover(const Built& b, const char* prefix) {
+    Owner owner{b.ns, b.name, b.object.value("spec", json::object()), b.file, b.line, prefix};
+    std::string id = std::string(prefix) + "/" + owner.ns + "/" + owner.name;
+    std::string where = owner.file + ":" + std::to_string(owner.line);
+    auto [first, added] = discovered_at_.emplace(id, where);
+    if (!added) {
+      // The same Kustomization reached again: a cycle (A builds B, B builds A) or two declarations.
+      if (first->second != where && id != root_id_)
+        problem(owner.file, owner.line,
+                owner.what() + " is declared again (first at " + first->second +
+                    "): a cycle or a duplicate; the first is built");
+      return;
+    }
+    if (!discovered_.insert(id).second) return;
+    if (prefix == std::string(kKustomizeGroup)) {
+      queue_.push_back(std::move(owner));
+    } else {
+      releases_.push_back(std::move(owner));
+    }
+  }
+
+  // Whether a Kustomization's sourceRef is the policy's own repository.
+  bool is_self(const Owner& k) const {
+    const json& ref = field(k.spec, "sourceRef");
+    std::string kind = str(ref, "kind", "GitRepository");
+    std::string name = str(ref, "name");
+    std::string ns = str(ref, "namespace", k.ns);
+    if (kind != "GitRepository") return false;
+    if (name == "flux-system" && ns == flux_ns_) return true;
+    const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
+    return repo != nullptr && repository_identity(str(field(repo->object, "spec"), "url")) == self_;
+  }
+
+  // The Kustomization below flux.path whose own path is flux.path: what `flux bootstrap` writes in
+  // <path>/flux-system/gotk-sync.yaml.
+  std::optional<Owner> bootstrap_declaration(const std::string& root) {
+    std::vector<std::string> dirs{root};
+    size_t files = 0;
+    while (!dirs.empty() && files < 2000) {
+      std::string dir = dirs.back();
+      dirs.pop_back();
+      for (const auto& entry : tree_.list(dir)) {
+        std::string path = dir.empty() ? entry.name : dir + "/" + entry.name;
+        if (entry.directory) {
+          dirs.push_back(path);
+          continue;
+        }
+        if (!path.ends_with(".yaml") && !path.ends_with(".yml")) continue;
+        ++files;
+        auto text = tree_.read(path);
+        if (!text) continue;
+        for (const auto& doc : manifests::parse_file(path, *text, {}).documents) {
+          if (doc.kind != "Kustomization" || group_of(doc.api_version) != kKustomizeGroup) continue;
+          json object = json::parse(doc.json, nullptr, false);
+          json spec = field(object, "spec");
+          auto own = clean_path(str(spec, "path"));
+          if (!own || *own != root) continue;
+          std::string ns = doc.ns.empty() ? flux_ns_ : doc.ns;
+          return Owner{ns, doc.name, spec, path, doc.line, kKustomizeGroup};
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::shared_ptr<BuildProvenance> provenance_of(const Owner& owner, std::string applier) {
+    auto p = std::make_shared<BuildProvenance>();
+    if (!owner.file.empty()) p->chain.push_back({owner.what(), owner.file, owner.line, nullptr});
+    p->applier = std::move(applier);
+    out_.builds.push_back(p);
+    return p;
+  }
+
+  std::string applier(const Owner& owner, const char* controller) const {
+    std::string sa = str(owner.spec, "serviceAccountName");
+    if (!sa.empty()) return "system:serviceaccount:" + owner.ns + ":" + sa;
+    return "system:serviceaccount:" + flux_ns_ + ":" + controller;
+  }
+
+  // What cannot be built: the last good build stays in force; with none, what it owns is declared with
+  // unknown values.
+  void unbuilt(const Owner& owner, std::shared_ptr<BuildProvenance> build, const std::string& reason) {
+    std::string id = owner.label_prefix + "/" + owner.ns + "/" + owner.name;
+    fingerprint_ += "u" + id + " " + reason + "\n";
+    problem(owner.file, owner.line, owner.what() + " is not built: " + reason);
+    if (auto it = cache_.last_good.find(id); it != cache_.last_good.end()) {
+      problem(owner.file, owner.line,
+              owner.what() + ": its last good build (" + cache_.last_good_commit[id] + ") stays in force");
+      add(it->second);
+      return;
+    }
+    build->values_unknown = true;
+    build->unknown_reason = reason;
+    out_.unbuilt.push_back({owner.label_prefix, owner.ns, owner.name, build});
+  }
+
+  void succeeded(const Owner& owner, const std::vector<Built>& objects) {
+    std::string id = owner.label_prefix + "/" + owner.ns + "/" + owner.name;
+    cache_.last_good[id] = objects;
+    cache_.last_good_commit[id] = commit_label_;
+  }
+
+  // --- the exported tree, written once per build when kustomize or a Git chart needs it ------------------
+  const fs::path* exported() {
+    if (!export_dir_.empty()) return &export_dir_;
+    std::string pattern = (fs::temp_directory_path() / "gitgate-flux-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) return nullptr;
+    export_dir_ = pattern;
+    std::vector<Problem> skipped;
+    if (Status s = tree_.export_to(export_dir_.string(), skipped); !s.ok()) {
+      problem("", 0, "cannot export the tree for kustomize: " + s.error());
+      return nullptr;
+    }
+    return &export_dir_;
+  }
+
+  // The ids of what a kustomization directory reads: its kustomization file and, through it, every base,
+  // component, patch and generator file; a directory without one stands for all its files (Flux generates
+  // the kustomization from them). Remote references are part of the key as written.
+  void dependencies(const std::string& dir, std::set<std::string>& visited, std::string& key, int depth) {
+    if (depth > 32 || !visited.insert(dir).second) return;
+    std::string kfile;
+    for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"}) {
+      std::string candidate = dir.empty() ? name : dir + "/" + name;
+      if (tree_.read(candidate)) {
+        kfile = candidate;
+        break;
+      }
+    }
+    if (kfile.empty()) {
+      key += dir + "=" + tree_.id(dir) + "\n";
+      return;
+    }
+    key += kfile + "=" + tree_.id(kfile) + "\n";
+    auto docs = manifests::yaml_documents_as_json(*tree_.read(kfile));
+    if (!docs || docs->empty()) return;
+    json k = json::parse(docs->front(), nullptr, false);
+    std::vector<std::string> refs;
+    auto strings = [&](const json& list) {
+      if (!list.is_array()) return;
+      for (const auto& item : list) {
+        if (item.is_string()) refs.push_back(item.get<std::string>());
+        if (item.is_object() && item.contains("path") && item["path"].is_string())
+          refs.push_back(item["path"].get<std::string>());
+      }
+    };
+    for (const char* f :
+         {"resources", "bases", "components", "crds", "patches", "patchesStrategicMerge", "patchesJson6902",
+          "transformers", "generators", "validators", "replacements", "configurations"})
+      strings(field(k, f));
+    for (const char* gen : {"configMapGenerator", "secretGenerator"}) {
+      if (!field(k, gen).is_array()) continue;
+      for (const auto& g : k[gen]) {
+        strings(field(g, "files"));
+        strings(field(g, "envs"));
+        if (g.contains("env") && g["env"].is_string()) refs.push_back(g["env"].get<std::string>());
+      }
+    }
+    for (std::string ref : refs) {
+      if (auto eq = ref.find('='); eq != std::string::npos && ref.find('/') > eq)
+        ref = ref.substr(eq + 1);  // key=file
+      if (ref.find("://") != std::string::npos || ref.starts_with("github.com/") || ref.starts_with("git@")) {
+        key += "remote:" + ref + "\n";
+        continue;
+      }
+      auto path = clean_path((dir.empty() ? "" : dir + "/") + ref);
+      if (!path) continue;
+      if (tree_.read(*path)) {
+        key += *path + "=" + tree_.id(*path) + "\n";
+      } else {
+        dependencies(*path, visited, key, depth + 1);
+      }
+    }
+  }
+
+  // --- Kustomizations
+  // ---------------------------------------------------------------------------------------
+  void build_kustomization(Owner owner) {
+    if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
+    ++out_.stats.kustomizations;
+    bool root = owner.label_prefix + "/" + owner.ns + "/" + owner.name == root_id_;
+    auto build = provenance_of(owner, applier(owner, "kustomize-controller"));
+    if (!root && !is_self(owner)) {
+      const json& ref = field(owner.spec, "sourceRef");
+      unbuilt(owner, build,
+              "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) +
+                  "/" + str(ref, "name") +
+                  " is not the policy's repository, and gitgate follows only that one yet");
+      return;
+    }
+    auto dir = clean_path(str(owner.spec, "path"));
+    if (!dir) {
+      unbuilt(owner, build, "spec.path climbs out of the repository");
+      return;
+    }
+    if (!tree_.read(*dir + "/kustomization.yaml") && tree_.list(*dir).empty() && !dir->empty()) {
+      unbuilt(owner, build, "spec.path '" + *dir + "' is not in the repository at this commit");
+      return;
+    }
+    json flux_fields = json::object();
+    for (const char* f : {"targetNamespace", "namePrefix", "nameSuffix", "patches", "components", "images",
+                          "patchesStrategicMerge", "patchesJson6902"})
+      if (owner.spec.contains(f)) flux_fields[f] = owner.spec[f];
+    std::set<std::string> visited;
+    std::string key = "kustomize\n" + flux_fields.dump() + "\n";
+    for (const auto& arg : options_.spec.kustomize_command) key += arg + " ";
+    dependencies(*dir, visited, key, 0);
+    for (const auto& component : field(owner.spec, "components")) {
+      if (!component.is_string()) continue;
+      if (auto c = clean_path(*dir + "/" + component.get<std::string>())) dependencies(*c, visited, key, 0);
+    }
+    std::string cache_key = sha256_hex(key);
+    fingerprint_ += "k" + cache_key + "\n";
+    auto output = cache_.load(cache_.kustomize, options_.cache_dir, "kustomize", cache_key);
+    if (!output) {
+      const fs::path* root_dir = exported();
+      if (root_dir == nullptr)
+        return unbuilt(owner, build, "the repository could not be exported for kustomize");
+      fs::path target = dir->empty() ? *root_dir : *root_dir / *dir;
+      std::error_code ec;
+      if (!fs::is_directory(target, ec))
+        return unbuilt(owner, build, "spec.path '" + *dir + "' is not a directory");
+      std::string existing = kustomize::kustomization_file(target);
+      std::optional<std::string> original;
+      if (!existing.empty()) {
+        std::ifstream in(target / existing, std::ios::binary);
+        original = std::string((std::istreambuf_iterator<char>(in)), {});
+      }
+      auto written = kustomize::flux_kustomization(target, flux_fields);
+      if (!written) return unbuilt(owner, build, written.error());
+      std::string file_name = existing.empty() ? "kustomization.yaml" : existing;
+      {
+        std::ofstream out(target / file_name, std::ios::binary | std::ios::trunc);
+        out << *written;
+      }
+      kustomize::RunOptions run;
+      run.command = options_.spec.kustomize_command;
+      run.timeout = options_.spec.render_timeout;
+      run.max_output_bytes = options_.max_output_bytes;
+      run.cancel_fd = cancel_fd_;
+      auto result = kustomize::build(target, *root_dir, run);
+      ++out_.stats.kustomize_runs;
+      // Put the directory back as Git has it: another Kustomization may build it with other fields.
+      if (original) {
+        std::ofstream restore(target / file_name, std::ios::binary | std::ios::trunc);
+        restore << *original;
+      } else {
+        fs::remove(target / file_name, ec);
+      }
+      if (!result) return unbuilt(owner, build, result.error());
+      cache_.store(cache_.kustomize, options_.cache_dir, "kustomize", cache_key, *result);
+      output = std::move(*result);
+    }
+    // Patches' values, to cite the line that set a patched value.
+    std::vector<ValueOrigin> patch_values;
+    if (!owner.file.empty()) {
+      if (auto text = tree_.read(owner.file))
+        add_origins(patch_values,
+                    manifests::scalar_leaves(*text, "Kustomization", owner.name, {"spec", "patches"}),
+                    "spec.patches", owner.file);
+    }
+    Variables variables = variables_of(owner);
+    bool substitute_always = str(field(owner.spec, "postBuild"), "substituteStrategy") == "Always";
+    bool substitutes = owner.spec.contains("postBuild") && substitution_runs(variables, substitute_always);
+    std::vector<Built> objects;
+    for (const auto& document : kustomize::split_documents(*output)) {
+      auto made = kustomized_object(owner, *dir, document, variables, substitutes, build, patch_values);
+      if (made) objects.push_back(std::move(*made));
+    }
+    succeeded(owner, objects);
+    add(std::move(objects));
+  }
+
+  // Variables of postBuild.substitute and substituteFrom (ConfigMaps and Secrets in the Kustomization's
+  // namespace). A ConfigMap that Git declares gives its data; a Secret's values are encrypted in Git, and a
+  // missing source may exist in the cluster: both make the variables incomplete (unknown ones match
+  // anything).
+  Variables variables_of(const Owner& owner) {
+    Variables v;
+    const json& post = field(owner.spec, "postBuild");
+    for (const auto& from : field(post, "substituteFrom")) {
+      std::string kind = str(from, "kind"), name = str(from, "name");
+      const Built* source = kind == "ConfigMap" ? find("", "ConfigMap", owner.ns, name) : nullptr;
+      if (source == nullptr) {
+        v.incomplete = true;
+        continue;
+      }
+      for (const auto& [k, value] : field(source->object, "data").items())
+        if (value.is_string()) v.values[k] = value.get<std::string>();
+    }
+    for (const auto& [k, value] : field(post, "substitute").items()) {
+      if (!value.is_string()) continue;
+      std::string text = value.get<std::string>();
+      text.erase(std::remove(text.begin(), text.end(), '\n'), text.end());
+      v.values[k] = text;
+    }
+    for (auto& [k, value] : v.values) value.erase(std::remove(value.begin(), value.end(), '\n'), value.end());
+    return v;
+  }
+
+  std::optional<Built> kustomized_object(const Owner& owner, const std::string& dir,
+                                         const std::string& document, const Variables& variables,
+                                         bool substitutes, const std::shared_ptr<BuildProvenance>& build,
+                                         const std::vector<ValueOrigin>& patch_values) {
+    manifests::ParseOptions parse;
+    parse.kustomize_origin = true;
+    manifests::Limits limits;
+    limits.max_file_bytes = options_.max_output_bytes;
+    auto parsed =
+        manifests::parse_file("kustomize build " + (dir.empty() ? "." : dir), document, limits, parse);
+    if (parsed.documents.empty()) {
+      for (auto& p : parsed.problems) problem(owner.file, owner.line, owner.what() + ": " + p.reason);
+      return std::nullopt;
+    }
+    manifests::Document doc = std::move(parsed.documents.front());
+    json object = json::parse(doc.json, nullptr, false);
+    if (!object.is_object()) return std::nullopt;
+    json& metadata = object["metadata"];
+    auto disabled = [&](const char* map) {
+      return metadata.contains(map) && metadata[map].is_object() &&
+             str(metadata[map], "kustomize.toolkit.fluxcd.io/substitute") == "disabled";
+    };
+    if (substitutes && !disabled("labels") && !disabled("annotations")) {
+      auto again = manifests::parse_file("kustomize build", substitute(document, variables), limits, parse);
+      if (!again.documents.empty()) {
+        doc = std::move(again.documents.front());
+        object = json::parse(doc.json, nullptr, false);
+        if (!object.is_object()) return std::nullopt;
+      }
+    }
+    json& meta = object["metadata"];
+    bool patched = false;
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+      std::string transformations = str(meta["annotations"], kustomize::kTransformationsAnnotation);
+      patched = transformations.find("Patch") != std::string::npos;
+      meta["annotations"].erase(kustomize::kTransformationsAnnotation);
+      if (meta["annotations"].empty()) meta.erase("annotations");
+    }
+    meta["labels"]["kustomize.toolkit.fluxcd.io/name"] = owner.name;
+    meta["labels"]["kustomize.toolkit.fluxcd.io/namespace"] = owner.ns;
+    const json& common = field(owner.spec, "commonMetadata");
+    for (const char* map : {"labels", "annotations"})
+      for (const auto& [k, value] : field(common, map).items()) meta[map][k] = value;
+
+    Built b;
+    b.group = group_of(doc.api_version);
+    b.kind = doc.kind;
+    b.name = str(meta, "name");
+    // Where Git holds it: the file kustomize names, at the document that declares it there.
+    b.file = owner.file;
+    b.line = owner.line;
+    if (!doc.origin.empty()) {
+      if (auto file = clean_path((dir.empty() ? "" : dir + "/") + doc.origin); file && tree_.read(*file)) {
+        b.file = *file;
+        b.line = 1;
+        locate(b, doc.kind);
+      }
+    }
+    b.build = build;
+    if (patched && !patch_values.empty()) {
+      // This object was patched: its provenance cites the patches' values.
+      auto own = std::make_shared<BuildProvenance>(*build);
+      own->values = patch_values;
+      out_.builds.push_back(own);
+      b.build = own;
+    }
+    b.object = std::move(object);
+    finish_identity(b);
+    return b;
+  }
+
+  // The line of the document that declares an object in its file (the first of the same kind whose name
+  // the built name contains: prefixes and suffixes are added by the build).
+  void locate(Built& b, const std::string& kind) {
+    auto it = file_docs_.find(b.file);
+    if (it == file_docs_.end()) {
+      auto text = tree_.read(b.file);
+      it = file_docs_
+               .emplace(b.file, text ? manifests::parse_file(b.file, *text, {}).documents
+                                     : std::vector<manifests::Document>{})
+               .first;
+    }
+    for (const auto& d : it->second) {
+      if (d.kind != kind || b.name.find(d.name) == std::string::npos) continue;
+      b.line = d.line;
+      b.column = d.column;
+      return;
+    }
+  }
+
+  // Namespace and key as the API server will see them.
+  void finish_identity(Built& b) {
+    std::string ns = str(field(b.object, "metadata"), "namespace");
+    switch (builtin_kind_scope(b.group, b.kind)) {
+      case KindScope::Cluster:
+        b.ns.clear();
+        break;
+      case KindScope::Namespaced:
+        b.ns = ns.empty() ? options_.spec.default_namespace : ns;
+        break;
+      case KindScope::Unknown:
+        b.ns = ns;
+        break;
+    }
+  }
+
+  // --- HelmReleases
+  // -------------------------------------------------------------------------------------------
+  void build_release(Owner owner) {
+    if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
+    ++out_.stats.helm_releases;
+    auto build = provenance_of(owner, applier(owner, "helm-controller"));
+    build->rendered = true;
+    const json& spec = owner.spec;
+    std::string target_ns = str(spec, "targetNamespace");
+    std::string release_ns = target_ns.empty() ? owner.ns : target_ns;
+    std::string release = str(spec, "releaseName");
+    if (release.empty()) release = target_ns.empty() ? owner.name : target_ns + "-" + owner.name;
+    if (release.size() > 53) release = release.substr(0, 40) + "-" + sha256_hex(release).substr(0, 12);
+
+    // The chart.
+    std::string chart_path, chart_digest, chart_label;
+    std::vector<Built> extra;  // the HelmChart helm-controller creates for spec.chart
+    const json& chart_spec = field(field(spec, "chart"), "spec");
+    const json& chart_ref = field(spec, "chartRef");
+    helm::ChartSource source;
+    bool from_tree = false;
+    if (chart_ref.is_object()) {
+      std::string kind = str(chart_ref, "kind"), name = str(chart_ref, "name"),
+                  ns = str(chart_ref, "namespace", owner.ns);
+      if (kind != "OCIRepository")
+        return unbuilt(owner, build, "chartRef kind " + kind + " is not supported yet");
+      const Built* repo = find(kSourceGroup, "OCIRepository", ns, name);
+      if (repo == nullptr)
+        return unbuilt(owner, build,
+                       "its OCIRepository " + ns + "/" + name + " is not declared in the repository");
+      const json& rs = field(repo->object, "spec");
+      std::string url = str(rs, "url");
+      while (url.ends_with("/")) url.pop_back();
+      auto slash = url.rfind('/');
+      if (!url.starts_with("oci://") || slash == std::string::npos || slash < 6)
+        return unbuilt(owner, build, "OCIRepository " + ns + "/" + name + " has no oci:// url");
+      source.repository = url.substr(0, slash);
+      source.chart = url.substr(slash + 1);
+      source.plain_http = flag(rs, "insecure");
+      const json& ref = field(rs, "ref");
+      source.version = str(ref, "tag", str(ref, "semver", "latest"));
+      if (!str(ref, "digest").empty())
+        return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
+    } else if (chart_spec.is_object()) {
+      const json& ref = field(chart_spec, "sourceRef");
+      std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),
+                  ns = str(ref, "namespace", owner.ns);
+      source.chart = str(chart_spec, "chart");
+      source.version = str(chart_spec, "version", "*");
+      if (kind == "HelmRepository") {
+        const Built* repo = find(kSourceGroup, "HelmRepository", ns, name);
+        if (repo == nullptr)
+          return unbuilt(owner, build,
+                         "its HelmRepository " + ns + "/" + name + " is not declared in the repository");
+        const json& rs = field(repo->object, "spec");
+        source.repository = str(rs, "url");
+        source.plain_http = flag(rs, "insecure");
+        source.ca_file = options_.spec.flux->ca_file;
+        if (str(rs, "type") == "oci" && !source.repository.starts_with("oci://"))
+          return unbuilt(owner, build,
+                         "HelmRepository " + ns + "/" + name + " of type oci has no oci:// url");
+      } else if (kind == "GitRepository") {
+        Owner as_kustomization{owner.ns,   owner.name, json{{"sourceRef", ref}},
+                               owner.file, owner.line, kKustomizeGroup};
+        if (!is_self(as_kustomization))
+          return unbuilt(owner, build,
+                         "its chart is in GitRepository " + ns + "/" + name +
+                             ", another repository, which gitgate does not follow yet");
+        auto path = clean_path(source.chart);
+        if (!path || !tree_.read(*path + "/Chart.yaml"))
+          return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");
+        const fs::path* root_dir = exported();
+        if (root_dir == nullptr) return unbuilt(owner, build, "the repository could not be exported");
+        chart_path = (*root_dir / *path).string();
+        chart_digest = "tree:" + tree_.id(*path);
+        chart_label = "chart " + *path + " (repository path)";
+        from_tree = true;
+      } else {
+        return unbuilt(owner, build, "charts from a " + kind + " are not supported yet");
+      }
+      // The HelmChart helm-controller creates for it, in the source's namespace, as helm-controller itself.
+      Built helm_chart;
+      helm_chart.group = kSourceGroup;
+      helm_chart.kind = "HelmChart";
+      helm_chart.ns = ns;
+      helm_chart.name = owner.ns + "-" + owner.name;
+      helm_chart.file = owner.file;
+      helm_chart.line = owner.line;
+      helm_chart.object = {
+          {"apiVersion", "source.toolkit.fluxcd.io/v1"},
+          {"kind", "HelmChart"},
+          {"metadata",
+           {{"name", helm_chart.name},
+            {"namespace", ns},
+            {"labels",
+             {{"helm.toolkit.fluxcd.io/name", owner.name}, {"helm.toolkit.fluxcd.io/namespace", owner.ns}}}}},
+          {"spec", {{"chart", source.chart}, {"sourceRef", {{"kind", kind}, {"name", name}}}}}};
+      if (kind != "GitRepository") helm_chart.object["spec"]["version"] = source.version;
+      auto chart_build = provenance_of(owner, "system:serviceaccount:" + flux_ns_ + ":helm-controller");
+      chart_build->rendered = true;
+      helm_chart.build = chart_build;
+      extra.push_back(std::move(helm_chart));
+    } else {
+      return unbuilt(owner, build, "it names no chart (spec.chart or spec.chartRef)");
+    }
+    if (!from_tree) {
+      auto pulled = pull(source);
+      if (!pulled) return unbuilt(owner, build, pulled.error());
+      chart_path = pulled->path;
+      chart_digest = pulled->digest;
+      chart_label = "chart " + pulled->name + " " + pulled->version + " (" + pulled->digest.substr(0, 19) +
+                    "…) from " + source.repository;
+    }
+    build->chain.push_back({chart_label, "", 0, nullptr});
+
+    // The values: valuesFrom in order, then the inline values on top.
+    json values = json::object();
+    for (const auto& from : field(spec, "valuesFrom")) {
+      std::string kind = str(from, "kind"), name = str(from, "name"),
+                  key = str(from, "valuesKey", "values.yaml");
+      std::string target = str(from, "targetPath");
+      bool optional = flag(from, "optional");
+      if (kind == "Secret")
+        return unbuilt(owner, build,
+                       "valuesFrom Secret " + owner.ns + "/" + name +
+                           ": Git holds it encrypted, so the values are unknown");
+      const Built* cm = find("", "ConfigMap", owner.ns, name);
+      if (cm == nullptr || !field(cm->object, "data").contains(key)) {
+        if (optional) continue;
+        return unbuilt(owner, build,
+                       "valuesFrom ConfigMap " + owner.ns + "/" + name + " (key " + key +
+                           ") is not declared in the repository");
+      }
+      std::string text = field(cm->object, "data")[key].get<std::string>();
+      if (!target.empty()) {
+        merge_maps(values, field(spec, "values"));
+        set_path(values, target, text);
+        continue;
+      }
+      auto docs = manifests::yaml_documents_as_json(text);
+      if (!docs)
+        return unbuilt(owner, build, "valuesFrom ConfigMap " + owner.ns + "/" + name + ": " + docs.error());
+      for (const auto& d : *docs) merge_maps(values, json::parse(d, nullptr, false));
+      if (auto cm_text = tree_.read(cm->file))
+        add_origins(build->values, manifests::scalar_leaves(*cm_text, "ConfigMap", name, {"data", key}),
+                    "valuesFrom ConfigMap " + name, cm->file);
+    }
+    merge_maps(values, field(spec, "values"));
+    // Inline values last: they win over valuesFrom, so their lines are the ones to cite first.
+    if (auto text = tree_.read(owner.file)) {
+      std::vector<ValueOrigin> inline_values;
+      for (auto& leaf : manifests::scalar_leaves(*text, "HelmRelease", owner.name, {"spec", "values"}))
+        if (inline_values.size() < kMaxValueOrigins)
+          inline_values.push_back({leaf.value, "values." + leaf.path, owner.file, leaf.line});
+      build->values.insert(build->values.begin(), inline_values.begin(), inline_values.end());
+    }
+
+    // Render, or take the render these inputs made before.
+    const json& install = field(spec, "install");
+    bool crds = str(install, "crds", "Create") != "Skip";
+    bool no_hooks = flag(install, "disableHooks");
+    json post_renderers = field(spec, "postRenderers");
+    std::string key =
+        sha256_hex("helm\n" + chart_digest + "\n" + values.dump() + "\n" + release + "\n" + release_ns +
+                   "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump());
+    fingerprint_ += "h" + key + "\n";
+    auto output = cache_.load(cache_.renders, options_.cache_dir, "helm", key);
+    if (!output) {
+      auto rendered = render(chart_path, release, release_ns, values, crds, no_hooks, post_renderers);
+      if (!rendered) return unbuilt(owner, build, rendered.error());
+      cache_.store(cache_.renders, options_.cache_dir, "helm", key, *rendered);
+      output = std::move(*rendered);
+    }
+    std::vector<Built> objects = std::move(extra);
+    const json& common = field(spec, "commonMetadata");
+    for (const auto& document : kustomize::split_documents(*output)) {
+      bool crd_file = document.find("/crds/") != std::string::npos && document.rfind("# Source:", 0) == 0;
+      auto parsed = manifests::parse_file("helm template " + release, document, {});
+      for (auto& p : parsed.problems) problem(owner.file, owner.line, owner.what() + ": " + p.reason);
+      if (parsed.documents.empty()) continue;
+      const auto& doc = parsed.documents.front();
+      json object = json::parse(doc.json, nullptr, false);
+      if (!object.is_object()) continue;
+      json& meta = object["metadata"];
+      bool hook = meta.contains("annotations") && field(meta["annotations"], "helm.sh/hook").is_string();
+      if (str(field(meta, "annotations"), "helm.sh/hook").find("test") != std::string::npos) continue;
+      if (!crd_file) {
+        for (const char* map : {"labels", "annotations"})
+          for (const auto& [k, value] : field(common, map).items()) meta[map][k] = value;
+      }
+      meta["labels"]["helm.toolkit.fluxcd.io/name"] = owner.name;
+      meta["labels"]["helm.toolkit.fluxcd.io/namespace"] = owner.ns;
+      if (!hook && !crd_file) {
+        meta["labels"]["app.kubernetes.io/managed-by"] = "Helm";
+        meta["annotations"]["meta.helm.sh/release-name"] = release;
+        meta["annotations"]["meta.helm.sh/release-namespace"] = release_ns;
+      }
+      Built b;
+      b.group = group_of(doc.api_version);
+      b.kind = doc.kind;
+      b.name = str(meta, "name");
+      b.file = owner.file;
+      b.line = owner.line;
+      b.build = build;
+      std::string ns = str(meta, "namespace");
+      if (ns.empty() && builtin_kind_scope(b.group, b.kind) != KindScope::Cluster)
+        meta["namespace"] = release_ns;
+      b.object = std::move(object);
+      finish_identity(b);
+      objects.push_back(std::move(b));
+    }
+    succeeded(owner, objects);
+    add(std::move(objects));
+  }
+
+  gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source) {
+    std::string key = source.repository + "\n" + source.chart + "\n" + source.version;
+    auto now = std::chrono::steady_clock::now();
+    if (auto it = cache_.charts.find(key); it != cache_.charts.end() &&
+                                           now - it->second.at < options_.spec.interval &&
+                                           fs::exists(it->second.chart.path))
+      return it->second.chart;
+    std::string dir = chart_dir(sha256_hex(key));
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    auto pulled = helm::pull(tool(), source, dir);
+    ++out_.stats.chart_pulls;
+    if (!pulled) {
+      // A chart repository that is down: the chart pulled before stays in use.
+      if (auto it = cache_.charts.find(key); it != cache_.charts.end()) return it->second.chart;
+      return pulled;
+    }
+    cache_.charts[key] = {*pulled, now};
+    return pulled;
+  }
+
+  std::string chart_dir(const std::string& key) const {
+    std::string base = options_.cache_dir.empty() ? (fs::temp_directory_path() / "gitgate-charts").string()
+                                                  : options_.cache_dir + "/charts";
+    return base + "/" + key;
+  }
+
+  helm::Tool tool() const {
+    helm::Tool t;
+    t.command = options_.spec.helm_command;
+    t.home = options_.cache_dir.empty() ? (fs::temp_directory_path() / "gitgate-helm").string()
+                                        : options_.cache_dir + "/helm-home";
+    t.timeout = options_.spec.render_timeout;
+    t.max_output_bytes = options_.max_output_bytes;
+    t.cancel_fd = cancel_fd_;
+    return t;
+  }
+
+  gitgate::Result<std::string> render(const std::string& chart, const std::string& release,
+                                      const std::string& ns, const json& values, bool crds, bool no_hooks,
+                                      const json& post_renderers) {
+    std::string pattern = (fs::temp_directory_path() / "gitgate-helm-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) return Error{"cannot create a temporary directory for helm"};
+    fs::path work = pattern;
+    struct Cleanup {
+      fs::path p;
+      ~Cleanup() {
+        std::error_code ec;
+        fs::remove_all(p, ec);
+      }
+    } cleanup{work};
+    {
+      std::ofstream out(work / "values.json");
+      out << values.dump();
+    }
+    ++out_.stats.helm_runs;
+    auto output = helm::render(tool(), {chart, release, ns, (work / "values.json").string(), crds, no_hooks});
+    if (!output) return output;
+    if (!post_renderers.is_array() || post_renderers.empty()) return output;
+    // Post-renderers (kustomize patches and images) apply to everything but the chart's crds/ directory.
+    std::string crd_stream, rest;
+    for (const auto& document : kustomize::split_documents(*output)) {
+      bool crd_file = document.find("/crds/") != std::string::npos && document.rfind("# Source:", 0) == 0;
+      (crd_file ? crd_stream : rest) += "---\n" + document;
+    }
+    for (const auto& renderer : post_renderers) {
+      const json& k = field(renderer, "kustomize");
+      if (!k.is_object()) continue;
+      {
+        std::ofstream out(work / "helm-output.yaml");
+        out << rest;
+        std::ofstream kfile(work / "kustomization.yaml");
+        kfile << kustomize::post_render_kustomization({"helm-output.yaml"}, k);
+      }
+      kustomize::RunOptions run;
+      run.command = options_.spec.kustomize_command;
+      run.timeout = options_.spec.render_timeout;
+      run.max_output_bytes = options_.max_output_bytes;
+      run.cancel_fd = cancel_fd_;
+      auto built = kustomize::build(work, work, run);
+      if (!built) return Error{"post-renderer: " + built.error()};
+      rest = std::move(*built);
+    }
+    return crd_stream + "---\n" + rest;
+  }
+
+  // --- the result
+  // ---------------------------------------------------------------------------------------------
+  void finish() {
+    for (auto& b : built_) {
+      manifests::Document doc;
+      doc.api_version = str(b.object, "apiVersion");
+      doc.kind = b.kind;
+      doc.ns = b.ns;
+      doc.name = b.name;
+      doc.json = b.object.dump();
+      doc.line = b.line;
+      doc.column = b.column;
+      auto object = manifests::declare(doc, b.file, options_.spec.default_namespace);
+      if (b.build) object->set_built_by(b.build);
+      out_.objects.push_back(std::move(object));
+    }
+  }
+
+  const Options& options_;
+  Cache& cache_;
+  const SourceTree& tree_;
+  Result out_;
+  std::string self_;
+  std::string flux_ns_;
+  std::string root_path_;
+  std::string commit_label_;
+  int cancel_fd_;
+  std::string fingerprint_;  // the inputs of every build, in order
+  std::string root_id_;
+  std::deque<Owner> queue_;
+  std::vector<Owner> releases_;
+  std::set<std::string> seen_, discovered_;
+  std::unordered_map<std::string, std::string> discovered_at_;  // owner -> file:line of its first declaration
+  std::vector<Built> built_;
+  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<std::string, std::vector<manifests::Document>> file_docs_;
+  fs::path export_dir_;
+};
+
+Builder::Builder(Options options) : options_(std::move(options)), cache_(std::make_unique<Cache>()) {}
+Builder::~Builder() = default;
+
+Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd) {
+  return Run(options_, *cache_, tree, commit, cancel_fd).run();
+}
+
+std::vector<std::string> cited_files(const Result& result) {
+  std::set<std::string> files;
+  for (const auto& o : result.objects) files.insert(o->file());
+  for (const auto& b : result.builds)
+    for (const auto& link : b->chain)
+      if (!link.file.empty()) files.insert(link.file);
+  for (const auto& u : result.unbuilt)
+    for (const auto& link : u.build->chain)
+      if (!link.file.empty()) files.insert(link.file);
+  files.erase("");
+  return {files.begin(), files.end()};
+}
+
+void set_link_commits(Result& result,
+                      const std::map<std::string, std::shared_ptr<const CommitInfo>>& commits) {
+  auto commit = [&](const std::string& file) -> std::shared_ptr<const CommitInfo> {
+    auto it = commits.find(file);
+    return it == commits.end() ? nullptr : it->second;
+  };
+  for (auto& o : result.objects) o->set_last_change(commit(o->file()));
+  for (auto& b : result.builds)
+    for (auto& link : b->chain) link.commit = commit(link.file);
+}
+
+}  // namespace gitgate::desired::flux

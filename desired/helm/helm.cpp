@@ -1,0 +1,107 @@
+#include "desired/helm/helm.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "core/subprocess.h"
+
+namespace gitgate::desired::helm {
+namespace fs = std::filesystem;
+
+namespace {
+
+ProcessOptions process(const Tool& tool, std::vector<std::string> args) {
+  ProcessOptions p;
+  p.argv = tool.command;
+  p.argv.insert(p.argv.end(), args.begin(), args.end());
+  p.timeout = tool.timeout;
+  p.max_stdout = tool.max_output_bytes;
+  p.max_memory_bytes = tool.max_memory_bytes;
+  p.cancel_fd = tool.cancel_fd;
+  if (!tool.home.empty()) {
+    p.environment = {"HELM_CACHE_HOME=" + tool.home + "/cache", "HELM_CONFIG_HOME=" + tool.home + "/config",
+                     "HELM_DATA_HOME=" + tool.home + "/data", "HOME=" + tool.home};
+  }
+  return p;
+}
+
+std::string failure(const Tool& tool, const ProcessResult& run, std::string_view action) {
+  if (!run.started) return "helm " + std::string(action) + ": cannot start " + run.start_error;
+  std::string detail = run.err;
+  std::replace(detail.begin(), detail.end(), '\n', ' ');
+  while (!detail.empty() && detail.back() == ' ') detail.pop_back();
+  if (detail.size() > 400) detail.resize(400);
+  return "helm " + std::string(action) + " " + run.outcome(tool.timeout) +
+         (detail.empty() ? "" : ": " + detail);
+}
+
+}  // namespace
+
+std::string file_digest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0)
+    EVP_DigestUpdate(ctx, buffer, static_cast<size_t>(in.gcount()));
+  unsigned char digest[32];
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(ctx, digest, &size);
+  EVP_MD_CTX_free(ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned i = 0; i < size; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std::string& directory) {
+  std::error_code ec;
+  fs::create_directories(directory, ec);
+  std::vector<std::string> args{"pull"};
+  bool oci = source.repository.starts_with("oci://");
+  if (oci) {
+    std::string ref = source.repository;
+    while (ref.ends_with("/")) ref.pop_back();
+    args.push_back(ref + "/" + source.chart);
+  } else {
+    args.insert(args.end(), {source.chart, "--repo", source.repository});
+  }
+  if (!source.version.empty() && source.version != "*")
+    args.insert(args.end(), {"--version", source.version});
+  args.insert(args.end(), {"--destination", directory});
+  if (!source.ca_file.empty()) args.insert(args.end(), {"--ca-file", source.ca_file});
+  if (oci && source.plain_http) args.push_back("--plain-http");
+  ProcessOptions p = process(tool, args);
+  ProcessResult run = run_process(p);
+  if (!run.succeeded()) return Error{failure(tool, run, "pull " + source.chart)};
+  PulledChart out;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!name.ends_with(".tgz") || !name.starts_with(source.chart + "-")) continue;
+    out.path = entry.path().string();
+    out.name = source.chart;
+    out.version = name.substr(source.chart.size() + 1, name.size() - source.chart.size() - 5);
+  }
+  if (out.path.empty()) return Error{"helm pull " + source.chart + " left no chart archive"};
+  out.digest = file_digest(out.path);
+  return out;
+}
+
+Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
+  std::vector<std::string> args{"template", request.release, request.chart,       "--namespace",
+                                request.ns, "--values",      request.values_file, "--skip-tests"};
+  if (request.include_crds) args.push_back("--include-crds");
+  if (request.no_hooks) args.push_back("--no-hooks");
+  ProcessResult run = run_process(process(tool, args));
+  if (!run.succeeded()) return Error{failure(tool, run, "template " + request.release)};
+  return std::move(run.out);
+}
+
+}  // namespace gitgate::desired::helm

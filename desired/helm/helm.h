@@ -1,0 +1,57 @@
+// Helm as helm-controller runs it, through the real `helm` binary in a killable child with wall-clock,
+// memory and output limits: charts pulled from an HTTPS chart repository or an OCI registry with a version
+// constraint resolved the way Helm resolves it, and `helm template` with the release's values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace gitgate::desired::helm {
+
+struct Tool {
+  std::vector<std::string> command{"helm"};
+  std::string home;  // HELM_CACHE_HOME, HELM_CONFIG_HOME and HELM_DATA_HOME go below it
+  std::chrono::microseconds timeout = std::chrono::seconds(60);
+  size_t max_output_bytes = 64ull << 20;
+  uint64_t max_memory_bytes = 2ull << 30;
+  int cancel_fd = -1;
+};
+
+struct ChartSource {
+  std::string repository;   // https://… chart repository, or oci://host/path (the chart's name is appended)
+  std::string chart;        // the chart's name
+  std::string version;      // a version or a constraint (">=1.0.0 <2.0.0"); "" or "*" for the newest
+  std::string ca_file;      // a CA for an https repository; "" for the system's
+  bool plain_http = false;  // an OCI registry over plain HTTP (Flux's `insecure: true`)
+};
+
+struct PulledChart {
+  std::string path;  // the .tgz
+  std::string name;
+  std::string version;  // what the constraint resolved to
+  std::string digest;   // "sha256:<hex>" of the .tgz
+};
+
+// Pulls a chart into `directory` (one new .tgz there). Errors quote helm, never credentials.
+gitgate::Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std::string& directory);
+
+struct TemplateRequest {
+  std::string chart;  // a .tgz or a chart directory
+  std::string release;
+  std::string ns;
+  std::string values_file;  // merged values as JSON
+  bool include_crds = true;
+  bool no_hooks = false;
+};
+
+// `helm template` of a release: the rendered stream, each document after a "# Source:" comment.
+gitgate::Result<std::string> render(const Tool& tool, const TemplateRequest& request);
+
+// "sha256:<hex>" of a file's content; "" when unreadable.
+std::string file_digest(const std::string& path);
+
+}  // namespace gitgate::desired::helm

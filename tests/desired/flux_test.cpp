@@ -1,0 +1,421 @@
+// Declared state as Flux builds it (SPEC §3a), end to end: a Flux-shaped fleet committed to a real Git
+// repository, charts served for real (an HTTPS chart repository, an OCI registry, a chart in the repository
+// itself), built by gitstate + desired with the real kustomize and helm, then requests shaped as the API
+// server sends them (defaults, managedFields) decided by the engine.
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "gitstate/snapshot_builder.h"
+#include "policies/engine.h"
+#include "policies/loader.h"
+#include "tests/desired/chart_servers.h"
+#include "tests/gitstate/git_helpers.h"
+#include "webhook/codec.h"
+
+namespace gitgate::desired {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using gitgate::testing::fixture_path;
+using gitgate::testing::read_file;
+using gitgate::testing::TempDir;
+using gitgate::testing::write_file;
+using gitstate::testing::WorkRepo;
+using testing::HelmRepository;
+using testing::OciRegistry;
+
+constexpr const char* kKustomizeController = "system:serviceaccount:flux-system:kustomize-controller";
+constexpr const char* kHelmController = "system:serviceaccount:flux-system:helm-controller";
+
+// Copies the fixture fleet into the work repository, with the test's URLs in place of its placeholders.
+void write_fleet(WorkRepo& repo, const std::map<std::string, std::string>& vars) {
+  fs::path root = fixture_path("flux/fleet");
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file()) continue;
+    std::string text = read_file(entry.path());
+    for (const auto& [name, value] : vars)
+      for (size_t at = text.find(name); at != std::string::npos; at = text.find(name, at))
+        text.replace(at, name.size(), value);
+    repo.write(fs::relative(entry.path(), root).string(), text);
+  }
+}
+
+// What the API server adds to an object it stores: metadata, status, and the defaults of the kinds used here.
+json as_stored(json object, const std::string& manager) {
+  json& m = object["metadata"];
+  m["uid"] = "5f0c2b1e-9a7d-4c3b-8e6f-2d1a0b9c8e7f";
+  m["resourceVersion"] = "48211";
+  m["generation"] = 2;
+  m["creationTimestamp"] = "2026-11-18T08:00:00Z";
+  m["managedFields"] = json::array({{{"manager", manager},
+                                     {"operation", "Apply"},
+                                     {"apiVersion", "v1"},
+                                     {"time", "2026-11-20T10:12:03Z"},
+                                     {"fieldsType", "FieldsV1"},
+                                     {"fieldsV1", {{"f:metadata", {{"f:labels", json::object()}}}}}}});
+  std::string kind = object.value("kind", "");
+  if (kind == "Deployment") {
+    json& spec = object["spec"];
+    spec["revisionHistoryLimit"] = 10;
+    spec["progressDeadlineSeconds"] = 600;
+    spec["strategy"] = {{"type", "RollingUpdate"},
+                        {"rollingUpdate", {{"maxUnavailable", "25%"}, {"maxSurge", "25%"}}}};
+    json& pod = spec["template"]["spec"];
+    pod["restartPolicy"] = "Always";
+    pod["dnsPolicy"] = "ClusterFirst";
+    pod["schedulerName"] = "default-scheduler";
+    pod["terminationGracePeriodSeconds"] = 30;
+    pod["securityContext"] = json::object();
+    for (auto& c : pod["containers"]) {
+      c["terminationMessagePath"] = "/dev/termination-log";
+      c["terminationMessagePolicy"] = "File";
+      c["imagePullPolicy"] = "IfNotPresent";
+      c["resources"] = json::object();
+      if (c.contains("ports"))
+        for (auto& p : c["ports"]) p["protocol"] = "TCP";
+    }
+    object["status"] = {{"observedGeneration", 1}, {"replicas", 1}};
+  }
+  if (kind == "Service") {
+    object["spec"]["type"] = "ClusterIP";
+    object["spec"]["clusterIP"] = "10.96.12.7";
+    object["spec"]["sessionAffinity"] = "None";
+    for (auto& p : object["spec"]["ports"]) p["protocol"] = "TCP";
+  }
+  return object;
+}
+
+class FluxBuild : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { world_ = new World(); }
+  static void TearDownTestSuite() {
+    delete world_;
+    world_ = nullptr;
+  }
+
+  struct World {
+    HelmRepository charts;
+    OciRegistry registry;
+    WorkRepo repo;
+    TempDir scratch;
+    std::string head;
+    std::unique_ptr<gitstate::SnapshotBuilder> builder;
+    std::shared_ptr<const Snapshot> snapshot;
+    policies::PolicySet policies;
+
+    World() {
+      charts.add("web", "1.0.0");
+      charts.add("web", "1.1.0");
+      charts.add("web", "2.0.0");
+      registry.push("cache", "1.0.0");
+      write_fleet(repo, {{"{{GIT_URL}}", repo.file_url()},
+                         {"{{HELM_REPO}}", charts.url()},
+                         {"{{OCI_REPO}}", registry.url()},
+                         {"{{DEAD_REPO}}", "https://127.0.0.1:9/charts"}});
+      head = repo.commit("fleet");
+      repo.push();
+      std::string policy =
+          "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+          "  source:\n    url: " +
+          repo.file_url() +
+          "\n    branch: main\n    interval: 1s\n"
+          "    flux:\n      path: clusters/prod\n      caFile: " +
+          charts.ca_file() +
+          "\n"
+          "    helmCommand: [" +
+          testing::helm_binary() +
+          "]\n"
+          "    kustomizeCommand: [" +
+          testing::kubectl_binary() + ", kustomize]\n";
+      auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
+      if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+      policies = std::move(loaded.set);
+      builder = make_builder();
+      snapshot = build(*builder, head);
+    }
+
+    std::unique_ptr<gitstate::SnapshotBuilder> make_builder(SourceSpec spec = {}) {
+      if (spec.url.empty()) spec = policies.policies[0].source;
+      auto b = gitstate::SnapshotBuilder::create(repo.remote_path(), spec, manifests::Limits{});
+      if (!b.ok()) throw std::runtime_error(b.error());
+      return std::move(*b);
+    }
+
+    static std::shared_ptr<const Snapshot> build(gitstate::SnapshotBuilder& b, const std::string& head) {
+      auto s = b.build(head, -1);
+      if (!s.ok()) throw std::runtime_error(s.error());
+      return *s;
+    }
+  };
+
+  class State : public policies::DeclaredState {
+   public:
+    SnapshotWindow snapshots;
+    const SnapshotWindow* window(const policies::Policy&) const override { return &snapshots; }
+  };
+
+  void SetUp() override { state_.snapshots.snapshots = {world_->snapshot}; }
+
+  const DeclaredObject* declared(const std::string& group, const std::string& kind, const std::string& ns,
+                                 const std::string& name) const {
+    return world_->snapshot->find({group, kind, ns, name}).object;
+  }
+
+  json declared_json(const std::string& group, const std::string& kind, const std::string& ns,
+                     const std::string& name) {
+    const DeclaredObject* o = declared(group, kind, ns, name);
+    EXPECT_NE(o, nullptr) << kind << " " << ns << "/" << name << " is not declared";
+    return o == nullptr ? json::object() : json::parse(o->json());
+  }
+
+  Decision decide(const std::string& operation, const std::string& user, const json& object,
+                  const json& old = nullptr, const std::string& sub = "") {
+    const json& src = object.is_null() ? old : object;
+    std::string api = src.value("apiVersion", "v1");
+    std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
+    std::string version = api.substr(api.find('/') + 1);
+    std::string kind = src.value("kind", "");
+    std::string resource = kind == "Deployment"      ? "deployments"
+                           : kind == "Service"       ? "services"
+                           : kind == "ConfigMap"     ? "configmaps"
+                           : kind == "Secret"        ? "secrets"
+                           : kind == "CronJob"       ? "cronjobs"
+                           : kind == "Kustomization" ? "kustomizations"
+                                                     : "things";
+    json request = {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"},
+                    {"kind", {{"group", group}, {"version", version}, {"kind", kind}}},
+                    {"resource", {{"group", group}, {"version", version}, {"resource", resource}}},
+                    {"name", src["metadata"].value("name", "")},
+                    {"namespace", src["metadata"].value("namespace", "")},
+                    {"operation", operation},
+                    {"userInfo", {{"username", user}, {"groups", json::array({"system:authenticated"})}}},
+                    {"object", object},
+                    {"oldObject", old},
+                    {"dryRun", false}};
+    if (!sub.empty()) request["subResource"] = sub;
+    json review = {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"request", request}};
+    body_ = std::make_unique<webhook::PaddedBody>(review.dump());
+    auto decoded = decoder_.decode(body_->view());
+    EXPECT_TRUE(decoded.ok()) << decoded.error();
+    if (!decoded.ok()) return {};
+    return policies::evaluate(*decoded, world_->policies, state_, scratch_);
+  }
+
+  static bool has(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  }
+  static bool problem(const Snapshot& s, const std::string& part) {
+    for (const auto& p : s.problems())
+      if (has(p.to_string(), part)) return true;
+    return false;
+  }
+
+  static World* world_;
+  State state_;
+  policies::Scratch scratch_;
+  webhook::ReviewDecoder decoder_;
+  std::unique_ptr<webhook::PaddedBody> body_;
+};
+
+FluxBuild::World* FluxBuild::world_ = nullptr;
+
+// --- HelmReleases
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(FluxBuild, AHelmRenderedDeploymentEditedByAPersonIsDeniedCitingTheReleaseAndTheValuesLine) {
+  json live = as_stored(declared_json("apps", "Deployment", "shop", "frontend"), kHelmController);
+  json edited = live;
+  edited["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/frontend:9.9.9";
+  Decision d = decide("UPDATE", "jane@example.com", edited, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, "governed-path-changed");
+  EXPECT_TRUE(
+      has(d.message,
+          "Deployment shop/frontend is built by HelmRelease shop/frontend (releases/frontend.yaml:1 @ "))
+      << d.message;
+  EXPECT_TRUE(has(d.message, "from chart web 1.1.0 (sha256:")) << d.message;
+  EXPECT_TRUE(has(
+      d.message,
+      "Git has \"ghcr.io/example/frontend:2.3.1\" (set by values.image.tag at releases/frontend.yaml:21)"))
+      << d.message;
+  EXPECT_LE(d.message.size(), 1024u);
+}
+
+TEST_F(FluxBuild, HelmControllerApplyingExactlyWhatTheChartRendersIsAllowed) {
+  for (const char* kind : {"Deployment", "Service"}) {
+    std::string group = std::string(kind) == "Deployment" ? "apps" : "";
+    json applied = as_stored(declared_json(group, kind, "shop", "frontend"), "helm-controller");
+    Decision d = decide("UPDATE", kHelmController, applied, applied);
+    EXPECT_TRUE(d.allowed) << kind << ": " << d.message;
+    EXPECT_EQ(d.reason, "agent-matches-git") << kind;
+  }
+}
+
+TEST_F(FluxBuild, HelmControllerWritingAnImageTheChartDoesNotRenderIsDeniedAfterASync) {
+  json applied = as_stored(declared_json("apps", "Deployment", "shop", "frontend"), "helm-controller");
+  json drifted = applied;
+  drifted["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/frontend:2.3.2-hotfix";
+  Decision d = decide("UPDATE", kHelmController, drifted, applied);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, "agent-git-mismatch");
+  EXPECT_TRUE(d.sync_wanted) << "the server fetches once and decides again";
+  EXPECT_TRUE(has(d.message, "(set by values.image.tag at releases/frontend.yaml:21)")) << d.message;
+}
+
+TEST_F(FluxBuild, AVersionConstraintResolvesLikeHelmAndValuesFromMergesUnderInlineValues) {
+  json deployment = declared_json("apps", "Deployment", "shop", "frontend");
+  EXPECT_EQ(deployment["metadata"]["labels"]["helm.sh/chart"], "web-1.1.0")
+      << ">=1.0.0 <2.0.0 is 1.1.0, not 2.0.0";
+  EXPECT_EQ(deployment["spec"]["replicas"], 3) << "from valuesFrom ConfigMap frontend-values";
+  EXPECT_EQ(deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+            "ghcr.io/example/frontend:2.3.1");
+  EXPECT_EQ(deployment["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"], "frontend");
+  EXPECT_EQ(deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm");
+  EXPECT_EQ(deployment["metadata"]["annotations"]["meta.helm.sh/release-name"], "frontend");
+  const DeclaredObject* chart =
+      declared("source.toolkit.fluxcd.io", "HelmChart", "flux-system", "shop-frontend");
+  ASSERT_NE(chart, nullptr) << "the HelmChart helm-controller creates is declared too";
+  EXPECT_EQ(chart->built_by()->applier, kHelmController);
+}
+
+TEST_F(FluxBuild, AnOciChartWithPostRenderersAndAChartInTheRepositoryAreBuilt) {
+  json cache = declared_json("apps", "Deployment", "shop", "cache-cache");
+  EXPECT_EQ(cache["metadata"]["labels"]["tier"], "cache") << "post-renderer patch";
+  EXPECT_EQ(cache["spec"]["template"]["spec"]["containers"][0]["args"][1], "512Mi");
+  const DeclaredObject* jobs = declared("batch", "CronJob", "shop", "jobs-cleanup");
+  ASSERT_NE(jobs, nullptr);
+  EXPECT_EQ(json::parse(jobs->json())["spec"]["schedule"], "*/5 * * * *");
+  EXPECT_EQ(jobs->built_by()->applier, "system:serviceaccount:shop:shop-deployer")
+      << "a HelmRelease's serviceAccountName applies what it builds";
+}
+
+TEST_F(FluxBuild, AChartRepositoryThatIsDownDeclaresTheReleasesObjectsWithUnknownValues) {
+  EXPECT_TRUE(problem(*world_->snapshot, "HelmRelease shop/legacy is not built: helm pull legacy"))
+      << "reported";
+  json object = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata",
+       {{"name", "legacy"},
+        {"namespace", "shop"},
+        {"labels",
+         {{"helm.toolkit.fluxcd.io/name", "legacy"}, {"helm.toolkit.fluxcd.io/namespace", "shop"}}}}},
+      {"spec", {{"replicas", 1}}}};
+  Decision person = decide("CREATE", "jane@example.com", object);
+  EXPECT_FALSE(person.allowed);
+  EXPECT_EQ(person.reason, "declared-object-create");
+  EXPECT_TRUE(has(person.message, "is built by HelmRelease shop/legacy (releases/legacy.yaml:1"))
+      << person.message;
+  EXPECT_TRUE(has(person.message, "Its values are unknown")) << person.message;
+  Decision agent = decide("CREATE", kHelmController, object);
+  EXPECT_TRUE(agent.allowed) << agent.message;
+  EXPECT_EQ(agent.reason, "values-unknown");
+}
+
+TEST_F(FluxBuild, HelmControllersReleaseRecordsAreItsOwn) {
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"type", "helm.sh/release.v1"},
+                 {"metadata",
+                  {{"name", "sh.helm.release.v1.frontend.v1"},
+                   {"namespace", "shop"},
+                   {"labels", {{"owner", "helm"}, {"name", "frontend"}}}}},
+                 {"data", {{"release", "H4sIAAAAAAAA"}}}};
+  Decision d = decide("CREATE", kHelmController, secret);
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.reason, "agent-release-storage");
+}
+
+// --- Kustomizations
+// -------------------------------------------------------------------------------------------
+
+TEST_F(FluxBuild, KustomizeControllerApplyingAPatchedComponentSubstitutedDeploymentIsAllowed) {
+  json web = declared_json("apps", "Deployment", "shop", "web");
+  EXPECT_EQ(web["spec"]["replicas"], 4) << "spec.patches";
+  auto& container = web["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(container["image"], "ghcr.io/example/web:1.4.2") << "spec.images";
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/ready") << "spec.components";
+  EXPECT_EQ(container["env"][0]["value"], "prod-eu-1") << "postBuild.substitute";
+  EXPECT_EQ(container["env"][1]["value"], "eu-west-1") << "postBuild.substituteFrom a ConfigMap in Git";
+  EXPECT_EQ(web["metadata"]["labels"]["team"], "checkout") << "commonMetadata";
+  EXPECT_EQ(web["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"], "apps");
+  EXPECT_EQ(web["metadata"]["namespace"], "shop") << "targetNamespace";
+  json applied = as_stored(web, "kustomize-controller");
+  Decision d = decide("UPDATE", kKustomizeController, applied, applied);
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.reason, "agent-matches-git");
+}
+
+TEST_F(FluxBuild, APersonsEditOfAPatchedValueIsDeniedCitingThePatch) {
+  json live = as_stored(declared_json("apps", "Deployment", "shop", "web"), "kustomize-controller");
+  json scaled = live;
+  scaled["spec"]["replicas"] = 9;
+  Decision d = decide("UPDATE", "jane@example.com", scaled, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(has(d.message, "is declared in Git (apps/base/web.yaml:1 @ ")) << d.message;
+  EXPECT_TRUE(has(d.message, "and built by Kustomization flux-system/apps (clusters/prod/apps.yaml:1 @ "))
+      << d.message;
+  EXPECT_TRUE(has(d.message, "spec.replicas: Git has 4 (set by spec.patches at clusters/prod/apps.yaml:26)"))
+      << d.message;
+}
+
+TEST_F(FluxBuild, ATenantsServiceAccountIsTheAgentForWhatItsKustomizationBuilds) {
+  const DeclaredObject* settings = declared("", "ConfigMap", "team-a", "settings");
+  ASSERT_NE(settings, nullptr);
+  EXPECT_EQ(settings->built_by()->applier, "system:serviceaccount:team-a:flux-reconciler");
+  json applied = as_stored(json::parse(settings->json()), "kustomize-controller");
+  Decision tenant = decide("UPDATE", "system:serviceaccount:team-a:flux-reconciler", applied, applied);
+  EXPECT_TRUE(tenant.allowed) << tenant.message;
+  EXPECT_EQ(tenant.identity, Identity::Agent);
+  Decision platform = decide("UPDATE", kKustomizeController, applied, applied);
+  EXPECT_FALSE(platform.allowed);
+  EXPECT_EQ(platform.reason, "agent-not-applier");
+  json changed = applied;
+  changed["data"]["mode"] = "green";
+  EXPECT_EQ(decide("UPDATE", "system:serviceaccount:team-a:flux-reconciler", changed, applied).reason,
+            "agent-git-mismatch");
+}
+
+TEST_F(FluxBuild, ThePlatformsKustomizeControllerCreatesTheTenantsKustomization) {
+  json kustomization =
+      as_stored(declared_json("kustomize.toolkit.fluxcd.io", "Kustomization", "team-a", "team-a"),
+                "kustomize-controller");
+  Decision d = decide("CREATE", kKustomizeController, kustomization);
+  EXPECT_TRUE(d.allowed) << d.message;
+  json suspended = kustomization;
+  suspended["spec"]["suspend"] = true;
+  Decision person = decide("UPDATE", "jane@example.com", suspended, kustomization);
+  EXPECT_FALSE(person.allowed) << "a person may not suspend a Kustomization that Git declares";
+}
+
+TEST_F(FluxBuild, ANewChartVersionInTheIndexIsBuiltByTheNextBuildOfTheSameCommit) {
+  auto builder = world_->make_builder();
+  auto before = World::build(*builder, world_->head);
+  EXPECT_EQ(json::parse(before->find({"apps", "Deployment", "shop", "frontend"})
+                            .object->json())["metadata"]["labels"]["helm.sh/chart"],
+            "web-1.1.0");
+  std::string fingerprint = builder->fingerprint();
+  world_->charts.add("web", "1.2.0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the policy's interval: re-resolve
+  auto after = World::build(*builder, world_->head);
+  EXPECT_EQ(json::parse(after->find({"apps", "Deployment", "shop", "frontend"})
+                            .object->json())["metadata"]["labels"]["helm.sh/chart"],
+            "web-1.2.0");
+  EXPECT_NE(builder->fingerprint(), fingerprint) << "so the source publishes the new build";
+  EXPECT_EQ(builder->last_stats().flux.helm_runs, 1u)
+      << "only the release whose chart changed is rendered again";
+}
+
+TEST_F(FluxBuild, AWarmCacheBuildsWithoutRunningKustomizeOrHelm) {
+  auto builder = world_->make_builder();
+  World::build(*builder, world_->head);
+  EXPECT_EQ(builder->last_stats().flux.kustomize_runs, 0u)
+      << "a new builder reads the outputs from the cache dir";
+  EXPECT_EQ(builder->last_stats().flux.helm_runs, 0u);
+}
+
+}  // namespace
+}  // namespace gitgate::desired
