@@ -73,6 +73,7 @@ app.kubernetes.io/component: admission-webhook
 {{- define "gitgate.paths.tls" -}}/etc/gitgate/tls{{- end }}
 {{- define "gitgate.paths.clientCA" -}}/etc/gitgate/client-ca{{- end }}
 {{- define "gitgate.paths.auditHmac" -}}/etc/gitgate/audit-hmac{{- end }}
+{{- define "gitgate.paths.sources" -}}/etc/gitgate/sources{{- end }}
 {{- define "gitgate.paths.cache" -}}/var/cache/gitgate{{- end }}
 {{- define "gitgate.paths.audit" -}}/var/log/gitgate{{- end }}
 

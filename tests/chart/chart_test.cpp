@@ -225,7 +225,8 @@ TEST_F(ChartTest, LintStrictPasses) {
         {"--set", "certManager.enabled=true"},
         {"--set", "failurePolicy=Ignore"},
         {"--set", "serviceMonitor.enabled=true", "--set", "audit.file.enabled=true", "--set-file",
-         "policies.main=" + fixture_path("chart/policy.yaml")}}) {
+         "policies.main=" + fixture_path("chart/policy.yaml")},
+        {"--set", "networkPolicy.enabled=true", "--set", "sourceCredentials.charts=helm-charts-auth"}}) {
     std::vector<std::string> args{"lint", "--strict", chart_dir(), "--namespace", kNamespace};
     args.insert(args.end(), values.begin(), values.end());
     auto run = helm(args);
@@ -550,6 +551,115 @@ TEST_F(ChartTest, GitCredentialsAreASecretMountedAsFiles) {
     if (volume["name"].as<std::string>() == anonymous["name"].as<std::string>()) {
       EXPECT_TRUE(volume["emptyDir"].IsDefined()) << "no credentials: an empty directory";
     }
+  }
+}
+
+TEST_F(ChartTest, SourceCredentialsAreExistingSecretsMountedReadOnlyPerSource) {
+  Render r = render({"--set", "sourceCredentials.charts=helm-charts-auth", "--set",
+                     "sourceCredentials.oci-registry=registry-login"});
+  ASSERT_TRUE(r.manifests) << r.run.err;
+  EXPECT_EQ(r.manifests->of_kind("Secret").size(), 1u)
+      << "only the TLS Secret: the chart creates none of them";
+  std::map<std::string, std::string> secret_of_volume;
+  for (const auto& volume : r.manifests->pod_spec()["volumes"]) {
+    if (!volume["secret"]) continue;
+    secret_of_volume[volume["name"].as<std::string>()] = volume["secret"]["secretName"].as<std::string>();
+    if (volume["secret"]["secretName"].as<std::string>() != "gitgate-tls") {
+      EXPECT_EQ(volume["secret"]["defaultMode"].as<int>(), 0440) << volume["name"];
+    }
+  }
+  for (const auto& [source, secret] : std::map<std::string, std::string>{
+           {"charts", "helm-charts-auth"}, {"oci-registry", "registry-login"}}) {
+    YAML::Node mount =
+        mount_holding(r.manifests->container(), "/etc/gitgate/sources/" + source + "/username");
+    ASSERT_TRUE(mount.IsDefined()) << source;
+    EXPECT_EQ(mount["mountPath"].as<std::string>(), "/etc/gitgate/sources/" + source);
+    EXPECT_TRUE(mount["readOnly"].as<bool>()) << source;
+    EXPECT_EQ(secret_of_volume[mount["name"].as<std::string>()], secret) << source;
+  }
+  EXPECT_TRUE(mount_holding(r.manifests->container(), "/etc/gitgate/git").IsDefined())
+      << "the policies' own Git credentials stay where they were";
+  EXPECT_FALSE(mount_holding(defaults().container(), "/etc/gitgate/sources/charts").IsDefined());
+
+  // A source's name becomes a volume name and a directory: a DNS label, source- prefix included.
+  for (const std::string& bad :
+       {std::string("sourceCredentials.Charts=x"), std::string("sourceCredentials.a_b=x"),
+        "sourceCredentials." + std::string(57, 'a') + "=x",
+        std::string("sourceCredentials.charts=Not_A_Name")}) {
+    Render refused = render({"--set", bad});
+    EXPECT_NE(refused.run.exit_code, 0) << bad;
+    EXPECT_THAT(refused.run.err, HasSubstr("sourceCredentials")) << bad;
+  }
+  EXPECT_TRUE(render({"--set", "sourceCredentials." + std::string(56, 'a') + "=x"}).manifests);
+}
+
+TEST_F(ChartTest, NetworkPolicyIsOffUnlessEnabled) {
+  EXPECT_TRUE(defaults().of_kind("NetworkPolicy").empty());
+}
+
+TEST_F(ChartTest, NetworkPolicyAllowsEgressToDnsAndChartAndGitHostsOnly) {
+  const auto& m = rendered({"--set", "networkPolicy.enabled=true"});
+  YAML::Node policy = m.find("NetworkPolicy", kServiceName);
+  ASSERT_TRUE(policy.IsDefined());
+  YAML::Node pod_labels = m.deployment()["spec"]["template"]["metadata"]["labels"];
+  for (const auto& selector : policy["spec"]["podSelector"]["matchLabels"]) {
+    EXPECT_EQ(pod_labels[selector.first.as<std::string>()].as<std::string>(),
+              selector.second.as<std::string>());
+  }
+  EXPECT_THAT(strings(policy["spec"]["policyTypes"]), ElementsAre("Egress"))
+      << "ingress stays open: the API server's source address differs per cluster";
+  YAML::Node egress = policy["spec"]["egress"];
+  ASSERT_EQ(egress.size(), 2u);
+
+  std::vector<std::string> dns_ports;
+  for (const auto& port : egress[0]["ports"])
+    dns_ports.push_back(port["protocol"].as<std::string>() + "/" + port["port"].as<std::string>());
+  EXPECT_THAT(dns_ports, UnorderedElementsAre("UDP/53", "TCP/53"));
+  EXPECT_FALSE(egress[0]["to"].IsDefined()) << "DNS anywhere by default (kube-dns and node-local caches)";
+
+  std::vector<std::string> web_ports;
+  for (const auto& port : egress[1]["ports"])
+    web_ports.push_back(port["protocol"].as<std::string>() + "/" + port["port"].as<std::string>());
+  EXPECT_THAT(web_ports, UnorderedElementsAre("TCP/443", "TCP/80"));
+  std::vector<std::string> cidrs;
+  for (const auto& peer : egress[1]["to"]) cidrs.push_back(peer["ipBlock"]["cidr"].as<std::string>());
+  EXPECT_THAT(cidrs, UnorderedElementsAre("0.0.0.0/0", "::/0"));
+}
+
+TEST_F(ChartTest, NetworkPolicyTakesExtraDestinationsAndCutsClusterRangesPerAddressFamily) {
+  Render r = render(
+      {"--set", "networkPolicy.enabled=true", "--set",
+       "networkPolicy.web.except={10.96.0.0/12,fd00:10::/108}", "--set-json",
+       R"(networkPolicy.dns.to=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}}}])",
+       "--set-json",
+       R"(networkPolicy.extraEgress=[{"cidr":"203.0.113.10/32","ports":[22]},)"
+       R"({"cidr":"10.20.0.0/16","except":["10.20.5.0/24"],"ports":[5000]}])"});
+  ASSERT_TRUE(r.manifests) << r.run.err;
+  YAML::Node egress = r.manifests->find("NetworkPolicy", kServiceName)["spec"]["egress"];
+  ASSERT_EQ(egress.size(), 4u);
+  EXPECT_EQ(
+      egress[0]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as<std::string>(),
+      "kube-system");
+  std::map<std::string, std::vector<std::string>> except_of;
+  for (const auto& peer : egress[1]["to"])
+    except_of[peer["ipBlock"]["cidr"].as<std::string>()] = strings(peer["ipBlock"]["except"]);
+  EXPECT_THAT(except_of["0.0.0.0/0"], ElementsAre("10.96.0.0/12"));
+  EXPECT_THAT(except_of["::/0"], ElementsAre("fd00:10::/108"));
+
+  EXPECT_EQ(egress[2]["to"][0]["ipBlock"]["cidr"].as<std::string>(), "203.0.113.10/32");
+  EXPECT_EQ(egress[2]["ports"][0]["port"].as<int>(), 22);
+  EXPECT_EQ(egress[2]["ports"][0]["protocol"].as<std::string>(), "TCP");
+  EXPECT_EQ(egress[3]["to"][0]["ipBlock"]["cidr"].as<std::string>(), "10.20.0.0/16");
+  EXPECT_THAT(strings(egress[3]["to"][0]["ipBlock"]["except"]), ElementsAre("10.20.5.0/24"));
+  EXPECT_EQ(egress[3]["ports"][0]["port"].as<int>(), 5000);
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--set", "networkPolicy.web.cidrs={example.com}"},
+        {"--set", "networkPolicy.web.ports={70000}"},
+        {"--set-json", R"(networkPolicy.extraEgress=[{"cidr":"203.0.113.10/32"}])"}}) {
+    Render refused = render(bad);
+    EXPECT_NE(refused.run.exit_code, 0) << ::testing::PrintToString(bad);
+    EXPECT_THAT(refused.run.err, HasSubstr("networkPolicy")) << ::testing::PrintToString(bad);
   }
 }
 
