@@ -109,6 +109,40 @@ spec:
   selector:
     matchLabels:
       app.kubernetes.io/name: {name}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: {name}
+  ingress:
+    - ports:
+        - port: 8080
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {name}
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    resourceNames: [{name}-config]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {name}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {name}
+subjects:
+  - kind: ServiceAccount
+    name: {name}
 """
 
 
@@ -158,7 +192,7 @@ kind: ServiceAccount
 metadata:
   name: {{ .Release.Name }}
 """,
-    "configmaps.yaml": """{{- range $i := until 6 }}
+    "configmaps.yaml": """{{- range $i := until 11 }}
 ---
 apiVersion: v1
 kind: ConfigMap

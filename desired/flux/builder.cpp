@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/duration.h"
 #include "desired/flux/substitute.h"
 #include "desired/helm/helm.h"
 #include "desired/kustomize/kustomization.h"
@@ -187,8 +188,10 @@ struct Builder::Cache {
   std::unordered_map<std::string, std::string> renders;    // render key -> helm (+ post-render) output
   struct Pulled {
     helm::PulledChart chart;
-    std::chrono::steady_clock::time_point at;
+    std::chrono::system_clock::time_point at;
+    bool from_disk = false;  // found in the cache directory by this process, not pulled by it
   };
+  size_t builds = 0;  // builds run by this process
   std::unordered_map<std::string, Pulled> charts;  // (repository, chart, version) -> the pulled chart
   // The last good build of each owner: what stays in force when a later build fails.
   std::unordered_map<std::string, std::vector<Built>> last_good;
@@ -728,6 +731,7 @@ class Builder::Run {
     const json& chart_spec = field(field(spec, "chart"), "spec");
     const json& chart_ref = field(spec, "chartRef");
     helm::ChartSource source;
+    std::chrono::microseconds source_ttl = std::chrono::minutes(10);
     bool from_tree = false;
     if (chart_ref.is_object()) {
       std::string kind = str(chart_ref, "kind"), name = str(chart_ref, "name"),
@@ -766,6 +770,7 @@ class Builder::Run {
         source.repository = str(rs, "url");
         source.plain_http = flag(rs, "insecure");
         source.ca_file = options_.spec.flux->ca_file;
+        source_ttl = interval_of(rs);
         if (str(rs, "type") == "oci" && !source.repository.starts_with("oci://"))
           return unbuilt(owner, build,
                          "HelmRepository " + ns + "/" + name + " of type oci has no oci:// url");
@@ -814,7 +819,7 @@ class Builder::Run {
       return unbuilt(owner, build, "it names no chart (spec.chart or spec.chartRef)");
     }
     if (!from_tree) {
-      auto pulled = pull(source);
+      auto pulled = pull(source, source_ttl);
       if (!pulled) return unbuilt(owner, build, pulled.error());
       chart_path = pulled->path;
       chart_digest = pulled->digest;
@@ -923,25 +928,54 @@ class Builder::Run {
     add(std::move(objects));
   }
 
-  gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source) {
+  // A chart pulled within `ttl` (the chart source's own interval, as source-controller re-reads an index) is
+  // used as it is; an older one is pulled again, and stays in use if that fails (a repository down). The
+  // first build of a process takes what the cache directory holds, whatever its age: a restart is ready from
+  // the cache, and the next build refreshes it.
+  gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source, std::chrono::microseconds ttl) {
     std::string key = source.repository + "\n" + source.chart + "\n" + source.version;
-    auto now = std::chrono::steady_clock::now();
-    if (auto it = cache_.charts.find(key); it != cache_.charts.end() &&
-                                           now - it->second.at < options_.spec.interval &&
-                                           fs::exists(it->second.chart.path))
-      return it->second.chart;
     std::string dir = chart_dir(sha256_hex(key));
+    auto now = std::chrono::system_clock::now();
+    auto cached = cache_.charts.find(key);
+    if (cached == cache_.charts.end()) {
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string name = entry.path().filename().string();
+        if (!name.ends_with(".tgz") || !name.starts_with(source.chart + "-")) continue;
+        helm::PulledChart chart{entry.path().string(), source.chart,
+                                name.substr(source.chart.size() + 1, name.size() - source.chart.size() - 5),
+                                helm::file_digest(entry.path().string())};
+        auto mtime = fs::last_write_time(entry.path(), ec);
+        auto at = std::chrono::file_clock::to_sys(mtime);
+        cached = cache_.charts.emplace(key, Cache::Pulled{chart, at, true}).first;
+        break;
+      }
+    }
+    if (cached != cache_.charts.end() && fs::exists(cached->second.chart.path) &&
+        (now - cached->second.at < ttl || (cached->second.from_disk && cache_.builds == 1)))
+      return cached->second.chart;
+    std::string fresh = dir + ".pulling";
     std::error_code ec;
-    fs::remove_all(dir, ec);
-    auto pulled = helm::pull(tool(), source, dir);
+    fs::remove_all(fresh, ec);
+    auto pulled = helm::pull(tool(), source, fresh);
     ++out_.stats.chart_pulls;
     if (!pulled) {
-      // A chart repository that is down: the chart pulled before stays in use.
-      if (auto it = cache_.charts.find(key); it != cache_.charts.end()) return it->second.chart;
+      fs::remove_all(fresh, ec);
+      if (cached != cache_.charts.end() && fs::exists(cached->second.chart.path)) return cached->second.chart;
       return pulled;
     }
-    cache_.charts[key] = {*pulled, now};
+    fs::remove_all(dir, ec);
+    fs::rename(fresh, dir, ec);
+    if (ec) return Error{"cannot keep the pulled chart in " + dir + ": " + ec.message()};
+    pulled->path = dir + "/" + fs::path(pulled->path).filename().string();
+    cache_.charts[key] = {*pulled, now, false};
     return pulled;
+  }
+
+  // A source's spec.interval: how often Flux reads it again.
+  static std::chrono::microseconds interval_of(const json& source_spec) {
+    auto parsed = parse_duration(str(source_spec, "interval", "10m"));
+    return parsed ? *parsed : std::chrono::minutes(10);
   }
 
   std::string chart_dir(const std::string& key) const {
@@ -1052,6 +1086,7 @@ Builder::Builder(Options options) : options_(std::move(options)), cache_(std::ma
 Builder::~Builder() = default;
 
 Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd) {
+  ++cache_->builds;
   return Run(options_, *cache_, tree, commit, cancel_fd).run();
 }
 

@@ -399,7 +399,7 @@ TEST_F(FluxBuild, ANewChartVersionInTheIndexIsBuiltByTheNextBuildOfTheSameCommit
             "web-1.1.0");
   std::string fingerprint = builder->fingerprint();
   world_->charts.add("web", "1.2.0");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the policy's interval: re-resolve
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the HelmRepository's interval (1s)
   auto after = World::build(*builder, world_->head);
   EXPECT_EQ(json::parse(after->find({"apps", "Deployment", "shop", "frontend"})
                             .object->json())["metadata"]["labels"]["helm.sh/chart"],
