@@ -1,6 +1,9 @@
 // gitgate policy validate PATH...: check policy files the way the server loads them, and say what each
 // policy governs. Errors go to stderr as file:line:col: message (exit 1); a missing path exits 2.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -17,6 +20,22 @@ namespace {
 
 constexpr int kExitInvalid = 1;
 constexpr int kExitUsage = 2;
+
+// A command as posix_spawnp finds it: a path, or a name looked up in PATH.
+bool executable(const std::string& command) {
+  auto runs = [](const std::filesystem::path& p) { return ::access(p.c_str(), X_OK) == 0 && !std::filesystem::is_directory(p); };
+  if (command.find('/') != std::string::npos) return runs(command);
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    std::string dir = dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!dir.empty() && runs(std::filesystem::path(dir) / command)) return true;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return false;
+}
 
 std::string joined(const std::vector<Pattern>& patterns) {
   std::string out;
@@ -86,6 +105,19 @@ int validate(const std::vector<std::string>& paths) {
   std::cout << "OK: " << count << (count == 1 ? " policy" : " policies") << " in " << result.files
             << (result.files == 1 ? " file" : " files") << "\n";
   for (const auto& p : result.set.policies) std::cout << "  " << summary(p) << "\n";
+  // A render whose tool is missing fails on every build, and every request then waits for a snapshot that
+  // never comes: say so now (a warning: the server may run where this machine is not, e.g. the image).
+  for (const auto& p : result.set.policies) {
+    std::vector<std::pair<const char*, const std::vector<std::string>*>> tools;
+    if (p.source.render == Render::Kustomize || p.source.flux) tools.emplace_back("kustomizeCommand", &p.source.kustomize_command);
+    if (p.source.flux) tools.emplace_back("helmCommand", &p.source.helm_command);
+    for (const auto& [field, argv] : tools) {
+      if (argv->empty() || executable(argv->front())) continue;
+      std::cerr << p.file << ":" << p.line << ": warning: policy " << p.name << ": spec.source." << field << " '"
+                << argv->front() << "' is not an executable here, so renders would fail on this machine (the "
+                << "gitgate image ships helm and kubectl)\n";
+    }
+  }
   return 0;
 }
 

@@ -409,6 +409,44 @@ TEST_F(FluxBuild, ANewChartVersionInTheIndexIsBuiltByTheNextBuildOfTheSameCommit
       << "only the release whose chart changed is rendered again";
 }
 
+// helm through a wrapper the test can make slow or flood its output, for the limits.
+std::string flaky_helm(const fs::path& dir) {
+  fs::path script = dir / "helm";
+  write_file(script, "#!/bin/sh\n"
+                     "if [ \"$1\" = template ] && [ -f " + (dir / "slow").string() + " ]; then sleep 30; fi\n"
+                     "if [ \"$1\" = template ] && [ -f " + (dir / "flood").string() + " ]; then head -c 80000000 /dev/zero; exit 0; fi\n"
+                     "exec " + testing::helm_binary() + " \"$@\"\n");
+  fs::permissions(script, fs::perms::owner_all);
+  return script.string();
+}
+
+TEST_F(FluxBuild, ARenderThatTimesOutOrFloodsItsOutputKeepsTheLastGoodBuild) {
+  SourceSpec spec = world_->policies.policies[0].source;
+  spec.helm_command = {flaky_helm(world_->scratch.path())};
+  spec.render_timeout = std::chrono::seconds(2);
+  auto builder = world_->make_builder(spec);
+  World::build(*builder, world_->head);  // good: what stays in force
+  for (const char* fault : {"slow", "flood"}) {
+    std::string text = read_file(fixture_path("flux/fleet/releases/frontend.yaml"));
+    text.replace(text.find("2.3.1"), 5, std::string("2.3.") + (std::string(fault) == "slow" ? "2" : "3"));
+    world_->repo.write("releases/frontend.yaml", text);
+    std::string head = world_->repo.commit(std::string("frontend: values that will not render (") + fault + ")");
+    world_->repo.push();
+    write_file(world_->scratch / fault, "");
+    auto started = std::chrono::steady_clock::now();
+    auto snapshot = World::build(*builder, head);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25)) << fault << ": the limit stops it";
+    fs::remove(world_->scratch / fault);
+    const DeclaredObject* frontend = snapshot->find({"apps", "Deployment", "shop", "frontend"}).object;
+    ASSERT_NE(frontend, nullptr) << fault << ": the release's objects must stay declared";
+    EXPECT_EQ(json::parse(frontend->json())["spec"]["template"]["spec"]["containers"][0]["image"],
+              "ghcr.io/example/frontend:2.3.1")
+        << fault << ": the last good build";
+    EXPECT_TRUE(problem(*snapshot, "HelmRelease shop/frontend is not built: helm template frontend")) << fault;
+    EXPECT_TRUE(problem(*snapshot, "its last good build (" + world_->head.substr(0, 7) + ") stays in force")) << fault;
+  }
+}
+
 TEST_F(FluxBuild, AWarmCacheBuildsWithoutRunningKustomizeOrHelm) {
   auto builder = world_->make_builder();
   World::build(*builder, world_->head);

@@ -954,6 +954,27 @@ TEST(PolicyValidateCommand, PrintsSummaryAndExitsZeroForValidPolicies) {
   EXPECT_THAT(r.out, HasSubstr("scope: namespaces=team-b,team-b-*"));
 }
 
+TEST(PolicyValidateCommand, WarnsWhenARenderToolIsMissingHereAndSaysWhatTheFluxSourceFollows) {
+  TempDir dir;
+  write_file(dir / "flux.yaml", policy_text("fleet", "    flux:\n      path: clusters/prod\n"
+                                                     "    helmCommand: [/nonexistent/helm]\n"
+                                                     "    kustomizeCommand: [sh, -c]\n"));
+  auto r = run_command({gitgate::testing::gitgate_binary(), "policy", "validate", (dir / "flux.yaml").string()});
+  EXPECT_EQ(r.exit_code, 0) << "a warning, not an error: the server may run elsewhere";
+  EXPECT_THAT(r.out, HasSubstr("flux=clusters/prod (namespace flux-system)"));
+  EXPECT_THAT(r.err, HasSubstr("warning: policy fleet: spec.source.helmCommand '/nonexistent/helm' is not an executable here"));
+  EXPECT_THAT(r.err, Not(HasSubstr("kustomizeCommand")));
+}
+
+TEST(PolicyLoader, FluxSourceIsExclusiveWithPathsAndRender) {
+  auto r = load_policies_from_text("t.yaml", policy_text("a", "    paths: [x]\n    render: kustomize\n"
+                                                              "    flux:\n      namespace: Flux\n"));
+  EXPECT_THAT(messages(r), ::testing::IsSupersetOf({HasSubstr("spec.source.flux: missing required field 'path'"),
+                                                    HasSubstr("spec.source.flux.namespace: "),
+                                                    HasSubstr("a source follows either plain paths or flux, not both"),
+                                                    HasSubstr("flux builds as Flux does; leave render out")}));
+}
+
 TEST(PolicyValidateCommand, PrintsEachErrorAndExitsOne) {
   std::string file = fixture_path("policies/invalid/duplicate-keys.yaml");
   auto r = run_command({gitgate::testing::gitgate_binary(), "policy", "validate", file});
