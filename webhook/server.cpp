@@ -135,8 +135,20 @@ struct Worker {
   ReviewDecoder decoder;
   BufferPool buffers;
   std::unordered_set<Session*> sessions;
+  bool flush_posted = false;
   // Declared last: destroyed first, taking pending handlers (and the sessions they hold) with it.
   asio::io_context ioc{1};
+
+  // Records handed over while handling what one read of the sockets brought are written together: the
+  // flush runs after the handlers already queued.
+  void request_flush() {
+    if (flush_posted) return;
+    flush_posted = true;
+    asio::post(ioc, [this] {
+      flush_posted = false;
+      evaluator->flush();
+    });
+  }
 };
 
 class ServerImpl final : public Server {
@@ -201,7 +213,7 @@ class Session : public std::enable_shared_from_this<Session> {
         tls_(std::move(tls)),
         stream_(std::move(socket), tls_->ssl),
         linger_(worker.ioc),
-        sync_timer_(worker.ioc) {
+        deadline_timer_(worker.ioc) {
     worker_.sessions.insert(this);
   }
   ~Session() {
@@ -225,7 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  enum class State { Handshake, Idle, Reading, Deciding, Writing, Closing };
+  enum class State { Handshake, Idle, Reading, Deciding, Recording, Writing, Closing };
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // scanners, wrong protocol versions, timeouts: nothing to answer
@@ -282,6 +294,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (req.method() != http::verb::post)
       return reply_error(http::status::method_not_allowed, "only POST is allowed on /validate");
     deadline_ = received_ + review_timeout(target);
+    // A record the audit log has not confirmed by the deadline is refused by the log itself; this is the
+    // last resort for a log stuck in a write that does not return.
+    answer_by_ = deadline_ + (deadline_ - received_) / 8;
     keep_alive_ = req.keep_alive();
     large_body_ = req.body().size() > 1024 * 1024;
     decide(true);
@@ -326,8 +341,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     });
     if (!waiting) return false;
-    sync_timer_.expires_at(deadline_);
-    sync_timer_.async_wait([self](beast::error_code ec) {
+    deadline_timer_.expires_at(deadline_);
+    deadline_timer_.async_wait([self](beast::error_code ec) {
       if (!ec) self->sync_finished();
     });
     return true;
@@ -336,20 +351,72 @@ class Session : public std::enable_shared_from_this<Session> {
   void sync_finished() {
     if (state_ != State::Deciding || synced_) return;
     synced_ = true;
-    sync_timer_.cancel();
+    deadline_timer_.cancel();
     decide(false);
   }
 
-  void respond(const AdmissionRequest& request, const Decision& decision) {
+  // The answer goes out once the decision is recorded (or at once, when the application says so).
+  void respond(const AdmissionRequest& request, Decision& decision) {
+    state_ = State::Recording;
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
-    worker_.evaluator->record(request, decision, latency);
-    worker_.metrics.observe(request, decision, latency);
+    auto outcome = worker_.evaluator->record(request, decision, latency, deadline_, record_done());
+    if (outcome)
+      return answer(request.uid, request.operation, request.kind.kind, request.ns, decision, *outcome);
+    // The request's views point into the decoder, which the next review on this thread reuses.
+    uid_.assign(request.uid);
+    operation_ = request.operation;
+    kind_.assign(request.kind.kind);
+    ns_.assign(request.ns);
+    decision_ = std::move(decision);
+    worker_.request_flush();
+    deadline_timer_.expires_at(answer_by_);
+    deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        self->recorded(RecordOutcome{
+            true,
+            "gitgate: denied because the audit log did not confirm the record of this decision in time; "
+            "nothing is admitted unrecorded. Try again shortly."});
+      }
+    });
+  }
+
+  // Only a weak reference leaves the server: the deadline timer keeps the session.
+  RecordDone record_done() {
+    auto gate = server_.gate();
+    std::weak_ptr<Session> weak = shared_from_this();
+    asio::io_context& ioc = worker_.ioc;
+    return [gate, weak, &ioc](RecordOutcome outcome) {
+      std::lock_guard lock(gate->mutex);
+      if (!gate->open) return;
+      asio::post(ioc, [weak, outcome = std::move(outcome)]() mutable {
+        if (auto s = weak.lock()) s->recorded(std::move(outcome));
+      });
+    };
+  }
+
+  void recorded(RecordOutcome outcome) {
+    if (state_ != State::Recording) return;
+    deadline_timer_.cancel();
+    answer(uid_, operation_, kind_, ns_, *decision_, outcome);
+    decision_.reset();
+  }
+
+  void answer(std::string_view uid, Operation operation, std::string_view kind, std::string_view ns,
+              Decision& decision, const RecordOutcome& outcome) {
+    if (outcome.refused) {
+      decision.allowed = false;
+      decision.reason.assign(kAuditUnavailableReason);
+      decision.message = outcome.message;
+      decision.warnings.clear();
+    }
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
+    worker_.metrics.observe(operation, kind, ns, decision, latency);
     response_.emplace();
     response_->result(http::status::ok);
     response_->set(http::field::content_type, "application/json");
     response_->body() = worker_.buffers.take();
     response_->body().reserve(512 + decision.message.size());
-    encode_response(response_->body(), request.uid, decision);
+    encode_response(response_->body(), uid, decision);
     send();
   }
 
@@ -426,10 +493,17 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<PaddedStringBody>> parser_;
   std::optional<Response> response_;
   asio::steady_timer linger_;
-  asio::steady_timer sync_timer_;
+  asio::steady_timer deadline_timer_;  // a sync on miss, then the audit record
   State state_ = State::Handshake;
   Clock::time_point received_;
   Clock::time_point deadline_;
+  Clock::time_point answer_by_;
+  // The decision waiting for its record, and what its answer and metrics need of the request.
+  std::optional<Decision> decision_;
+  std::string uid_;
+  Operation operation_ = Operation::Create;
+  std::string kind_;
+  std::string ns_;
   bool keep_alive_ = true;
   bool large_body_ = false;
   bool synced_ = false;

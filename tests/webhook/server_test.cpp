@@ -40,8 +40,10 @@ class FakeApplication : public Application {
       }
       return d;
     }
-    void record(const AdmissionRequest&, const Decision&, std::chrono::microseconds) override {
+    std::optional<RecordOutcome> record(const AdmissionRequest&, const Decision&, std::chrono::microseconds,
+                                        std::chrono::steady_clock::time_point, RecordDone) override {
       ++app_.recorded;
+      return RecordOutcome{};
     }
 
    private:
