@@ -146,6 +146,12 @@ class FileSink final : public Sink {
       // This call's lines in the current file: taken back when a sync or the path check fails.
       size_t file_first = accepted;
       uint64_t file_start = size_;
+      std::string line_before = last_line_;
+      auto take_back = [&] {
+        cut(file_start);
+        last_line_ = line_before;
+        return file_first;
+      };
       size_t i = accepted;
       while (i < ends.size()) {
         const size_t begin = i == 0 ? 0 : ends[i - 1];
@@ -159,9 +165,8 @@ class FileSink final : public Sink {
         if (j == i) {
           // Line i starts a new file; what this one holds is made durable first.
           if (Status synced = sync_file(); !synced) {
-            cut(file_start);
             error = synced.error();
-            return file_first;
+            return take_back();
           }
           if (Status rotated = rotate(); !rotated) {
             error = rotated.error();
@@ -169,6 +174,7 @@ class FileSink final : public Sink {
           }
           file_first = i;
           file_start = size_;
+          line_before.clear();
           continue;
         }
         const uint64_t chunk_start = size_;
@@ -188,15 +194,13 @@ class FileSink final : public Sink {
       }
       if (sync) {
         if (Status synced = sync_file(); !synced) {
-          cut(file_start);
           error = synced.error();
-          return file_first;
+          return take_back();
         }
       }
       if (still_at_path()) return accepted;
       // Deleted or moved away: what this call wrote there would be lost with it.
-      cut(file_start);
-      accepted = file_first;
+      accepted = take_back();
       reopen_ = true;
       log::warn("audit log: " + path_ +
                 " was deleted or moved away; the chain continues in a new file there");

@@ -124,9 +124,31 @@ struct BufferPool {
   }
 };
 
+// What the audit log says about one I/O thread's records. The writer thread calls back from its own thread,
+// once per record; the answers wait here, and one post per batch hands them all to the I/O thread.
+class RecordInbox : public std::enable_shared_from_this<RecordInbox> {
+ public:
+  RecordInbox(asio::io_context& ioc, std::shared_ptr<PostGate> gate) : ioc_(ioc), gate_(std::move(gate)) {}
+  // Any thread. Nothing is delivered once the server stops.
+  void deliver(std::weak_ptr<Session> session, RecordOutcome outcome);
+
+ private:
+  void run();  // on the I/O thread
+
+  asio::io_context& ioc_;
+  std::shared_ptr<PostGate> gate_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::weak_ptr<Session>, RecordOutcome>> answers_;
+  bool posted_ = false;
+  std::vector<std::pair<std::weak_ptr<Session>, RecordOutcome>> delivering_;  // I/O thread only
+};
+
 struct Worker {
-  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m, const Published<ServingContext>& tls)
-      : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {}
+  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m, const Published<ServingContext>& tls,
+         std::shared_ptr<PostGate> gate)
+      : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {
+    records = std::make_shared<RecordInbox>(ioc, std::move(gate));
+  }
 
   ServerImpl& server;
   std::unique_ptr<Evaluator> evaluator;
@@ -136,6 +158,7 @@ struct Worker {
   BufferPool buffers;
   std::unordered_set<Session*> sessions;
   bool flush_posted = false;
+  std::shared_ptr<RecordInbox> records;
   // Declared last: destroyed first, taking pending handlers (and the sessions they hold) with it.
   asio::io_context ioc{1};
 
@@ -382,18 +405,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Only a weak reference leaves the server: the deadline timer keeps the session.
   RecordDone record_done() {
-    auto gate = server_.gate();
-    std::weak_ptr<Session> weak = shared_from_this();
-    asio::io_context& ioc = worker_.ioc;
-    return [gate, weak, &ioc](RecordOutcome outcome) {
-      std::lock_guard lock(gate->mutex);
-      if (!gate->open) return;
-      asio::post(ioc, [weak, outcome = std::move(outcome)]() mutable {
-        if (auto s = weak.lock()) s->recorded(std::move(outcome));
-      });
+    return [records = worker_.records, weak = weak_from_this()](RecordOutcome outcome) {
+      records->deliver(weak, std::move(outcome));
     };
   }
 
+  friend class RecordInbox;
   void recorded(RecordOutcome outcome) {
     if (state_ != State::Recording) return;
     deadline_timer_.cancel();
@@ -509,12 +526,34 @@ class Session : public std::enable_shared_from_this<Session> {
   bool synced_ = false;
 };
 
+void RecordInbox::deliver(std::weak_ptr<Session> session, RecordOutcome outcome) {
+  std::lock_guard lock(mutex_);
+  answers_.emplace_back(std::move(session), std::move(outcome));
+  if (posted_) return;
+  std::lock_guard gate_lock(gate_->mutex);
+  if (!gate_->open) return;
+  posted_ = true;
+  asio::post(ioc_, [self = shared_from_this()] { self->run(); });
+}
+
+void RecordInbox::run() {
+  {
+    std::lock_guard lock(mutex_);
+    delivering_.swap(answers_);
+    posted_ = false;
+  }
+  for (auto& [weak, outcome] : delivering_) {
+    if (auto session = weak.lock()) session->recorded(std::move(outcome));
+  }
+  delivering_.clear();
+}
+
 Status ServerImpl::init() {
   raise_descriptor_limit();
   unsigned threads = options_.threads == 0 ? default_threads() : options_.threads;
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(
-        std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context()));
+        std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context(), gate_));
   }
   auto bind = [&](tcp::acceptor& acceptor, const std::string& address, unsigned short& bound) -> Status {
     auto parsed = parse_listen_address(address);
