@@ -130,7 +130,7 @@ class RecordInbox : public std::enable_shared_from_this<RecordInbox> {
  public:
   RecordInbox(asio::io_context& ioc, std::shared_ptr<PostGate> gate) : ioc_(ioc), gate_(std::move(gate)) {}
   // Any thread. Nothing is delivered once the server stops.
-  void deliver(std::weak_ptr<Session> session, RecordOutcome outcome);
+  void deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome);
 
  private:
   void run();  // on the I/O thread
@@ -138,9 +138,14 @@ class RecordInbox : public std::enable_shared_from_this<RecordInbox> {
   asio::io_context& ioc_;
   std::shared_ptr<PostGate> gate_;
   std::mutex mutex_;
-  std::vector<std::pair<std::weak_ptr<Session>, RecordOutcome>> answers_;
+  struct Answer {
+    std::weak_ptr<Session> session;
+    uint64_t request;  // which of the session's reviews
+    RecordOutcome outcome;
+  };
+  std::vector<Answer> answers_;
   bool posted_ = false;
-  std::vector<std::pair<std::weak_ptr<Session>, RecordOutcome>> delivering_;  // I/O thread only
+  std::vector<Answer> delivering_;  // I/O thread only
 };
 
 struct Worker {
@@ -381,6 +386,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The answer goes out once the decision is recorded (or at once, when the application says so).
   void respond(const AdmissionRequest& request, Decision& decision) {
     state_ = State::Recording;
+    ++requests_;
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
     auto outcome = worker_.evaluator->record(request, decision, latency, deadline_, record_done());
     if (outcome)
@@ -404,13 +410,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Only a weak reference leaves the server: the deadline timer keeps the session.
+  // The request number tells a late answer (its review was answered at the deadline) from the answer to the
+  // review the connection sent next.
   RecordDone record_done() {
-    return [records = worker_.records, weak = weak_from_this()](RecordOutcome outcome) {
-      records->deliver(weak, std::move(outcome));
+    return [records = worker_.records, weak = weak_from_this(), request = requests_](RecordOutcome outcome) {
+      records->deliver(weak, request, std::move(outcome));
     };
   }
 
   friend class RecordInbox;
+  void recorded(uint64_t request, RecordOutcome outcome) {
+    if (request == requests_) recorded(std::move(outcome));
+  }
+
   void recorded(RecordOutcome outcome) {
     if (state_ != State::Recording) return;
     deadline_timer_.cancel();
@@ -524,11 +536,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool large_body_ = false;
   bool synced_ = false;
+  uint64_t requests_ = 0;  // reviews decided on this connection
 };
 
-void RecordInbox::deliver(std::weak_ptr<Session> session, RecordOutcome outcome) {
+void RecordInbox::deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome) {
   std::lock_guard lock(mutex_);
-  answers_.emplace_back(std::move(session), std::move(outcome));
+  answers_.push_back({std::move(session), request, std::move(outcome)});
   if (posted_) return;
   std::lock_guard gate_lock(gate_->mutex);
   if (!gate_->open) return;
@@ -542,8 +555,8 @@ void RecordInbox::run() {
     delivering_.swap(answers_);
     posted_ = false;
   }
-  for (auto& [weak, outcome] : delivering_) {
-    if (auto session = weak.lock()) session->recorded(std::move(outcome));
+  for (auto& answer : delivering_) {
+    if (auto session = answer.session.lock()) session->recorded(answer.request, std::move(answer.outcome));
   }
   delivering_.clear();
 }

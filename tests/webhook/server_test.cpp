@@ -103,6 +103,11 @@ class FakeApplication : public Application {
     for (auto& done : held_records) done(outcome);
     held_records.clear();
   }
+  void release_oldest(const RecordOutcome& outcome) {
+    std::lock_guard lock(mutex);
+    held_records.front()(outcome);
+    held_records.erase(held_records.begin());
+  }
 };
 
 std::string review(std::string_view uid, std::string_view name, std::string_view op = "UPDATE") {
@@ -240,6 +245,28 @@ TEST_F(ServerTest, ARecordNeverConfirmedIsDeniedBeforeTheReviewTimesOut) {
   EXPECT_NE(reply.body.find("the audit log did not confirm the record of this decision in time"),
             std::string::npos)
       << reply.body;
+}
+
+TEST_F(ServerTest, ALateAnswerFromTheAuditLogIsNotTakenForTheNextReviewsOne) {
+  app_.hold_records = true;
+  start();
+  HttpsClient client(client_options());
+  HttpReply first;
+  ASSERT_EQ(client.post("/validate?timeout=1s", review("uid-first", "cfg"), first), "");
+  EXPECT_NE(first.body.find("did not confirm the record"), std::string::npos) << first.body;
+  std::atomic<bool> answered{false};
+  HttpReply second;
+  std::thread next([&] {
+    EXPECT_EQ(client.post("/validate?timeout=10s", review("uid-second", "cfg"), second), "");
+    answered = true;
+  });
+  ASSERT_TRUE(app_.wait_held(2));
+  app_.release_oldest({true, "the first review's record, refused late"});
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(answered.load()) << second.body;
+  app_.release_oldest({});
+  next.join();
+  EXPECT_NE(second.body.find(R"("uid":"uid-second","allowed":true)"), std::string::npos) << second.body;
 }
 
 TEST_F(ServerTest, CurlGetsAnAnswer) {
