@@ -165,6 +165,8 @@ class FullDisk {
     ASSERT_EQ(::prlimit(server, RLIMIT_FSIZE, &limit, nullptr), 0);
   }
   std::string error() const { return mount_ ? "No space left on device" : "File too large"; }
+  // A file size limit holds for every file the server writes, its stdout too; a full tmpfs only for the file.
+  bool stdout_unaffected() const { return mount_ != nullptr; }
   std::string name() const { return mount_ ? "disk full (16 MiB tmpfs)" : "disk full (file size limit)"; }
 
  private:
@@ -215,7 +217,7 @@ class AuditFault : public ::testing::Test {
 
 TEST_F(AuditFault, DiskFullUnderLoadDeniesInTimeAndWritesEverythingOnceSpaceReturns) {
   FullDisk disk(audit_dir);
-  GateServer server(options());
+  GateServer server(options({"--audit-stdout"}));
   server.start();
   ASSERT_TRUE(server.wait_ready()) << server.log();
   auto load = start_load(server);
@@ -248,10 +250,19 @@ TEST_F(AuditFault, DiskFullUnderLoadDeniesInTimeAndWritesEverythingOnceSpaceRetu
   auto files = audit_files(audit_dir);
   auto verified = verify(files);
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-  auto r = reconcile(read_answers(answers_file), files);
+  auto answers = read_answers(answers_file);
+  auto r = reconcile(answers, files);
   print_row(disk.name(), summary, r, ms(unready), ms(ready) + " after space returned");
   std::cout << "load: " << summary << "\nverify: " << verified.out;
   expect_every_answer_recorded(summary, r, true);
+  if (disk.stdout_unaffected()) {
+    // The stream went on while the disk was full: every record, as the file has them once written.
+    testing::write_file(world.dir / "stdout.log", server.stdout_text());
+    auto streamed = reconcile(answers, {(world.dir / "stdout.log").string()});
+    EXPECT_EQ(streamed.records, r.records);
+    EXPECT_EQ(streamed.missing, 0u) << streamed.example;
+    EXPECT_EQ(verify({(world.dir / "stdout.log").string()}).exit_code, 0);
+  }
 }
 
 TEST_F(AuditFault, PastTheBacklogLostRecordsAreCountedAndTheGapIsRecorded) {

@@ -279,6 +279,9 @@ pid_t GateServer::pid() const {
 std::string GateServer::log() const {
   return previous_logs_ + (process_ ? process_->err() : std::string());
 }
+std::string GateServer::stdout_text() const {
+  return process_ ? process_->out() : std::string();
+}
 
 FaultWorld::FaultWorld() : certs(testing::make_test_certs((dir / "certs").string())), fleet(dir.path()) {}
 

@@ -127,7 +127,8 @@ class GateServer {
   int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string readyz_url() const { return "http://127.0.0.1:" + std::to_string(metrics_port_) + "/readyz"; }
-  std::string log() const;  // stderr of the current process
+  std::string log() const;          // stderr of the current process
+  std::string stdout_text() const;  // of the current process (the audit stream with --audit-stdout)
 
  private:
   Options options_;
