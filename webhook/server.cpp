@@ -164,8 +164,21 @@ struct Worker {
   std::unordered_set<Session*> sessions;
   bool flush_posted = false;
   std::shared_ptr<RecordInbox> records;
-  // Declared last: destroyed first, taking pending handlers (and the sessions they hold) with it.
+  // Sessions whose answer waits for the audit log, in the order they started waiting. No asynchronous
+  // operation holds a session then: it holds itself while listed. One timer per thread answers those the log
+  // never confirms (a write that does not return), instead of a timer per review.
+  Session* waiting_first = nullptr;
+  Session* waiting_last = nullptr;
+  bool sweep_armed = false;
+  // Destroyed first but for the sweep timer, taking pending handlers (and the sessions they hold) with it.
   asio::io_context ioc{1};
+  asio::steady_timer sweep{ioc};
+
+  ~Worker();
+  void wait_for_record(Session& session);
+  std::shared_ptr<Session> stop_waiting(Session& session);
+  void arm_sweep();
+  void sweep_waiting();
 
   // Records handed over while handling what one read of the sockets brought are written together: the
   // flush runs after the handlers already queued.
@@ -241,7 +254,7 @@ class Session : public std::enable_shared_from_this<Session> {
         tls_(std::move(tls)),
         stream_(std::move(socket), tls_->ssl),
         linger_(worker.ioc),
-        deadline_timer_(worker.ioc) {
+        sync_timer_(worker.ioc) {
     worker_.sessions.insert(this);
   }
   ~Session() {
@@ -324,7 +337,8 @@ class Session : public std::enable_shared_from_this<Session> {
     deadline_ = received_ + review_timeout(target);
     // A record the audit log has not confirmed by the deadline is refused by the log itself; this is the
     // last resort for a log stuck in a write that does not return.
-    answer_by_ = deadline_ + (deadline_ - received_) / 8;
+    // Checked every 50 ms: answered by 0.9 of the timeout at the latest.
+    answer_by_ = deadline_ + (deadline_ - received_) / 16;
     keep_alive_ = req.keep_alive();
     large_body_ = req.body().size() > 1024 * 1024;
     decide(true);
@@ -369,8 +383,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     });
     if (!waiting) return false;
-    deadline_timer_.expires_at(deadline_);
-    deadline_timer_.async_wait([self](beast::error_code ec) {
+    sync_timer_.expires_at(deadline_);
+    sync_timer_.async_wait([self](beast::error_code ec) {
       if (!ec) self->sync_finished();
     });
     return true;
@@ -379,7 +393,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void sync_finished() {
     if (state_ != State::Deciding || synced_) return;
     synced_ = true;
-    deadline_timer_.cancel();
+    sync_timer_.cancel();
     decide(false);
   }
 
@@ -398,18 +412,10 @@ class Session : public std::enable_shared_from_this<Session> {
     ns_.assign(request.ns);
     decision_ = std::move(decision);
     worker_.request_flush();
-    deadline_timer_.expires_at(answer_by_);
-    deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) {
-        self->recorded(RecordOutcome{
-            true,
-            "gitgate: denied because the audit log did not confirm the record of this decision in time; "
-            "nothing is admitted unrecorded. Try again shortly."});
-      }
-    });
+    worker_.wait_for_record(*this);
   }
 
-  // Only a weak reference leaves the server: the deadline timer keeps the session.
+  // Only a weak reference leaves the server: the session is kept by its thread's list of waiting ones.
   // The request number tells a late answer (its review was answered at the deadline) from the answer to the
   // review the connection sent next.
   RecordDone record_done() {
@@ -419,15 +425,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   friend class RecordInbox;
+  friend struct Worker;
   void recorded(uint64_t request, RecordOutcome outcome) {
     if (request == requests_) recorded(std::move(outcome));
   }
 
   void recorded(RecordOutcome outcome) {
     if (state_ != State::Recording) return;
-    deadline_timer_.cancel();
+    auto keep = worker_.stop_waiting(*this);
     answer(uid_, operation_, kind_, ns_, *decision_, outcome);
     decision_.reset();
+  }
+
+  void record_overdue() {
+    recorded(RecordOutcome{true,
+                           "gitgate: denied because the audit log did not confirm the record of this decision in "
+                           "time; nothing is admitted unrecorded. Try again shortly."});
   }
 
   void answer(std::string_view uid, Operation operation, std::string_view kind, std::string_view ns,
@@ -522,11 +535,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<PaddedStringBody>> parser_;
   std::optional<Response> response_;
   asio::steady_timer linger_;
-  asio::steady_timer deadline_timer_;  // a sync on miss, then the audit record
+  asio::steady_timer sync_timer_;
   State state_ = State::Handshake;
   Clock::time_point received_;
   Clock::time_point deadline_;
   Clock::time_point answer_by_;
+  // Listed in the worker's sessions waiting for their record.
+  Session* waiting_prev_ = nullptr;
+  Session* waiting_next_ = nullptr;
+  std::shared_ptr<Session> self_while_waiting_;
   // The decision waiting for its record, and what its answer and metrics need of the request.
   std::optional<Decision> decision_;
   std::string uid_;
@@ -538,6 +555,45 @@ class Session : public std::enable_shared_from_this<Session> {
   bool synced_ = false;
   uint64_t requests_ = 0;  // reviews decided on this connection
 };
+
+Worker::~Worker() {
+  while (waiting_first != nullptr) stop_waiting(*waiting_first);
+}
+
+void Worker::wait_for_record(Session& session) {
+  session.self_while_waiting_ = session.shared_from_this();
+  session.waiting_prev_ = waiting_last;
+  session.waiting_next_ = nullptr;
+  (waiting_last != nullptr ? waiting_last->waiting_next_ : waiting_first) = &session;
+  waiting_last = &session;
+  if (!sweep_armed) arm_sweep();
+}
+
+void Worker::arm_sweep() {
+  sweep_armed = true;
+  sweep.expires_after(std::chrono::milliseconds(50));
+  sweep.async_wait([this](beast::error_code ec) {
+    if (!ec) sweep_waiting();
+  });
+}
+
+std::shared_ptr<Session> Worker::stop_waiting(Session& session) {
+  (session.waiting_prev_ != nullptr ? session.waiting_prev_->waiting_next_ : waiting_first) = session.waiting_next_;
+  (session.waiting_next_ != nullptr ? session.waiting_next_->waiting_prev_ : waiting_last) = session.waiting_prev_;
+  session.waiting_prev_ = session.waiting_next_ = nullptr;
+  return std::move(session.self_while_waiting_);
+}
+
+void Worker::sweep_waiting() {
+  sweep_armed = false;
+  const auto now = Clock::now();
+  for (Session* session = waiting_first; session != nullptr;) {
+    Session* next = session->waiting_next_;
+    if (session->answer_by_ <= now) session->record_overdue();
+    session = next;
+  }
+  if (waiting_first != nullptr) arm_sweep();
+}
 
 void RecordInbox::deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome) {
   std::lock_guard lock(mutex_);
