@@ -149,8 +149,8 @@ class RecordInbox : public std::enable_shared_from_this<RecordInbox> {
 };
 
 struct Worker {
-  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m, const Published<ServingContext>& tls,
-         std::shared_ptr<PostGate> gate)
+  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m,
+         const Published<ServingContext>& tls, std::shared_ptr<PostGate> gate)
       : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {
     records = std::make_shared<RecordInbox>(ioc, std::move(gate));
   }
@@ -438,9 +438,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void record_overdue() {
-    recorded(RecordOutcome{true,
-                           "gitgate: denied because the audit log did not confirm the record of this decision in "
-                           "time; nothing is admitted unrecorded. Try again shortly."});
+    recorded(
+        RecordOutcome{true,
+                      "gitgate: denied because the audit log did not confirm the record of this decision in "
+                      "time; nothing is admitted unrecorded. Try again shortly."});
   }
 
   void answer(std::string_view uid, Operation operation, std::string_view kind, std::string_view ns,
@@ -578,8 +579,10 @@ void Worker::arm_sweep() {
 }
 
 std::shared_ptr<Session> Worker::stop_waiting(Session& session) {
-  (session.waiting_prev_ != nullptr ? session.waiting_prev_->waiting_next_ : waiting_first) = session.waiting_next_;
-  (session.waiting_next_ != nullptr ? session.waiting_next_->waiting_prev_ : waiting_last) = session.waiting_prev_;
+  (session.waiting_prev_ != nullptr ? session.waiting_prev_->waiting_next_ : waiting_first) =
+      session.waiting_next_;
+  (session.waiting_next_ != nullptr ? session.waiting_next_->waiting_prev_ : waiting_last) =
+      session.waiting_prev_;
   session.waiting_prev_ = session.waiting_next_ = nullptr;
   return std::move(session.self_while_waiting_);
 }
