@@ -6,7 +6,7 @@
 //
 // Mounts happen in a private mount namespace (root); a full disk falls back to a file size limit on the
 // server (EFBIG) where mounting is not allowed, the others are skipped. Each test prints its row of the
-// fault table.
+// fault table. Under sanitizers (FAULTS_RESOURCE_BOUNDS=0) the time bounds are printed, not asserted.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -199,7 +199,9 @@ class AuditFault : public ::testing::Test {
     ASSERT_FALSE(summary.empty());
     EXPECT_GT(summary_number(summary, "answered"), 200) << summary;
     EXPECT_EQ(summary_number(summary, "failed"), 0) << summary;
-    EXPECT_EQ(summary_number(summary, "late"), 0) << summary;
+    if (resource_bounds()) {
+      EXPECT_EQ(summary_number(summary, "late"), 0) << summary;
+    }
     EXPECT_EQ(r.missing, 0u) << r.example;
     EXPECT_EQ(r.mismatched, 0u) << r.example;
     EXPECT_EQ(r.records, r.answered);
@@ -226,7 +228,9 @@ TEST_F(AuditFault, DiskFullUnderLoadDeniesInTimeAndWritesEverythingOnceSpaceRetu
   disk.fill_up(server.pid());
   auto unready = wait_readyz(server.metrics_port(), 503, 10s);
   ASSERT_TRUE(unready.has_value()) << server.log();
-  EXPECT_LT(unready->count(), 1000);
+  if (resource_bounds()) {
+    EXPECT_LT(unready->count(), 1000);
+  }
   std::string why = admin_get(server.metrics_port(), "/readyz").body;
   EXPECT_NE(why.find("audit log unavailable: " + (audit_dir / "audit.log").string() +
                      ": write failed: " + disk.error()),
@@ -299,7 +303,9 @@ TEST_F(AuditFault, PastTheBacklogLostRecordsAreCountedAndTheGapIsRecorded) {
             ms(ready) + " after space returned");
   std::cout << "lost (counted): " << lost << "\nverify: " << verified.out;
   EXPECT_EQ(summary_number(summary, "failed"), 0) << summary;
-  EXPECT_EQ(summary_number(summary, "late"), 0) << summary;
+  if (resource_bounds()) {
+    EXPECT_EQ(summary_number(summary, "late"), 0) << summary;
+  }
   EXPECT_EQ(r.mismatched, 0u) << r.example;
   // What is missing is exactly what was counted as lost, and the gap record names.
   EXPECT_EQ(static_cast<double>(r.missing), lost);
@@ -351,7 +357,9 @@ TEST_F(AuditFault, AFileSystemThatTurnsReadOnlyIsAnOutageUntilAFreshVolumeIsMoun
   testing::write_file("/sys/fs/ext4/" + ext4->device() + "/trigger_fs_error", "1");
   auto unready = wait_readyz(server.metrics_port(), 503, 10s);
   ASSERT_TRUE(unready.has_value()) << server.log();
-  EXPECT_LT(unready->count(), 1000);
+  if (resource_bounds()) {
+    EXPECT_LT(unready->count(), 1000);
+  }
   std::string readyz = admin_get(server.metrics_port(), "/readyz").body;
   EXPECT_NE(readyz.find("Read-only file system"), std::string::npos) << readyz;
   std::this_thread::sleep_for(2s);
@@ -390,7 +398,9 @@ TEST_F(AuditFault, ADeletedDirectoryIsAnOutageUntilItIsBack) {
   fs::remove_all(audit_dir);
   auto unready = wait_readyz(server.metrics_port(), 503, 10s);
   ASSERT_TRUE(unready.has_value()) << server.log();
-  EXPECT_LT(unready->count(), 1000);
+  if (resource_bounds()) {
+    EXPECT_LT(unready->count(), 1000);
+  }
   std::string readyz = admin_get(server.metrics_port(), "/readyz").body;
   EXPECT_NE(readyz.find("No such file or directory"), std::string::npos) << readyz;
   std::this_thread::sleep_for(2s);
@@ -477,7 +487,9 @@ TEST_F(AuditFault, SigtermDuringAnOutageExitsInTimeAndHandsOverWhatTheFileDidNot
   ASSERT_TRUE(code.has_value()) << "no exit within 60 s\n" << server.log();
   EXPECT_EQ(*code, 0) << server.log();
   // 1 s of shutdown delay, the drain, and at most 2 s of trying the full disk again.
-  EXPECT_LT(took.count(), 1000 + 4000) << server.log();
+  if (resource_bounds()) {
+    EXPECT_LT(took.count(), 1000 + 4000) << server.log();
+  }
   std::string log = server.log();
   EXPECT_NE(log.find("they follow on stderr, one per line"), std::string::npos) << log;
 
