@@ -60,8 +60,8 @@ struct ReadProblem {
   std::string what;
 };
 
-// Reads `files` in chain order and calls `visit` for each record that parses; malformed lines are
-// collected in `problems` and skipped. Errors are I/O problems.
+// Reads `files` in chain order and calls `visit` for each decision's record that parses (gap records are
+// not decisions: skipped); malformed lines are collected in `problems` and skipped. Errors are I/O problems.
 Status read_records(const std::vector<std::string>& files,
                     const std::function<void(const LoggedRecord&, std::string_view line)>& visit,
                     std::vector<ReadProblem>& problems);

@@ -5,6 +5,7 @@
 
 #include "audit/timestamp.h"
 #include "core/json_writer.h"
+#include "core/recorded.h"
 
 namespace gitgate::audit {
 namespace {
@@ -157,6 +158,38 @@ void append_record_line(std::string& out, const Record& r, uint64_t seq, std::st
   out += '}';
 }
 
+const std::string& refuse(Record& record, std::string_view cause) {
+  record.decision = "deny";
+  record.reason.assign(kAuditUnavailableReason);
+  record.message = "gitgate: denied because the audit log cannot record this decision (";
+  record.message.append(bounded(cause, 512));
+  record.message += "); nothing is admitted unrecorded. Try again shortly.";
+  return record.message;
+}
+
+void append_gap_line(std::string& out, const Gap& gap, int64_t time_us, uint64_t seq,
+                     std::string_view prev_hex) {
+  out += R"({"seq":)";
+  append_integer(out, seq);
+  out += R"(,"time":")";
+  append_rfc3339(out, time_us, true);
+  out += R"(","gap":{"sink":)";
+  append_json_string(out, gap.sink);
+  out += R"(,"first":)";
+  append_integer(out, gap.first);
+  out += R"(,"last":)";
+  append_integer(out, gap.last);
+  out += R"(,"cause":)";
+  append_json_string(out, bounded(gap.cause));
+  out += R"(,"from":")";
+  append_rfc3339(out, gap.from_us, true);
+  out += R"(","to":")";
+  append_rfc3339(out, gap.to_us, true);
+  out += R"("},"prev":)";
+  append_json_string(out, prev_hex);
+  out += '}';
+}
+
 bool is_hex_digest(std::string_view text) {
   if (text.size() != 64) return false;
   // Without early exits the loop vectorises: it runs for every line verify and the report read.
@@ -178,11 +211,39 @@ Result<simdjson::dom::object> RecordParser::parse_object(std::string_view line) 
 
 namespace {
 
+Result<Gap> gap_fields(simdjson::dom::object gap) {
+  Gap out;
+  std::string_view text;
+  if (gap["sink"].get(text)) return Error{"field 'gap.sink' is missing or not a string"};
+  out.sink.assign(text);
+  if (gap["first"].get(out.first) || gap["last"].get(out.last) || out.first == 0 || out.last < out.first) {
+    return Error{"fields 'gap.first' and 'gap.last' must be seqs, first <= last"};
+  }
+  if (gap["cause"].get(text)) return Error{"field 'gap.cause' is missing or not a string"};
+  out.cause.assign(text);
+  for (auto [key, target] : {std::pair{"from", &out.from_us}, std::pair{"to", &out.to_us}}) {
+    if (gap[key].get(text)) return Error{std::string("field 'gap.") + key + "' is missing or not a string"};
+    auto parsed = parse_rfc3339(text);
+    if (!parsed) return Error{std::string("field 'gap.") + key + "' is not an RFC 3339 time"};
+    *target = *parsed;
+  }
+  return out;
+}
+
 Result<ChainFields> chain_fields(simdjson::dom::object object) {
   ChainFields fields;
   if (object["seq"].get(fields.seq)) return Error{"field 'seq' is missing or not an unsigned integer"};
   if (object["prev"].get(fields.prev) || !is_hex_digest(fields.prev)) {
     return Error{"field 'prev' is missing or not 64 lowercase hex digits"};
+  }
+  auto gap = object["gap"];
+  if (gap.error() != simdjson::NO_SUCH_FIELD) {
+    simdjson::dom::object gap_object;
+    if (gap.get(gap_object)) return Error{"field 'gap' is not an object"};
+    auto parsed = gap_fields(gap_object);
+    if (!parsed) return std::move(parsed).take_error();
+    if (parsed->last >= fields.seq) return Error{"a gap record must come after the records it names"};
+    fields.gap = std::move(parsed).value();
   }
   return fields;
 }
@@ -303,6 +364,13 @@ Status RecordParser::parse_into(std::string_view line, LoggedRecord& out) {
   out.seq = chain->seq;
   out.prev.assign(chain->prev);
   if (object["time"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'time' is missing"};
+  if (chain->gap) {
+    out.gap = std::move(chain->gap);
+    FieldReader f(object);
+    f.time("time", out.record.time_us, true);
+    if (!f.error().empty()) return Error{f.error()};
+    return out;
+  }
   if (object["decision"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'decision' is missing"};
   Record& r = out.record;
   FieldReader f(object);

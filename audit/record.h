@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,22 +69,43 @@ struct Record {
 Record make_record(const AdmissionRequest& request, const Decision& decision, int64_t time_unix_us,
                    int64_t latency_us);
 
+// Turns a record that cannot be written as decided into the denial answered in its place: decision
+// `deny`, reason `audit-unavailable`, and a message that names `cause`. Returns the message.
+const std::string& refuse(Record& record, std::string_view cause);
+
+// Records one sink did not get: the seqs `first`..`last` (the sink's backlog was full while it failed).
+// Written into the chain, to every sink, once that sink writes again, so the jump in its seqs is explained.
+struct Gap {
+  std::string sink;  // "file" or "stdout"
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::string cause;    // why the sink failed, e.g. "audit.log: write failed: No space left on device"
+  int64_t from_us = 0;  // the first and the last of the records lost, decision times
+  int64_t to_us = 0;
+};
+
 // Appends the record as one compact JSON line (no newline) with the chain fields `seq` (first) and
 // `prev` (last, 64 lowercase hex digits), and `schema` (kRecordSchema) after `seq`.
 void append_record_line(std::string& out, const Record& record, uint64_t seq, std::string_view prev_hex);
 
-// A line read back from a log.
+// A gap record: {"seq":N,"time":T,"gap":{"sink","first","last","cause","from","to"},"prev":P}.
+void append_gap_line(std::string& out, const Gap& gap, int64_t time_us, uint64_t seq,
+                     std::string_view prev_hex);
+
+// A line read back from a log: a decision's record, or a gap record (`gap` set, `record` empty).
 struct LoggedRecord {
   uint64_t seq = 0;
   uint32_t schema = 1;  // a line without `schema` was written before the key existed
   std::string prev;
   Record record;
+  std::optional<Gap> gap;
 };
 
 // The chain fields of a line, parsed without building a record.
 struct ChainFields {
   uint64_t seq = 0;
-  std::string_view prev;  // points into the parser; valid until the next parse
+  std::string_view prev;   // points into the parser; valid until the next parse
+  std::optional<Gap> gap;  // a gap record
 };
 
 // Reads log lines back. Not thread-safe; reuse one parser for many lines.

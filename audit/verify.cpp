@@ -4,6 +4,7 @@
 
 #include "audit/reader.h"
 #include "audit/record.h"
+#include "audit/timestamp.h"
 
 namespace gitgate::audit {
 
@@ -26,6 +27,7 @@ struct Entry {
   std::string hash;  // hex hash of this line
   std::string problem;
   uint64_t bytes = 0;
+  std::optional<Gap> gap;  // a gap record: records the writer could not put in one sink
 };
 
 // Produces the entries of all files in chain order.
@@ -84,6 +86,7 @@ class ChainScanner {
     }
     e.seq = chain->seq;
     e.prev.assign(chain->prev);
+    e.gap = std::move(chain->gap);
     e.hash = to_hex(hasher_.hash(line.text));
     return e;
   }
@@ -131,7 +134,16 @@ class Verifier {
     if (!last_) return check_first(cur);
     const Entry& last = *last_;
     const bool links = cur.prev == last.hash;
-    if (cur.seq == last.seq + 1 && links) return accept(cur);
+    if (cur.seq == last.seq + 1 && links) {
+      if (cur.gap) note_gap(cur, false);
+      return accept(cur);
+    }
+    // The writer's own account of records this file did not get: exactly the ones between. Its prev is the
+    // hash of the last of them, so it is checked by the record after it instead.
+    if (cur.gap && cur.gap->first == last.seq + 1 && cur.gap->last + 1 == cur.seq) {
+      note_gap(cur, true);
+      return accept(cur);
+    }
     const bool next_follows_last =
         next_record != nullptr && next_record->seq == last.seq + 1 && next_record->prev == last.hash;
     if (cur.seq == last.seq + 1) {
@@ -195,8 +207,19 @@ class Verifier {
       note(cur, "the chain starts at seq " + std::to_string(cur.seq) +
                     ": earlier records were rotated away or are in files not given");
     }
+    if (cur.gap) note_gap(cur, false);
     report_.first_seq = cur.seq;
     return accept(cur);
+  }
+
+  // missing: the records are not in these files; else they are (a copy of the stream the sink missed).
+  void note_gap(const Entry& e, bool missing) {
+    const Gap& gap = *e.gap;
+    std::string what =
+        "gap record: " + seq_range(gap.first, gap.last) + (missing ? " missing here" : " here") + ": the " +
+        gap.sink + " sink could not write " + (gap.first == gap.last ? "it" : "them") + " (" + gap.cause +
+        "), decided " + format_rfc3339(gap.from_us, false) + " .. " + format_rfc3339(gap.to_us, false);
+    report_.notes.push_back(Finding{files_[e.file], e.line, e.seq, std::move(what)});
   }
 
   bool accept(const Entry& cur) {

@@ -56,10 +56,18 @@ class GateEvaluator final : public webhook::Evaluator {
     return policies::evaluate(request, app_.policies(), windows_, scratch_);
   }
 
-  void record(const AdmissionRequest& request, const Decision& decision,
-              std::chrono::microseconds latency) override {
-    if (auto* log = app_.audit_log())
-      log->submit(audit::make_record(request, decision, now_unix_us(), latency.count()));
+  std::optional<RecordOutcome> record(const AdmissionRequest& request, const Decision& decision,
+                                      std::chrono::microseconds latency,
+                                      std::chrono::steady_clock::time_point deadline,
+                                      RecordDone done) override {
+    auto* log = app_.audit_log();
+    if (!log) return RecordOutcome{};
+    return log->submit(audit::make_record(request, decision, now_unix_us(), latency.count()), deadline,
+                       std::move(done), false);
+  }
+
+  void flush() override {
+    if (auto* log = app_.audit_log()) log->wake();
   }
 
  private:
@@ -67,6 +75,49 @@ class GateEvaluator final : public webhook::Evaluator {
   SourceWindows windows_;
   policies::Scratch scratch_;
 };
+
+// The audit log's metric families; each sink is labelled by what it is ("file", "stdout").
+void render_audit_metrics(std::string& out, const audit::AuditLog::Stats& stats) {
+  using webhook::append_label_value;
+  using webhook::append_metric_header;
+  append_metric_header(out, "gitgate_audit_queue_depth", "gauge", "Audit records waiting for the writer.");
+  out += "gitgate_audit_queue_depth " + std::to_string(stats.queue_depth) + "\n";
+  append_metric_header(out, "gitgate_audit_records_total", "counter",
+                       "Audit records written to the primary sink (the file, or stdout without one).");
+  out += "gitgate_audit_records_total " + std::to_string(stats.records_written) + "\n";
+  append_metric_header(out, "gitgate_audit_write_errors_total", "counter",
+                       "Audit writes, syncs, rotations and reopens that failed.");
+  out += "gitgate_audit_write_errors_total " + std::to_string(stats.write_errors) + "\n";
+  append_metric_header(out, "gitgate_audit_refused_total", "counter",
+                       "Reviews denied because their decision could not be recorded (audit-unavailable).");
+  out += "gitgate_audit_refused_total " + std::to_string(stats.refused) + "\n";
+  append_metric_header(out, "gitgate_audit_outages_total", "counter",
+                       "Times the primary audit sink started failing.");
+  out += "gitgate_audit_outages_total " + std::to_string(stats.outages) + "\n";
+  append_metric_header(out, "gitgate_audit_outage_seconds", "gauge",
+                       "How long the primary audit sink has been failing; 0 while it writes.");
+  out += "gitgate_audit_outage_seconds " + seconds_text(static_cast<int64_t>(stats.outage_seconds * 1000)) +
+         "\n";
+  auto per_sink = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    append_metric_header(out, name, type, help);
+    for (const auto& sink : stats.sinks) {
+      out.append(name).append("{sink=");
+      append_label_value(out, sink.name);
+      out += "} " + std::to_string(value(sink)) + "\n";
+    }
+  };
+  using Sink = audit::AuditLog::SinkStats;
+  per_sink("gitgate_audit_sink_up", "gauge", "1 while the audit sink writes, 0 while it fails.",
+           [](const Sink& s) { return s.up ? 1 : 0; });
+  per_sink("gitgate_audit_backlog_records", "gauge", "Audit records kept for a failing sink.",
+           [](const Sink& s) { return s.backlog; });
+  per_sink("gitgate_audit_unwritten_records_total", "counter",
+           "Audit records a sink could not write when they were made (kept for later, or lost).",
+           [](const Sink& s) { return s.unwritten; });
+  per_sink("gitgate_audit_lost_records_total", "counter",
+           "Audit records a sink never got: past its backlog, or still held at shutdown.",
+           [](const Sink& s) { return s.lost; });
+}
 
 }  // namespace
 
@@ -130,6 +181,8 @@ bool GateApp::request_sync(const Decision& decision, std::chrono::steady_clock::
 }
 
 bool GateApp::ready(std::string& why) const {
+  // A replica that cannot record decisions denies them: the Service should send reviews elsewhere.
+  if (audit_ && !audit_->available(why)) return false;
   int64_t now_ms = now_unix_us() / 1000;
   for (size_t i = 0; i < sources_.size(); ++i) {
     const auto& policy = policies_.policies[i];
@@ -190,15 +243,7 @@ void GateApp::render_metrics(std::string& out) const {
     append_label_value(out, statuses[i].commit);
     out += "} 1\n";
   }
-  if (audit_) {
-    append_metric_header(out, "gitgate_audit_queue_depth", "gauge", "Audit records waiting for the writer.");
-    out += "gitgate_audit_queue_depth " + std::to_string(audit_->queue_depth()) + "\n";
-    append_metric_header(out, "gitgate_audit_records_total", "counter", "Audit records written.");
-    out += "gitgate_audit_records_total " + std::to_string(audit_->records_written()) + "\n";
-    append_metric_header(out, "gitgate_audit_write_errors_total", "counter",
-                         "Audit writes, syncs or rotations that failed.");
-    out += "gitgate_audit_write_errors_total " + std::to_string(audit_->write_errors()) + "\n";
-  }
+  if (audit_) render_audit_metrics(out, audit_->stats());
 }
 
 }  // namespace gitgate::cli

@@ -24,8 +24,10 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version and exit")->callback([] {
     std::cout << "gitgate " << GITGATE_VERSION << "\n";
   });
-  // A closed stdout (the audit stream's reader went away) must be an error to handle, not a silent death.
+  // A closed stdout (the audit stream's reader went away) must be an error to handle, not a silent death;
+  // so must a file size limit (ulimit -f) the audit file reaches: EFBIG, handled as a full disk.
   std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,6 +18,9 @@ struct ServeFlags {
   GateOptions gate;
   std::string shutdown_delay = "5s";
   std::string audit_max_size = "100Mi";
+  std::string audit_durability = "written";
+  std::string audit_on_failure = "deny";
+  size_t audit_backlog = 8192;  // about 7 MB of lines
   std::string log_level = "info";
 };
 
@@ -40,8 +43,21 @@ int serve(ServeFlags& flags) {
     return 2;
   }
   flags.gate.audit.max_file_bytes = *max_size;
+  auto durability = audit::parse_durability(flags.audit_durability);
+  if (!durability) {
+    std::cerr << "gitgate serve: --audit-durability: " << durability.error() << "\n";
+    return 2;
+  }
+  flags.gate.audit.durability = *durability;
+  auto on_failure = audit::parse_on_failure(flags.audit_on_failure);
+  if (!on_failure) {
+    std::cerr << "gitgate serve: --audit-on-failure: " << on_failure.error() << "\n";
+    return 2;
+  }
+  flags.gate.audit.on_failure = *on_failure;
+  flags.gate.audit.backlog_capacity = flags.audit_backlog;
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
-  // About 7 MB of queued records at most; beyond that, requests wait for the disk (back-pressure).
+  // async: about 7 MB of queued records at most; beyond that, answers wait for the disk (back-pressure).
   flags.gate.audit.queue_capacity = 8192;
 
   // glibc raises its mmap threshold to the largest block freed (up to 32 MiB): after one 7 MiB review, big
@@ -95,6 +111,23 @@ void add_serve_command(CLI::App& app, ExitCode& exit) {
       ->capture_default_str();
   cmd->add_option("--audit-hmac-key", flags->gate.audit.hmac_key_file,
                   "Chain audit records with HMAC-SHA256 under the key in this file");
+  cmd->add_option(
+         "--audit-durability", flags->audit_durability,
+         "When a decision is answered: 'written' once its record is written to the audit file (or to "
+         "stdout without a file), so it survives a crash of the process; 'synced' once it is also "
+         "fdatasync'ed (survives power loss); 'async' at once (a crash loses the last records)")
+      ->capture_default_str();
+  cmd->add_option(
+         "--audit-on-failure", flags->audit_on_failure,
+         "While the audit file (or stdout without a file) cannot be written: 'deny' answers every review "
+         "with a denial saying the audit log is unavailable; 'allow' answers as decided, recording to "
+         "the other sink and counting what could not be written. Either way /readyz is false")
+      ->capture_default_str();
+  cmd->add_option(
+         "--audit-backlog", flags->audit_backlog,
+         "Records kept for a failing audit sink and written when it recovers; past this many, records "
+         "are lost to it, counted, and a gap record in the chain says which")
+      ->capture_default_str();
   cmd->add_option("--log-level", flags->log_level, "debug, info, warn or error")->capture_default_str();
   cmd->callback([flags, &exit] { exit.value = serve(*flags); });
 }

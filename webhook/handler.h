@@ -5,10 +5,12 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/admission.h"
 #include "core/decision.h"
+#include "core/recorded.h"
 
 namespace gitgate::webhook {
 
@@ -18,9 +20,17 @@ class Evaluator {
   virtual ~Evaluator() = default;
   // Decides on the calling thread; must not block or do I/O.
   virtual Decision decide(const AdmissionRequest& request) = 0;
-  // Called once per answered review with its final decision (audit, metrics of the application).
-  virtual void record(const AdmissionRequest& request, const Decision& decision,
-                      std::chrono::microseconds latency) = 0;
+  // Called once per review with its final decision, before the answer (audit, metrics of the application).
+  // Returns the outcome when the answer need not wait; otherwise nullopt, and `done` is called once, from
+  // any thread, when the record is durable or refused. Refused: the answer is a denial with its message.
+  // `deadline`: when the answer is due (a record not written by then is refused).
+  virtual std::optional<RecordOutcome> record(const AdmissionRequest& request, const Decision& decision,
+                                              std::chrono::microseconds latency,
+                                              std::chrono::steady_clock::time_point deadline,
+                                              RecordDone done) = 0;
+  // Called by the I/O thread once it has handed over the records of what it read in one go, so that
+  // they are written together (one wake-up of a writer thread for many reviews).
+  virtual void flush() {}
 };
 
 class Application {

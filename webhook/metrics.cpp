@@ -1,5 +1,7 @@
 #include "webhook/metrics.h"
 
+#include "core/recorded.h"
+
 #include <functional>
 #include <map>
 #include <tuple>
@@ -34,10 +36,12 @@ void AdmissionMetrics::Shard::add(CounterMap& map, Labels labels) {
   map.try_emplace(Key{std::string(labels.a), std::string(labels.b), std::string(labels.c), std::string(labels.d)}, 1);
 }
 
-void AdmissionMetrics::Shard::observe(const AdmissionRequest& request, const Decision& decision,
-                                      std::chrono::microseconds latency) {
-  add(requests_, {decision.outcome(), decision.reason, to_string(request.operation), request.kind.kind});
-  if (!decision.allowed && decision.declared) add(drift_denied_, {request.ns, request.kind.kind, {}, {}});
+void AdmissionMetrics::Shard::observe(Operation operation, std::string_view kind, std::string_view ns,
+                                      const Decision& decision, std::chrono::microseconds latency) {
+  add(requests_, {decision.outcome(), decision.reason, to_string(operation), kind});
+  // Drift: denied for what Git declares, not for an audit log that could not record the decision.
+  if (!decision.allowed && decision.declared && decision.reason != kAuditUnavailableReason)
+    add(drift_denied_, {ns, kind, {}, {}});
   double seconds = static_cast<double>(latency.count()) / 1e6;
   for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
     if (seconds <= kLatencyBuckets[i]) {
@@ -115,8 +119,9 @@ void AdmissionMetrics::render(std::string& out) const {
     append_label_value(out, std::get<1>(k));
     out += "} " + std::to_string(v) + "\n";
   }
-  append_metric_header(out, "gitgate_admission_duration_seconds", "histogram",
-                       "Time from a complete request to its answer, decision and audit hand-off included.");
+  append_metric_header(
+      out, "gitgate_admission_duration_seconds", "histogram",
+      "Time from a complete request to its answer, the decision and its audit record included.");
   uint64_t cumulative = 0;
   for (size_t i = 0; i < buckets.size(); ++i) {
     cumulative += buckets[i];

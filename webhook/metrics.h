@@ -27,7 +27,9 @@ class AdmissionMetrics {
  public:
   class Shard {
    public:
-    void observe(const AdmissionRequest& request, const Decision& decision, std::chrono::microseconds latency);
+    // A review answered with `decision`, `latency` after it was read.
+    void observe(Operation operation, std::string_view kind, std::string_view ns, const Decision& decision,
+                 std::chrono::microseconds latency);
 
    private:
     friend class AdmissionMetrics;

@@ -124,9 +124,36 @@ struct BufferPool {
   }
 };
 
+// What the audit log says about one I/O thread's records. The writer thread calls back from its own thread,
+// once per record; the answers wait here, and one post per batch hands them all to the I/O thread.
+class RecordInbox : public std::enable_shared_from_this<RecordInbox> {
+ public:
+  RecordInbox(asio::io_context& ioc, std::shared_ptr<PostGate> gate) : ioc_(ioc), gate_(std::move(gate)) {}
+  // Any thread. Nothing is delivered once the server stops.
+  void deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome);
+
+ private:
+  void run();  // on the I/O thread
+
+  asio::io_context& ioc_;
+  std::shared_ptr<PostGate> gate_;
+  std::mutex mutex_;
+  struct Answer {
+    std::weak_ptr<Session> session;
+    uint64_t request;  // which of the session's reviews
+    RecordOutcome outcome;
+  };
+  std::vector<Answer> answers_;
+  bool posted_ = false;
+  std::vector<Answer> delivering_;  // I/O thread only
+};
+
 struct Worker {
-  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m, const Published<ServingContext>& tls)
-      : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {}
+  Worker(ServerImpl& s, std::unique_ptr<Evaluator> e, AdmissionMetrics::Shard& m,
+         const Published<ServingContext>& tls, std::shared_ptr<PostGate> gate)
+      : server(s), evaluator(std::move(e)), metrics(m), tls_reader(tls) {
+    records = std::make_shared<RecordInbox>(ioc, std::move(gate));
+  }
 
   ServerImpl& server;
   std::unique_ptr<Evaluator> evaluator;
@@ -135,8 +162,34 @@ struct Worker {
   ReviewDecoder decoder;
   BufferPool buffers;
   std::unordered_set<Session*> sessions;
-  // Declared last: destroyed first, taking pending handlers (and the sessions they hold) with it.
+  bool flush_posted = false;
+  std::shared_ptr<RecordInbox> records;
+  // Sessions whose answer waits for the audit log, in the order they started waiting. No asynchronous
+  // operation holds a session then: it holds itself while listed. One timer per thread answers those the log
+  // never confirms (a write that does not return), instead of a timer per review.
+  Session* waiting_first = nullptr;
+  Session* waiting_last = nullptr;
+  bool sweep_armed = false;
+  // Destroyed first but for the sweep timer, taking pending handlers (and the sessions they hold) with it.
   asio::io_context ioc{1};
+  asio::steady_timer sweep{ioc};
+
+  ~Worker();
+  void wait_for_record(Session& session);
+  std::shared_ptr<Session> stop_waiting(Session& session);
+  void arm_sweep();
+  void sweep_waiting();
+
+  // Records handed over while handling what one read of the sockets brought are written together: the
+  // flush runs after the handlers already queued.
+  void request_flush() {
+    if (flush_posted) return;
+    flush_posted = true;
+    asio::post(ioc, [this] {
+      flush_posted = false;
+      evaluator->flush();
+    });
+  }
 };
 
 class ServerImpl final : public Server {
@@ -225,7 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  enum class State { Handshake, Idle, Reading, Deciding, Writing, Closing };
+  enum class State { Handshake, Idle, Reading, Deciding, Recording, Writing, Closing };
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // scanners, wrong protocol versions, timeouts: nothing to answer
@@ -282,6 +335,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (req.method() != http::verb::post)
       return reply_error(http::status::method_not_allowed, "only POST is allowed on /validate");
     deadline_ = received_ + review_timeout(target);
+    // A record the audit log has not confirmed by the deadline is refused by the log itself; this is the
+    // last resort for a log stuck in a write that does not return.
+    // Checked every 50 ms: answered by 0.9 of the timeout at the latest.
+    answer_by_ = deadline_ + (deadline_ - received_) / 16;
     keep_alive_ = req.keep_alive();
     large_body_ = req.body().size() > 1024 * 1024;
     decide(true);
@@ -340,16 +397,69 @@ class Session : public std::enable_shared_from_this<Session> {
     decide(false);
   }
 
-  void respond(const AdmissionRequest& request, const Decision& decision) {
+  // The answer goes out once the decision is recorded (or at once, when the application says so).
+  void respond(const AdmissionRequest& request, Decision& decision) {
+    state_ = State::Recording;
+    ++requests_;
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
-    worker_.evaluator->record(request, decision, latency);
-    worker_.metrics.observe(request, decision, latency);
+    auto outcome = worker_.evaluator->record(request, decision, latency, deadline_, record_done());
+    if (outcome)
+      return answer(request.uid, request.operation, request.kind.kind, request.ns, decision, *outcome);
+    // The request's views point into the decoder, which the next review on this thread reuses.
+    uid_.assign(request.uid);
+    operation_ = request.operation;
+    kind_.assign(request.kind.kind);
+    ns_.assign(request.ns);
+    decision_ = std::move(decision);
+    worker_.request_flush();
+    worker_.wait_for_record(*this);
+  }
+
+  // Only a weak reference leaves the server: the session is kept by its thread's list of waiting ones.
+  // The request number tells a late answer (its review was answered at the deadline) from the answer to the
+  // review the connection sent next.
+  RecordDone record_done() {
+    return [records = worker_.records, weak = weak_from_this(), request = requests_](RecordOutcome outcome) {
+      records->deliver(weak, request, std::move(outcome));
+    };
+  }
+
+  friend class RecordInbox;
+  friend struct Worker;
+  void recorded(uint64_t request, RecordOutcome outcome) {
+    if (request == requests_) recorded(std::move(outcome));
+  }
+
+  void recorded(RecordOutcome outcome) {
+    if (state_ != State::Recording) return;
+    auto keep = worker_.stop_waiting(*this);
+    answer(uid_, operation_, kind_, ns_, *decision_, outcome);
+    decision_.reset();
+  }
+
+  void record_overdue() {
+    recorded(
+        RecordOutcome{true,
+                      "gitgate: denied because the audit log did not confirm the record of this decision in "
+                      "time; nothing is admitted unrecorded. Try again shortly."});
+  }
+
+  void answer(std::string_view uid, Operation operation, std::string_view kind, std::string_view ns,
+              Decision& decision, const RecordOutcome& outcome) {
+    if (outcome.refused) {
+      decision.allowed = false;
+      decision.reason.assign(kAuditUnavailableReason);
+      decision.message = outcome.message;
+      decision.warnings.clear();
+    }
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_);
+    worker_.metrics.observe(operation, kind, ns, decision, latency);
     response_.emplace();
     response_->result(http::status::ok);
     response_->set(http::field::content_type, "application/json");
     response_->body() = worker_.buffers.take();
     response_->body().reserve(512 + decision.message.size());
-    encode_response(response_->body(), request.uid, decision);
+    encode_response(response_->body(), uid, decision);
     send();
   }
 
@@ -430,17 +540,92 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::Handshake;
   Clock::time_point received_;
   Clock::time_point deadline_;
+  Clock::time_point answer_by_;
+  // Listed in the worker's sessions waiting for their record.
+  Session* waiting_prev_ = nullptr;
+  Session* waiting_next_ = nullptr;
+  std::shared_ptr<Session> self_while_waiting_;
+  // The decision waiting for its record, and what its answer and metrics need of the request.
+  std::optional<Decision> decision_;
+  std::string uid_;
+  Operation operation_ = Operation::Create;
+  std::string kind_;
+  std::string ns_;
   bool keep_alive_ = true;
   bool large_body_ = false;
   bool synced_ = false;
+  uint64_t requests_ = 0;  // reviews decided on this connection
 };
+
+Worker::~Worker() {
+  while (waiting_first != nullptr) stop_waiting(*waiting_first);
+}
+
+void Worker::wait_for_record(Session& session) {
+  session.self_while_waiting_ = session.shared_from_this();
+  session.waiting_prev_ = waiting_last;
+  session.waiting_next_ = nullptr;
+  (waiting_last != nullptr ? waiting_last->waiting_next_ : waiting_first) = &session;
+  waiting_last = &session;
+  if (!sweep_armed) arm_sweep();
+}
+
+void Worker::arm_sweep() {
+  sweep_armed = true;
+  sweep.expires_after(std::chrono::milliseconds(50));
+  sweep.async_wait([this](beast::error_code ec) {
+    if (!ec) sweep_waiting();
+  });
+}
+
+std::shared_ptr<Session> Worker::stop_waiting(Session& session) {
+  (session.waiting_prev_ != nullptr ? session.waiting_prev_->waiting_next_ : waiting_first) =
+      session.waiting_next_;
+  (session.waiting_next_ != nullptr ? session.waiting_next_->waiting_prev_ : waiting_last) =
+      session.waiting_prev_;
+  session.waiting_prev_ = session.waiting_next_ = nullptr;
+  return std::move(session.self_while_waiting_);
+}
+
+void Worker::sweep_waiting() {
+  sweep_armed = false;
+  const auto now = Clock::now();
+  for (Session* session = waiting_first; session != nullptr;) {
+    Session* next = session->waiting_next_;
+    if (session->answer_by_ <= now) session->record_overdue();
+    session = next;
+  }
+  if (waiting_first != nullptr) arm_sweep();
+}
+
+void RecordInbox::deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome) {
+  std::lock_guard lock(mutex_);
+  answers_.push_back({std::move(session), request, std::move(outcome)});
+  if (posted_) return;
+  std::lock_guard gate_lock(gate_->mutex);
+  if (!gate_->open) return;
+  posted_ = true;
+  asio::post(ioc_, [self = shared_from_this()] { self->run(); });
+}
+
+void RecordInbox::run() {
+  {
+    std::lock_guard lock(mutex_);
+    delivering_.swap(answers_);
+    posted_ = false;
+  }
+  for (auto& answer : delivering_) {
+    if (auto session = answer.session.lock()) session->recorded(answer.request, std::move(answer.outcome));
+  }
+  delivering_.clear();
+}
 
 Status ServerImpl::init() {
   raise_descriptor_limit();
   unsigned threads = options_.threads == 0 ? default_threads() : options_.threads;
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(
-        std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context()));
+        std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context(), gate_));
   }
   auto bind = [&](tcp::acceptor& acceptor, const std::string& address, unsigned short& bound) -> Status {
     auto parsed = parse_listen_address(address);

@@ -257,32 +257,6 @@ TEST(AuditLog, TenThousandConcurrentRecordsArriveOnceEachInSubmissionOrder) {
   EXPECT_TRUE(verify({(dir / "audit.log").string()}).intact());
 }
 
-TEST(AuditLog, ATinyQueueHoldsProducersBackAndLosesNothing) {
-  TempDir dir;
-  auto options = file_options(dir / "audit.log");
-  options.queue_capacity = 4;
-  auto log = AuditLog::open(options);
-  ASSERT_TRUE(log) << log.error();
-  std::atomic<uint64_t> deepest{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 500; ++i) {
-        (*log)->submit(sample_record(i));
-        uint64_t depth = (*log)->queue_depth();
-        uint64_t seen = deepest.load();
-        while (depth > seen && !deepest.compare_exchange_weak(seen, depth)) {
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  (*log)->close();
-  EXPECT_LE(deepest.load(), 4u);
-  EXPECT_EQ((*log)->records_written(), 2000u);
-  EXPECT_EQ(read_lines(dir / "audit.log").size(), 2000u);
-}
-
 TEST(AuditLog, CloseDrainsEverythingQueuedPromptlyAndIsIdempotent) {
   TempDir dir;
   auto options = file_options(dir / "audit.log");

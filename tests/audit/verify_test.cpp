@@ -296,6 +296,102 @@ TEST_F(TamperedRotatedLog, MissingNewestFileLooksLikeACleanEnd) {
   EXPECT_EQ(report.last_seq, last_seq(name(1)));
 }
 
+// A chain as the writer leaves it when the file lost records 6..9 past its backlog: records 1..5, then
+// (in the file) the gap record seq 10 that names 6..9, then records 11..12. `lines` holds the file;
+// `stream` the same chain with nothing lost (what stdout carried).
+class GapInTheChain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto hasher = ChainHasher::sha256();
+    ASSERT_TRUE(hasher);
+    std::string prev(kZeroDigestHex);
+    auto add = [&](const std::string& line, bool in_file) {
+      stream_.push_back(line);
+      if (in_file) lines_.push_back(line);
+      prev = to_hex(hasher->hash(line));
+    };
+    for (int seq = 1; seq <= 9; ++seq) {
+      std::string line;
+      append_record_line(line, testing::sample_record(seq), seq, prev);
+      add(line, seq <= 5);
+    }
+    Gap gap{"file",
+            6,
+            9,
+            "audit.log: write failed: No space left on device",
+            testing::kSampleStartUs,
+            testing::kSampleStartUs + 3'000'000};
+    std::string gap_line;
+    append_gap_line(gap_line, gap, testing::kSampleStartUs + 4'000'000, 10, prev);
+    add(gap_line, true);
+    for (int seq = 11; seq <= 12; ++seq) {
+      std::string line;
+      append_record_line(line, testing::sample_record(seq), seq, prev);
+      add(line, true);
+    }
+  }
+
+  std::string verify_lines(const std::vector<std::string>& lines) {
+    write_lines(path_, lines);
+    auto report = verify({path_});
+    std::string out;
+    for (const auto& note : report.notes) out += "note: " + note.to_string() + "\n";
+    return out + (report.failure ? report.failure->to_string() : "OK");
+  }
+
+  TempDir dir_;
+  std::string path_ = (dir_ / "audit.log").string();
+  std::vector<std::string> lines_;
+  std::vector<std::string> stream_;
+};
+
+TEST_F(GapInTheChain, AGapRecordExplainsTheJumpWithItsCauseNotAsTampering) {
+  EXPECT_EQ(
+      verify_lines(lines_),
+      "note: " + path_ +
+          ":6: record seq 10: gap record: records seq 6..9 are missing here: the file sink could not "
+          "write them (audit.log: write failed: No space left on device), decided 2026-11-23T10:00:00Z .. "
+          "2026-11-23T10:00:03Z\nOK");
+}
+
+TEST_F(GapInTheChain, TheStreamThatHasTheRecordsNotesTheGapRecordOnly) {
+  EXPECT_EQ(
+      verify_lines(stream_),
+      "note: " + path_ +
+          ":10: record seq 10: gap record: records seq 6..9 are here: the file sink could not write them "
+          "(audit.log: write failed: No space left on device), decided 2026-11-23T10:00:00Z .. "
+          "2026-11-23T10:00:03Z\nOK");
+}
+
+TEST_F(GapInTheChain, RecordsDeletedAfterAGapRecordAreStillFound) {
+  auto lines = lines_;
+  lines.erase(lines.begin() + 6);  // record 11
+  EXPECT_NE(
+      verify_lines(lines).find(path_ + ":7: record seq 12: record seq 11 is missing before it (deleted)"),
+      std::string::npos)
+      << verify_lines(lines);
+}
+
+TEST_F(GapInTheChain, AGapRecordThatDoesNotNameTheMissingRecordsIsNoExcuse) {
+  auto lines = lines_;
+  lines.erase(lines.begin() + 4);  // record 5, just before the gap
+  EXPECT_NE(
+      verify_lines(lines).find(path_ + ":5: record seq 10: records seq 5..9 are missing before it (deleted)"),
+      std::string::npos)
+      << verify_lines(lines);
+}
+
+TEST_F(GapInTheChain, AnEditedGapRecordIsCaught) {
+  auto lines = lines_;
+  const std::string from = "No space left on device", to = "Nothing to see here.....";
+  lines[5].replace(lines[5].find(from), from.size(), to);
+  EXPECT_NE(
+      verify_lines(lines).find(path_ + ":6: record seq 10: altered: its hash no longer matches the prev of "
+                                       "record seq 11"),
+      std::string::npos)
+      << verify_lines(lines);
+}
+
 TEST(AuditVerify, UnreadableFileIsAnError) {
   auto hasher = ChainHasher::sha256();
   ASSERT_TRUE(hasher);

@@ -388,6 +388,12 @@ TEST_F(ChartTest, SchemaRejectsWrongTypesAndValues) {
   Render slow = render({"--set", "timeoutSeconds=60"});
   EXPECT_NE(slow.run.exit_code, 0);
   EXPECT_THAT(slow.run.err, HasSubstr("timeoutSeconds"));
+  Render lazy = render({"--set", "audit.durability=eventually"});
+  EXPECT_NE(lazy.run.exit_code, 0);
+  EXPECT_THAT(lazy.run.err, HasSubstr("durability"));
+  Render shrug = render({"--set", "audit.onFailure=ignore"});
+  EXPECT_NE(shrug.run.exit_code, 0);
+  EXPECT_THAT(shrug.run.err, HasSubstr("onFailure"));
   Render typo = render({"--set", "replicaCont=3"});
   EXPECT_NE(typo.run.exit_code, 0) << "unknown top-level values are typos";
   EXPECT_THAT(typo.run.err, HasSubstr("replicaCont"));
@@ -477,6 +483,9 @@ TEST_F(ChartTest, ContainerArgsUseTheServerFlagsAndMountedPaths) {
   EXPECT_EQ(flag(args, "--key"), "/etc/gitgate/tls/tls.key");
   EXPECT_EQ(flag(args, "--cache-dir"), "/var/cache/gitgate");
   EXPECT_EQ(flag(args, "--audit-stdout"), "");
+  EXPECT_EQ(flag(args, "--audit-durability"), "written");
+  EXPECT_EQ(flag(args, "--audit-on-failure"), "deny");
+  EXPECT_EQ(flag(args, "--audit-backlog"), "8192");
   EXPECT_EQ(flag(args, "--log-level"), "info");
   EXPECT_FALSE(flag(args, "--client-ca")) << "mTLS is off unless tls.clientCA is set";
   expect_every_path_flag_is_mounted(container);
@@ -498,6 +507,12 @@ TEST_F(ChartTest, OptionalFeaturesAddTheirFlagsOnMountedPaths) {
   EXPECT_EQ(flag(args, "--audit-hmac-key"), "/etc/gitgate/audit-hmac/hmac-key");
   EXPECT_EQ(flag(args, "--threads"), "4");
   expect_every_path_flag_is_mounted(container);
+  auto audit_args = args_of(rendered({"--set", "audit.durability=synced", "--set", "audit.onFailure=allow",
+                                      "--set", "audit.backlog=100000"})
+                                .container());
+  EXPECT_EQ(flag(audit_args, "--audit-durability"), "synced");
+  EXPECT_EQ(flag(audit_args, "--audit-on-failure"), "allow");
+  EXPECT_EQ(flag(audit_args, "--audit-backlog"), "100000");
   EXPECT_FALSE(mount_holding(container, "/var/log/gitgate/audit.log")["readOnly"].IsDefined());
   EXPECT_TRUE(m.find("ConfigMap", "gitgate-client-ca").IsDefined());
 }

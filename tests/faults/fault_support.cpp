@@ -2,10 +2,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <cstdlib>
 #include <fstream>
@@ -63,6 +67,83 @@ AdminReply admin_get(int port, const std::string& path, std::chrono::millisecond
   auto end = response.find("\r\n\r\n");
   if (end != std::string::npos) reply.body = response.substr(end + 4);
   return reply;
+}
+
+std::optional<std::chrono::milliseconds> wait_readyz(int port, int status,
+                                                     std::chrono::milliseconds timeout) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < timeout) {
+    if (admin_get(port, "/readyz").status == status)
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::this_thread::sleep_for(10ms);
+  }
+  return std::nullopt;
+}
+
+double metric_value(const std::string& metrics, const std::string& sample) {
+  size_t at = 0;
+  while ((at = metrics.find(sample + " ", at)) != std::string::npos) {
+    if (at == 0 || metrics[at - 1] == '\n') return std::atof(metrics.c_str() + at + sample.size() + 1);
+    at += sample.size();
+  }
+  return -1;
+}
+
+bool private_mount_namespace(std::string& why) {
+  static std::string failure = [] {
+    if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      return std::string("making / private: ") + std::strerror(errno);
+    return std::string();
+  }();
+  why = failure;
+  return failure.empty();
+}
+
+std::unique_ptr<Mount> Mount::tmpfs(const fs::path& at, const std::string& options, std::string& why) {
+  fs::create_directories(at);
+  if (::mount("tmpfs", at.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    why = "mount -t tmpfs -o " + options + " " + at.string() + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  return std::unique_ptr<Mount>(new Mount(at));
+}
+
+std::unique_ptr<Mount> Mount::bind(const fs::path& from, const fs::path& at, std::string& why) {
+  fs::create_directories(at);
+  if (::mount(from.c_str(), at.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    why = "mount --bind " + from.string() + " " + at.string() + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  return std::unique_ptr<Mount>(new Mount(at));
+}
+
+std::unique_ptr<Mount> Mount::ext4_image(const fs::path& image, const fs::path& at, int megabytes,
+                                         const std::string& options, std::string& why) {
+  fs::create_directories(at);
+  {
+    std::ofstream out(image, std::ios::binary);
+    out.seekp(static_cast<std::streamoff>(megabytes) * 1024 * 1024 - 1);
+    out.put('\0');
+  }
+  auto mkfs = run_command({"mkfs.ext4", "-q", "-F", image.string()}, 60s);
+  if (mkfs.exit_code != 0) {
+    why = "mkfs.ext4: " + mkfs.err;
+    return nullptr;
+  }
+  auto mounted = run_command({"mount", "-o", "loop," + options, image.string(), at.string()}, 60s);
+  if (mounted.exit_code != 0) {
+    why = "mount -o loop: " + mounted.err;
+    return nullptr;
+  }
+  std::unique_ptr<Mount> mount(new Mount(at));
+  auto source = run_command({"findmnt", "-n", "-o", "SOURCE", at.string()}, 10s).out;
+  mount->device_ = fs::path(source.substr(0, source.find('\n'))).filename().string();
+  return mount;
+}
+
+Mount::~Mount() {
+  ::umount2(at_.c_str(), MNT_DETACH);
 }
 
 namespace {
@@ -197,6 +278,9 @@ pid_t GateServer::pid() const {
 }
 std::string GateServer::log() const {
   return previous_logs_ + (process_ ? process_->err() : std::string());
+}
+std::string GateServer::stdout_text() const {
+  return process_ ? process_->out() : std::string();
 }
 
 FaultWorld::FaultWorld() : certs(testing::make_test_certs((dir / "certs").string())), fleet(dir.path()) {}

@@ -35,6 +35,42 @@ struct AdminReply {
 };
 AdminReply admin_get(int port, const std::string& path, std::chrono::milliseconds timeout = 2s);
 
+// Polls until /readyz answers `status`; returns how long that took, or nullopt at the deadline.
+std::optional<std::chrono::milliseconds> wait_readyz(int port, int status, std::chrono::milliseconds timeout);
+
+// A sample's value in a /metrics text ("gitgate_audit_sink_up{sink=\"file\"}"); -1 when absent.
+double metric_value(const std::string& metrics, const std::string& sample);
+
+// Puts this process, and every process it starts from then on, in a mount namespace of its own whose
+// mounts nobody else sees (root only). False, with the reason, where that is not allowed.
+bool private_mount_namespace(std::string& why);
+
+// A file system mounted in the private namespace (private_mount_namespace() first); detached when destroyed.
+class Mount {
+ public:
+  // `options` as for mount -o, e.g. "size=8m" or "size=8m,nr_inodes=100".
+  static std::unique_ptr<Mount> tmpfs(const std::filesystem::path& at, const std::string& options,
+                                      std::string& why);
+  // `from` seen at `at` too (a bind mount).
+  static std::unique_ptr<Mount> bind(const std::filesystem::path& from, const std::filesystem::path& at,
+                                     std::string& why);
+  // An ext4 file system on a loop device over a new image file of `megabytes`, mounted with `options`.
+  static std::unique_ptr<Mount> ext4_image(const std::filesystem::path& image,
+                                           const std::filesystem::path& at, int megabytes,
+                                           const std::string& options, std::string& why);
+  ~Mount();
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+  const std::filesystem::path& at() const { return at_; }
+  // The block device (loop0) of an ext4 image mount; empty for tmpfs.
+  const std::string& device() const { return device_; }
+
+ private:
+  explicit Mount(std::filesystem::path at) : at_(std::move(at)) {}
+  std::filesystem::path at_;
+  std::string device_;
+};
+
 // Resident set size of a process, in KiB (VmRSS), and its peak (VmHWM); 0 when it is gone.
 long rss_kib(pid_t pid);
 long peak_rss_kib(pid_t pid);
@@ -91,7 +127,8 @@ class GateServer {
   int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string readyz_url() const { return "http://127.0.0.1:" + std::to_string(metrics_port_) + "/readyz"; }
-  std::string log() const;  // stderr of the current process
+  std::string log() const;          // stderr of the current process
+  std::string stdout_text() const;  // of the current process (the audit stream with --audit-stdout)
 
  private:
   Options options_;

@@ -34,18 +34,6 @@ class GitDaemon {
   testing::Subprocess process_;
 };
 
-// Polls until /readyz answers `status`; returns how long that took, or nullopt at the deadline.
-std::optional<std::chrono::milliseconds> wait_readyz(int port, int status,
-                                                     std::chrono::milliseconds timeout) {
-  auto start = Clock::now();
-  while (Clock::now() - start < timeout) {
-    if (admin_get(port, "/readyz").status == status)
-      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-    std::this_thread::sleep_for(50ms);
-  }
-  return std::nullopt;
-}
-
 // gitgate_snapshot_age_seconds of the policy "prod", in milliseconds.
 std::optional<int64_t> snapshot_age_ms(int metrics_port) {
   const std::string metric = "gitgate_snapshot_age_seconds{policy=\"prod\"} ";

@@ -40,9 +40,15 @@ class FakeApplication : public Application {
       }
       return d;
     }
-    void record(const AdmissionRequest&, const Decision&, std::chrono::microseconds) override {
+    std::optional<RecordOutcome> record(const AdmissionRequest&, const Decision&, std::chrono::microseconds,
+                                        std::chrono::steady_clock::time_point, RecordDone done) override {
       ++app_.recorded;
+      if (!app_.hold_records) return RecordOutcome{};
+      std::lock_guard lock(app_.mutex);
+      app_.held_records.push_back(std::move(done));  // answered when the test says
+      return std::nullopt;
     }
+    void flush() override { ++app_.flushes; }
 
    private:
     FakeApplication& app_;
@@ -77,6 +83,31 @@ class FakeApplication : public Application {
   bool sync_completes = true;
   std::mutex mutex;
   std::vector<std::function<void()>> parked;
+  std::atomic<bool> hold_records{false};
+  std::vector<RecordDone> held_records;
+  std::atomic<int> flushes{0};
+
+  // Waits until `count` records are held; then they can be answered with release().
+  bool wait_held(size_t count) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (held_records.size() >= count) return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  void release(const RecordOutcome& outcome) {
+    std::lock_guard lock(mutex);
+    for (auto& done : held_records) done(outcome);
+    held_records.clear();
+  }
+  void release_oldest(const RecordOutcome& outcome) {
+    std::lock_guard lock(mutex);
+    held_records.front()(outcome);
+    held_records.erase(held_records.begin());
+  }
 };
 
 std::string review(std::string_view uid, std::string_view name, std::string_view op = "UPDATE") {
@@ -156,6 +187,87 @@ TEST_F(ServerTest, DenyCarriesStatus403AndMessage) {
           R"("allowed":false,"status":{"code":403,"reason":"Forbidden","message":"denied by the fake"})"),
       std::string::npos)
       << reply.body;
+}
+
+TEST_F(ServerTest, TheAnswerWaitsUntilTheDecisionIsRecorded) {
+  app_.hold_records = true;
+  start();
+  std::atomic<bool> answered{false};
+  HttpReply reply;
+  std::thread client_thread([&] {
+    HttpsClient client(client_options());
+    EXPECT_EQ(client.post("/validate?timeout=10s", review("uid-held", "cfg"), reply), "");
+    answered = true;
+  });
+  ASSERT_TRUE(app_.wait_held(1));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(answered.load());
+  EXPECT_GE(app_.flushes.load(), 1);  // the writer was told once the record was handed over
+  app_.release({});
+  client_thread.join();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.body.find(R"("uid":"uid-held","allowed":true)"), std::string::npos) << reply.body;
+}
+
+TEST_F(ServerTest, ADecisionThatCouldNotBeRecordedIsAnsweredWithADenialSayingWhy) {
+  app_.hold_records = true;
+  start();
+  HttpReply reply;
+  std::thread client_thread([&] {
+    HttpsClient client(client_options());
+    EXPECT_EQ(client.post("/validate?timeout=10s", review("uid-refused", "cfg"), reply), "");
+  });
+  ASSERT_TRUE(app_.wait_held(1));
+  app_.release({true, "gitgate: denied because the audit log cannot record this decision (disk full)"});
+  client_thread.join();
+  EXPECT_NE(reply.body.find(
+                R"json("allowed":false,"status":{"code":403,"reason":"Forbidden","message":"gitgate: )json"
+                R"json(denied because the audit log cannot record this decision (disk full)"})json"),
+            std::string::npos)
+      << reply.body;
+  EXPECT_NE(reply.body.find(R"("auditAnnotations":{"decision":"deny","reason":"audit-unavailable")"),
+            std::string::npos)
+      << reply.body;
+  EXPECT_NE(metrics().find(R"(gitgate_admission_requests_total{decision="deny",reason="audit-unavailable")"),
+            std::string::npos);
+}
+
+TEST_F(ServerTest, ARecordNeverConfirmedIsDeniedBeforeTheReviewTimesOut) {
+  app_.hold_records = true;
+  start();
+  HttpsClient client(client_options());
+  HttpReply reply;
+  auto start_time = std::chrono::steady_clock::now();
+  ASSERT_EQ(client.post("/validate?timeout=4s", review("uid-stuck", "cfg"), reply), "");
+  auto took = std::chrono::steady_clock::now() - start_time;
+  // Due at 0.85 of the timeout, found within 50 ms: room for a slow (sanitizer) build before 4 s.
+  EXPECT_LT(took, 4s);
+  EXPECT_GE(took, 3200ms);
+  EXPECT_NE(reply.body.find("the audit log did not confirm the record of this decision in time"),
+            std::string::npos)
+      << reply.body;
+}
+
+TEST_F(ServerTest, ALateAnswerFromTheAuditLogIsNotTakenForTheNextReviewsOne) {
+  app_.hold_records = true;
+  start();
+  HttpsClient client(client_options());
+  HttpReply first;
+  ASSERT_EQ(client.post("/validate?timeout=1s", review("uid-first", "cfg"), first), "");
+  EXPECT_NE(first.body.find("did not confirm the record"), std::string::npos) << first.body;
+  std::atomic<bool> answered{false};
+  HttpReply second;
+  std::thread next([&] {
+    EXPECT_EQ(client.post("/validate?timeout=10s", review("uid-second", "cfg"), second), "");
+    answered = true;
+  });
+  ASSERT_TRUE(app_.wait_held(2));
+  app_.release_oldest({true, "the first review's record, refused late"});
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(answered.load()) << second.body;
+  app_.release_oldest({});
+  next.join();
+  EXPECT_NE(second.body.find(R"("uid":"uid-second","allowed":true)"), std::string::npos) << second.body;
 }
 
 TEST_F(ServerTest, CurlGetsAnAnswer) {

@@ -25,7 +25,10 @@ class AllowAll : public Application {
       d.reason = "test";
       return d;
     }
-    void record(const AdmissionRequest&, const Decision&, std::chrono::microseconds) override {}
+    std::optional<RecordOutcome> record(const AdmissionRequest&, const Decision&, std::chrono::microseconds,
+                                        std::chrono::steady_clock::time_point, RecordDone) override {
+      return RecordOutcome{};
+    }
   };
 
  public:

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
@@ -129,6 +130,7 @@ type loadState struct {
 	mu        sync.Mutex
 	summary   loadSummary
 	latencies []time.Duration
+	answers   *bufio.Writer // -answers: one line per answered review
 }
 
 func (s *loadState) failure(text string) {
@@ -181,6 +183,7 @@ func load(args []string) {
 	readyEvery := fs.Duration("ready-interval", 50*time.Millisecond, "readiness polling period")
 	maxRetries := fs.Int("max-retries", 20, "retries of one request that was never answered on a reused connection or never sent")
 	rate := fs.Int("rate", 0, "requests per second in total (0: as fast as the server answers)")
+	answersFile := fs.String("answers", "", "write 'uid<TAB>allowed<TAB>reason<TAB>message' per answered review to this file")
 	fs.Parse(args)
 
 	hosts := strings.Split(*backends, ",")
@@ -233,6 +236,15 @@ func load(args []string) {
 	}
 
 	state := &loadState{summary: loadSummary{PerBackend: map[string]int64{}}}
+	if *answersFile != "" {
+		f, err := os.Create(*answersFile)
+		if err != nil {
+			fail("%v", err)
+		}
+		defer f.Close()
+		state.answers = bufio.NewWriter(f)
+		defer state.answers.Flush()
+	}
 	stop := stopSignal(*duration)
 	var next atomic.Uint64
 	var counter atomic.Uint64
@@ -307,6 +319,9 @@ func load(args []string) {
 		s.MaxMs = ms(state.latencies[n-1])
 	}
 	out, _ := json.Marshal(s)
+	if state.answers != nil {
+		state.answers.Flush()
+	}
 	fmt.Println(string(out))
 }
 
@@ -363,6 +378,12 @@ func sendOne(state *loadState, clients []*http.Client, hosts []string, pick func
 			Response struct {
 				UID     string `json:"uid"`
 				Allowed bool   `json:"allowed"`
+				Status  struct {
+					Message string `json:"message"`
+				} `json:"status"`
+				AuditAnnotations struct {
+					Reason string `json:"reason"`
+				} `json:"auditAnnotations"`
 			} `json:"response"`
 		}
 		if json.Unmarshal(answer, &review) != nil || !bytes.Contains(payload, []byte(`"`+review.Response.UID+`"`)) ||
@@ -374,6 +395,11 @@ func sendOne(state *loadState, clients []*http.Client, hosts []string, pick func
 		defer state.mu.Unlock()
 		state.summary.Answered++
 		state.latencies = append(state.latencies, elapsed)
+		if state.answers != nil {
+			r := review.Response
+			fmt.Fprintf(state.answers, "%s\t%v\t%s\t%s\n", r.UID, r.Allowed, r.AuditAnnotations.Reason,
+				strings.NewReplacer("\t", " ", "\n", " ").Replace(r.Status.Message))
+		}
 		if elapsed > deadline {
 			state.summary.Late++
 		}
