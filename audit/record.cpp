@@ -366,11 +366,13 @@ Status RecordParser::parse_into(std::string_view line, LoggedRecord& out) {
   if (object["time"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'time' is missing"};
   if (chain->gap) {
     out.gap = std::move(chain->gap);
+    out.record = Record{};
     FieldReader f(object);
     f.time("time", out.record.time_us, true);
     if (!f.error().empty()) return Error{f.error()};
-    return out;
+    return {};
   }
+  out.gap.reset();
   if (object["decision"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'decision' is missing"};
   Record& r = out.record;
   FieldReader f(object);
