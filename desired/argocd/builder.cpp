@@ -280,12 +280,12 @@ class Builder::Run {
           // one object, applied by the Application that builds it.
           if (!earlier.build) earlier.build = b.build;
           if (b.group == kGroup && b.kind == "Application" && by != nullptr) {
-            std::string id = "Application/" + b.ns + "/" + b.name;
-            if (is_ancestor(id, *by))
+            std::string app = "Application/" + b.ns + "/" + b.name;
+            if (is_ancestor(app, *by))
               problem(b.file, b.line,
                       "Application " + b.ns + "/" + b.name + " is rendered again by " + by->what() +
                           " (a cycle: it manages itself or an Application that renders it); it is built once");
-            parent_.emplace(id, by->id());
+            parent_.emplace(app, by->id());
           }
           continue;
         }
@@ -511,6 +511,7 @@ class Builder::Run {
       std::string host = chart.repository.substr(6, chart.repository.find('/', 6) - 6);
       const auto& plain = options_.spec.argocd->plain_http_registries;
       chart.plain_http = std::find(plain.begin(), plain.end(), host) != plain.end();
+      if (chart.plain_http) chart.ca_file.clear();  // helm speaks TLS to a registry whenever given a CA
     }
     auto pulled = cache_.charts.pull(tool(), chart, options_.spec.interval < std::chrono::minutes(3)
                                                         ? std::chrono::microseconds(std::chrono::minutes(3))

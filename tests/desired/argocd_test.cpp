@@ -130,8 +130,8 @@ class ArgoBuild : public ::testing::Test {
           repo.file_url() +
           "\n    branch: main\n    interval: 1s\n"
           "    argocd:\n      path: argocd\n      caFile: " +
-          charts.ca_file() + "\n      plainHTTPRegistries: [" + registry.url().substr(6, registry.url().find('/', 6) - 6) +
-          "]\n"
+          charts.ca_file() + "\n      plainHTTPRegistries: ['" + registry.url().substr(6, registry.url().find('/', 6) - 6) +
+          "']\n"
           "    helmCommand: [" +
           testing::helm_binary() +
           "]\n"
