@@ -25,6 +25,7 @@ namespace {
 constexpr size_t kMaxRootFiles = 5000;
 constexpr size_t kMaxDirectoryFiles = 5000;
 constexpr const char* kOverlayDir = ".gitgate-argocd";
+constexpr size_t kMaxParentLinks = 4;
 
 std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
                       const std::string& name) {
@@ -49,6 +50,9 @@ struct Owner {
   std::string file;
   uint32_t line = 0;
   bool literal = false;  // written in `file` as it is (not rendered from a chart or generated)
+  // How the Application or ApplicationSet itself was built, when another one rendered or generated it: its
+  // links end this owner's chain (app of apps).
+  std::shared_ptr<const BuildProvenance> from;
   std::string what() const { return kind + " " + ns + "/" + name; }
   std::string id() const { return kind + "/" + ns + "/" + name; }
 };
@@ -309,7 +313,8 @@ class Builder::Run {
   }
 
   void discover(const Built& b, const Owner* by) {
-    Owner owner{b.kind, b.ns, b.name, b.object, b.file, b.line, !b.build || !b.build->rendered};
+    Owner owner{b.kind, b.ns, b.name, b.object, b.file, b.line, !b.build || !b.build->rendered, nullptr};
+    if (!owner.literal) owner.from = b.build;
     std::string where = owner.file + ":" + std::to_string(owner.line);
     auto [first, added] = discovered_at_.emplace(owner.id(), where);
     if (!added) {
@@ -333,7 +338,19 @@ class Builder::Run {
 
   // What cannot be built: the last good build stays in force; with none, what the Application owns is
   // declared with unknown values.
+  // The links of what rendered `owner` close its chain: object <- Application <- chart <- the Application
+  // that rendered it <- its chart.
+  static void close_chain(const Owner& owner, BuildProvenance& build) {
+    if (!owner.from) return;
+    size_t added = 0;
+    for (const auto& link : owner.from->chain) {
+      if (++added > kMaxParentLinks) break;
+      build.chain.push_back({link.what, link.file, link.line, nullptr});
+    }
+  }
+
   void unbuilt(const Owner& owner, const std::shared_ptr<BuildProvenance>& build, const std::string& reason) {
+    close_chain(owner, *build);
     fingerprint_ += "u" + owner.id() + " " + reason + "\n";
     problem(owner.file, owner.line, owner.what() + " is not built: " + reason);
     if (auto it = cache_.last_good.find(owner.id()); it != cache_.last_good.end()) {
@@ -425,6 +442,7 @@ class Builder::Run {
         return unbuilt(app, build, s.error());
     }
 
+    close_chain(app, *build);
     for (auto& b : objects) {
       place(b, default_ns);
       track(b, app);
@@ -437,7 +455,11 @@ class Builder::Run {
       ns.name = dest_ns;
       ns.file = app.file;
       ns.line = app.line;
-      ns.build = build;
+      auto created = std::make_shared<BuildProvenance>(*build);
+      created->rendered = true;  // made by the controller, not written in Git
+      created->values.clear();
+      out_.builds.push_back(created);
+      ns.build = created;
       ns.object = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", dest_ns}}}};
       const json& managed = field(spec["syncPolicy"], "managedNamespaceMetadata");
       for (const char* map : {"labels", "annotations"})
@@ -885,6 +907,7 @@ class Builder::Run {
   void build_application_set(const Owner& set) {
     ++out_.stats.application_sets;
     auto build = provenance_of(set, appset_controller_);
+    close_chain(set, *build);
     GitView view{tree_, [this](const json& source) { return same_tree(source, "generator"); }};
     auto generated = generate_applications(set.object, view, options_.max_generated);
     if (!generated) return unbuilt(set, build, generated.error());

@@ -280,6 +280,13 @@ TEST_F(ArgoBuild, AppOfAppsIsDeclaredAndFollowedAndASelfManagingRootIsReportedOn
   ASSERT_NE(guestbook->built_by(), nullptr);
   EXPECT_EQ(guestbook->built_by()->chain.front().what, "Application argocd/platform");
   EXPECT_EQ(guestbook->built_by()->applier, kController);
+  const DeclaredObject* ui = declared("apps", "Deployment", "guestbook", "guestbook-ui");
+  ASSERT_NE(ui, nullptr);
+  const auto& chain = ui->built_by()->chain;
+  ASSERT_EQ(chain.size(), 3u) << "object <- Application guestbook <- Application platform <- its chart";
+  EXPECT_EQ(chain[0].what, "Application argocd/guestbook");
+  EXPECT_EQ(chain[1].what, "Application argocd/platform");
+  EXPECT_EQ(chain[2].what, "chart charts/apps (repository path)");
   EXPECT_TRUE(problem(*world_->snapshot, "Application argocd/root is rendered again by Application argocd/root"))
       << problems(*world_->snapshot);
   EXPECT_EQ(world_->builder->last_stats().argocd.applications, 9u)
