@@ -22,6 +22,14 @@ struct DeclaredFlags {
   std::string output = "table";
 };
 
+// "HelmRelease", "Kustomization" or "Application": the kind of owner an UnbuiltOwner stands for.
+std::string owner_kind(const UnbuiltOwner& u) {
+  if (u.label_prefix == "helm.toolkit.fluxcd.io") return "HelmRelease";
+  if (u.label_prefix == "kustomize.toolkit.fluxcd.io") return "Kustomization";
+  auto slash = u.label_prefix.rfind('/');
+  return slash == std::string::npos ? u.label_prefix : u.label_prefix.substr(slash + 1);
+}
+
 std::string name_of(const ObjectKey& key) {
   return key.ns.empty() ? key.name : key.ns + "/" + key.name;
 }
@@ -64,7 +72,7 @@ void json_output(const policies::Policy& policy, const Snapshot& s, JsonWriter& 
   w.key("notBuilt").begin_array();
   for (const auto& u : s.unbuilt()) {
     w.begin_object()
-        .field("owner", u.label_prefix == "helm.toolkit.fluxcd.io" ? "HelmRelease" : "Kustomization")
+        .field("owner", owner_kind(u))
         .field("namespace", u.ns)
         .field("name", u.name)
         .field("reason", u.build->unknown_reason)
@@ -103,7 +111,7 @@ void table_output(const policies::Policy& policy, const Snapshot& s) {
         << "\nNOT BUILT (what they own is declared with unknown values: people are denied, agents audited)\n";
     for (const auto& u : s.unbuilt()) {
       const auto& chain = u.build->chain;
-      std::cout << (u.label_prefix == "helm.toolkit.fluxcd.io" ? "HelmRelease " : "Kustomization ") << u.ns
+      std::cout << owner_kind(u) << " " << u.ns
                 << "/" << u.name;
       if (!chain.empty())
         std::cout << " "

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "desired/argocd/builder.h"
 #include "desired/directory_tree.h"
 #include "desired/flux/builder.h"
 #include "gitstate/source.h"
@@ -22,13 +23,23 @@ const SnapshotWindow* OfflineState::window(const policies::Policy& policy) const
     auto commit = std::make_shared<CommitInfo>();
     commit->id = "working-tree";
     commit->subject = "working tree " + options_.manifests_dir;
-    if (policy.source.flux) {
-      // Built as `serve` builds it: Flux's graph from the directory, as if it were the commit.
-      desired::flux::Options options;
-      options.spec = policy.source;
-      options.cache_dir = options_.cache_dir.empty() ? std::string() : options_.cache_dir + "/working-tree.desired";
-      desired::flux::Builder builder(std::move(options));
-      auto built = builder.build(desired::DirectoryTree(options_.manifests_dir, policy.source.max_file_bytes), "working-tree");
+    if (policy.source.flux || policy.source.argocd) {
+      // Built as `serve` builds it: the agent's graph from the directory, as if it were the commit.
+      std::string cache_dir =
+          options_.cache_dir.empty() ? std::string() : options_.cache_dir + "/working-tree.desired";
+      desired::DirectoryTree tree(options_.manifests_dir, policy.source.max_file_bytes);
+      desired::BuildOutput built;
+      if (policy.source.argocd) {
+        desired::argocd::Options options;
+        options.spec = policy.source;
+        options.cache_dir = cache_dir;
+        built = desired::argocd::Builder(std::move(options)).build(tree, "working-tree");
+      } else {
+        desired::flux::Options options;
+        options.spec = policy.source;
+        options.cache_dir = cache_dir;
+        built = desired::flux::Builder(std::move(options)).build(tree, "working-tree");
+      }
       std::vector<std::shared_ptr<const DeclaredObject>> objects(built.objects.begin(), built.objects.end());
       auto window = std::make_shared<SnapshotWindow>();
       window->snapshots.push_back(std::make_shared<Snapshot>(commit, policy.source.default_namespace, std::move(objects),

@@ -54,8 +54,12 @@ std::string summary(const policies::Policy& p) {
   std::string out =
       p.name + " (" + p.file + ":" + std::to_string(p.line) + "): mode=" + std::string(to_string(p.mode));
   out += " source=" + p.source.url + "@" + p.source.branch;
-  out += p.source.flux ? " flux=" + p.source.flux->path + " (namespace " + p.source.flux->ns + ")"
-                       : " paths=" + joined(p.source.paths);
+  if (p.source.flux)
+    out += " flux=" + p.source.flux->path + " (namespace " + p.source.flux->ns + ")";
+  else if (p.source.argocd)
+    out += " argocd=" + p.source.argocd->path + " (namespace " + p.source.argocd->ns + ")";
+  else
+    out += " paths=" + joined(p.source.paths);
   if (p.source.render == Render::Kustomize) out += " render=kustomize";
   out += " interval=" + format_duration(p.source.interval);
   out += " scope: namespaces=" + (p.scope.include.empty() ? std::string("none") : joined(p.scope.include));
@@ -76,6 +80,7 @@ std::string summary(const policies::Policy& p) {
   for (const auto& a : p.agents)
     agents += (agents.empty() ? "" : ",") + a.name + (a.must_match_git ? "" : "(trusted)");
   if (p.source.flux) agents += (agents.empty() ? "" : ",") + std::string("flux's controllers and service accounts");
+  if (p.source.argocd) agents += (agents.empty() ? "" : ",") + std::string("argo cd's application-controller");
   out += agents.empty() ? std::string("none") : agents;
   return out;
 }
@@ -109,8 +114,9 @@ int validate(const std::vector<std::string>& paths) {
   // never comes: say so now (a warning: the server may run where this machine is not, e.g. the image).
   for (const auto& p : result.set.policies) {
     std::vector<std::pair<const char*, const std::vector<std::string>*>> tools;
-    if (p.source.render == Render::Kustomize || p.source.flux) tools.emplace_back("kustomizeCommand", &p.source.kustomize_command);
-    if (p.source.flux) tools.emplace_back("helmCommand", &p.source.helm_command);
+    bool agent_build = p.source.flux || p.source.argocd;
+    if (p.source.render == Render::Kustomize || agent_build) tools.emplace_back("kustomizeCommand", &p.source.kustomize_command);
+    if (agent_build) tools.emplace_back("helmCommand", &p.source.helm_command);
     for (const auto& [field, argv] : tools) {
       if (argv->empty() || executable(argv->front())) continue;
       std::cerr << p.file << ":" << p.line << ": warning: policy " << p.name << ": spec.source." << field << " '"

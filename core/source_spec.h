@@ -21,6 +21,21 @@ struct FluxSpec {
   std::string ca_file;             // CA bundle for https:// chart repositories with a private CA
 };
 
+// How Argo CD ties a live object to its Application (its `application.resourceTrackingMethod`).
+enum class ArgoTracking { Label, Annotation, AnnotationAndLabel };
+
+// Argo CD as the agent that builds the desired state (SPEC §3a): gitgate follows the Applications and
+// ApplicationSets found below `path`, as the repo-server renders them.
+struct ArgoSpec {
+  std::string path;           // repository path of the root Application(s) ("argocd/apps")
+  std::string ns = "argocd";  // where Argo CD runs: the application-controller's service account
+  ArgoTracking tracking = ArgoTracking::Label;
+  std::string ca_file;  // CA bundle for https:// chart repositories with a private CA
+  // OCI registries ("host:port") Argo CD reaches over plain HTTP (insecureOCIForceHttp in its repository
+  // settings, which live in the cluster's Secrets, not in Git).
+  std::vector<std::string> plain_http_registries;
+};
+
 struct SourceSpec {
   std::string url;  // file://, https://, ssh:// (and git:// for tests)
   std::string branch = "main";
@@ -42,7 +57,8 @@ struct SourceSpec {
   // policy's webURL, else derived from `url` for known hosts; empty: no links.
   std::string web_url;
   std::optional<FluxSpec> flux;                       // follow Flux's object graph instead of plain `paths`
-  std::vector<std::string> helm_command{"helm"};     // argv of the helm binary (Flux sources)
+  std::optional<ArgoSpec> argocd;                     // follow Argo CD's Applications instead of plain `paths`
+  std::vector<std::string> helm_command{"helm"};     // argv of the helm binary (Flux and Argo CD sources)
 };
 
 }  // namespace gitgate

@@ -396,24 +396,40 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
   return Status::Ok();
 }
 
-// Flux's object graph from spec.flux.path (desired/flux): what kustomize-controller and helm-controller
-// would apply, each object with its provenance chain, the commits that last changed the files it cites.
-Status SnapshotBuilder::build_flux(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
-  if (!flux_) {
-    desired::flux::Options options;
-    options.spec = spec_;
-    options.cache_dir = git_dir_ + ".desired";
-    flux_ = std::make_unique<desired::flux::Builder>(std::move(options));
-  }
+// The object graph of the GitOps agent (desired/): Flux's from spec.flux.path, Argo CD's from
+// spec.argocd.path. What the agent would apply, each object with its provenance chain, the commits that last
+// changed the files it cites.
+Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
   RenderLimits limits;
   limits.max_file_bytes = limits_.max_file_bytes;
   GitTree view(repo_.get(), tree, limits);
-  auto result = flux_->build(view, short_id(oid_hex(head)), cancel_fd);
-  stats_.flux = result.stats;
+  std::string cache_dir = git_dir_ + ".desired";
+  desired::BuildOutput result;
+  if (spec_.argocd) {
+    if (!argocd_) {
+      desired::argocd::Options options;
+      options.spec = spec_;
+      options.cache_dir = cache_dir;
+      argocd_ = std::make_unique<desired::argocd::Builder>(std::move(options));
+    }
+    auto built = argocd_->build(view, short_id(oid_hex(head)), cancel_fd);
+    stats_.argocd = built.stats;
+    result = std::move(built);
+  } else {
+    if (!flux_) {
+      desired::flux::Options options;
+      options.spec = spec_;
+      options.cache_dir = cache_dir;
+      flux_ = std::make_unique<desired::flux::Builder>(std::move(options));
+    }
+    auto built = flux_->build(view, short_id(oid_hex(head)), cancel_fd);
+    stats_.flux = built.stats;
+    result = std::move(built);
+  }
   fingerprint_ = oid_hex(head) + " " + result.fingerprint;
 
   std::vector<FileAtHead> targets;
-  for (const auto& file : desired::flux::cited_files(result)) {
+  for (const auto& file : desired::cited_files(result)) {
     git_tree_entry* raw = nullptr;
     if (git_tree_entry_bypath(&raw, tree, file.c_str()) != 0) continue;
     TreeEntryPtr entry(raw);
@@ -423,7 +439,7 @@ Status SnapshotBuilder::build_flux(git_tree* tree, const git_oid& head, int canc
   stats_.commits_walked = provenance_.commits_walked();
   std::map<std::string, std::shared_ptr<const CommitInfo>> commits;
   for (const auto& target : targets) commits[target.path] = last_change(answers, target.path, out);
-  desired::flux::set_link_commits(result, commits);
+  desired::set_link_commits(result, commits);
   stats_.files = targets.size();
   out.objects.insert(out.objects.end(), result.objects.begin(), result.objects.end());
   out.problems.insert(out.problems.end(), result.problems.begin(), result.problems.end());
@@ -458,7 +474,7 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string
   Output out;
   out.commits.insert(info->id);
   if (!signers_problem_.empty()) out.problems.push_back({spec_.allowed_signers, 0, signers_problem_});
-  Status built = spec_.flux                          ? build_flux(tree.get(), head, cancel_fd, out)
+  Status built = spec_.flux || spec_.argocd          ? build_desired(tree.get(), head, cancel_fd, out)
                  : spec_.render == Render::Kustomize ? build_rendered(tree.get(), head, cancel_fd, out)
                                                      : build_plain(tree.get(), head, cancel_fd, out);
   if (!built.ok()) return Error{"commit " + short_id(head_hex) + ": " + built.error()};

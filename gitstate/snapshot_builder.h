@@ -18,6 +18,7 @@
 #include "core/declared.h"
 #include "core/result.h"
 #include "core/source_spec.h"
+#include "desired/argocd/builder.h"
 #include "desired/flux/builder.h"
 #include "gitstate/commit_info.h"
 #include "gitstate/git.h"
@@ -33,7 +34,8 @@ class SnapshotBuilder {
     size_t files = 0;         // manifest files in the snapshot
     size_t files_parsed = 0;  // of which were parsed by this build (the rest came from the cache)
     size_t commits_walked = 0;
-    desired::flux::Stats flux;  // with spec.flux
+    desired::flux::Stats flux;      // with spec.flux
+    desired::argocd::Stats argocd;  // with spec.argocd
   };
 
   // Fails when a source path is unusable (absolute, or climbing out with "..").
@@ -50,9 +52,10 @@ class SnapshotBuilder {
   gitgate::Result<std::shared_ptr<const gitgate::Snapshot>> build(const std::string& head, int cancel_fd);
 
   const Stats& last_stats() const { return stats_; }
-  // With spec.flux, a build of an unchanged commit can differ (a new chart version in a repository): the
-  // source rebuilds every interval and publishes only when this changed. "" for other sources.
-  bool rebuilds_unchanged_commits() const { return spec_.flux.has_value(); }
+  // With spec.flux or spec.argocd, a build of an unchanged commit can differ (a new chart version in a
+  // repository): the source rebuilds every interval and publishes only when this changed. "" for other
+  // sources.
+  bool rebuilds_unchanged_commits() const { return spec_.flux.has_value() || spec_.argocd.has_value(); }
   const std::string& fingerprint() const { return fingerprint_; }
 
  private:
@@ -90,7 +93,7 @@ class SnapshotBuilder {
       const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out);
   gitgate::Status build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
   gitgate::Status build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
-  gitgate::Status build_flux(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
+  gitgate::Status build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
 
   std::string git_dir_;
   gitgate::SourceSpec spec_;
@@ -101,7 +104,8 @@ class SnapshotBuilder {
   FileCache files_;
   CommitInfoCache commits_;
   ProvenanceTracker provenance_;
-  std::unique_ptr<desired::flux::Builder> flux_;  // with spec.flux: its caches live across builds
+  std::unique_ptr<desired::flux::Builder> flux_;      // with spec.flux: its caches live across builds
+  std::unique_ptr<desired::argocd::Builder> argocd_;  // with spec.argocd
   using SignersVersion =
       std::pair<std::filesystem::file_time_type, uintmax_t>;  // mtime, size; {} when unreadable
   std::optional<SignersVersion> signers_version_;

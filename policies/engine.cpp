@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/argocd_tracking.h"
 #include "core/provenance.h"
 #include "policies/compare.h"
 #include "policies/source_link.h"
@@ -313,8 +314,9 @@ class Evaluation {
     }
   }
 
-  // An object that Flux's ownership labels (on the request, or on the object as it was) tie to a
-  // HelmRelease or Kustomization that could not be built: declared, with values gitgate does not know.
+  // An object that Flux's ownership labels or Argo CD's tracking (on the request, or on the object as it was)
+  // tie to a HelmRelease, Kustomization or Application that could not be built: declared, with values gitgate
+  // does not know.
   void declare_unbuilt() {
     for (auto source : {req_.object, req_.old_object}) {
       auto labels = member(member(source, "metadata"), "labels");
@@ -326,19 +328,44 @@ class Evaluation {
         if (!n || !s || n->get(name) || s->get(ns)) continue;
         const UnbuiltOwner* owner = window_->current()->find_unbuilt(prefix, ns, name);
         if (owner == nullptr) continue;
-        const ProvenanceLink* at = owner->build->chain.empty() ? nullptr : &owner->build->chain.front();
-        auto declared = std::make_shared<DeclaredObject>(
-            ObjectKey{std::string(target_.group), std::string(target_.kind), std::string(target_.ns),
-                      std::string(target_.name)},
-            "", "{}", at != nullptr ? at->file : std::string(), at != nullptr ? at->line : 0, 0);
-        declared->set_built_by(owner->build);
-        if (at != nullptr) declared->set_last_change(at->commit);
-        unknown_ = declared;
-        lookup_.object = unknown_.get();
-        d_.declared = unknown_;
+        declare_unknown(*owner);
         return;
       }
     }
+    if (!policy_.source.argocd) return;
+    // Argo CD's tracking, as the policy says Argo CD is configured, ties the object to an Application.
+    const auto& argo = *policy_.source.argocd;
+    for (auto source : {req_.object, req_.old_object}) {
+      std::string instance;
+      std::string_view value;
+      if (argo.tracking != ArgoTracking::Annotation) {
+        auto label = member(member(member(source, "metadata"), "labels"), argocd::kInstanceLabel);
+        if (label && !label->get(value)) instance = std::string(value);
+      }
+      if (instance.empty() && argo.tracking != ArgoTracking::Label) {
+        auto annotation = member(member(member(source, "metadata"), "annotations"), argocd::kTrackingAnnotation);
+        if (annotation && !annotation->get(value)) instance = argocd::tracked_instance(value);
+      }
+      if (instance.empty()) continue;
+      auto app = argocd::application_of_instance(instance, argo.ns);
+      const UnbuiltOwner* owner = window_->current()->find_unbuilt("argoproj.io/Application", app.ns, app.name);
+      if (owner == nullptr) continue;
+      declare_unknown(*owner);
+      return;
+    }
+  }
+
+  void declare_unknown(const UnbuiltOwner& owner) {
+    const ProvenanceLink* at = owner.build->chain.empty() ? nullptr : &owner.build->chain.front();
+    auto declared = std::make_shared<DeclaredObject>(
+        ObjectKey{std::string(target_.group), std::string(target_.kind), std::string(target_.ns),
+                  std::string(target_.name)},
+        "", "{}", at != nullptr ? at->file : std::string(), at != nullptr ? at->line : 0, 0);
+    declared->set_built_by(owner.build);
+    if (at != nullptr) declared->set_last_change(at->commit);
+    unknown_ = declared;
+    lookup_.object = unknown_.get();
+    d_.declared = unknown_;
   }
 
   bool values_unknown() const {
@@ -899,9 +926,16 @@ class Evaluation {
       for (auto entry : object(*map)) {
         if (!matches_any(patterns, entry.key)) continue;
         if (old_map && member(*old_map, entry.key)) continue;  // not added by this request
+        std::string ties;
+        if (entry.key == argocd::kInstanceLabel || entry.key == argocd::kTrackingAnnotation) {
+          // Argo CD's tracking marks ownership only in Argo CD's shape, naming an Application Git declares:
+          // Helm sets app.kubernetes.io/instance on every release it installs.
+          ties = argo_application(entry.key, entry.value);
+          if (ties.empty()) continue;
+        }
         violate(reason::kFakeOwnership,
                 "gitgate: " + describe(target_) + " carries the GitOps ownership " + what + " " +
-                    std::string(entry.key) + " but is not declared in Git at " +
+                    std::string(entry.key) + ties + " but is not declared in Git at " +
                     std::string(window_->current()->commit().short_id()) +
                     "; only the GitOps agents of policy " + policy_.name +
                     " may mark objects as theirs. Remove the " + what + " or add the object to Git.");
@@ -911,6 +945,21 @@ class Evaluation {
     };
     return check("labels", policy_.ownership.labels, "label") ||
            check("annotations", policy_.ownership.annotations, "annotation");
+  }
+
+  // " (tracking Application argocd/web, declared in Git at apps/web.yaml:1)" when Argo CD's tracking `value`
+  // of `key` names an Application the current snapshot declares; "" otherwise.
+  std::string argo_application(std::string_view key, element value) const {
+    std::string_view text;
+    if (value.get(text)) return {};
+    std::string instance = key == argocd::kInstanceLabel ? std::string(text) : argocd::tracked_instance(text);
+    if (instance.empty()) return {};
+    auto app = argocd::application_of_instance(
+        instance, policy_.source.argocd ? std::string_view(policy_.source.argocd->ns) : std::string_view("argocd"));
+    auto found = window_->current()->find({"argoproj.io", "Application", app.ns, app.name});
+    if (!found.declared()) return {};
+    return "=" + std::string(text) + " (Argo CD's tracking of Application " + app.ns + "/" + app.name +
+           ", declared in Git at " + found.object->file() + ":" + std::to_string(found.object->line()) + ")";
   }
 
   const AdmissionRequest& req_;

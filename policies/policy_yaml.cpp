@@ -34,7 +34,13 @@ constexpr std::array<std::string_view, 11> kSpecFields{
     "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
     "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
 constexpr std::array<std::string_view, 3> kFluxFields{"path", "namespace", "caFile"};
-constexpr std::array<std::string_view, 19> kSourceFields{"url",
+constexpr std::array<std::string_view, 5> kArgoFields{"path", "namespace", "tracking", "caFile",
+                                                     "plainHTTPRegistries"};
+constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
+    {{"label", ArgoTracking::Label},
+     {"annotation", ArgoTracking::Annotation},
+     {"annotation+label", ArgoTracking::AnnotationAndLabel}}};
+constexpr std::array<std::string_view, 20> kSourceFields{"url",
                                                          "branch",
                                                          "paths",
                                                          "interval",
@@ -52,6 +58,7 @@ constexpr std::array<std::string_view, 19> kSourceFields{"url",
                                                          "substitute",
                                                          "webURL",
                                                          "flux",
+                                                         "argocd",
                                                          "helmCommand"};
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
@@ -75,7 +82,8 @@ constexpr std::array<std::string_view, 2> kDefaultControllerUsers{"system:servic
 constexpr std::array<std::string_view, 1> kDefaultControllerGroups{"system:nodes"};
 constexpr std::array<std::string_view, 2> kDefaultOwnershipLabels{"kustomize.toolkit.fluxcd.io/*",
                                                                   "helm.toolkit.fluxcd.io/*"};
-// Argo CD's default tracking label; Helm charts set it too, so it only marks ownership when Argo CD runs.
+// Argo CD's default tracking label; Helm charts set it too, so it marks ownership only when Argo CD runs and
+// its value names an Application that Git declares.
 constexpr std::string_view kArgoInstanceLabel = "app.kubernetes.io/instance";
 constexpr std::string_view kArgoController = "argocd-application-controller";
 constexpr std::array<std::string_view, 1> kDefaultOwnershipAnnotations{"argocd.argoproj.io/tracking-id"};
@@ -756,6 +764,73 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
         error(f->get("render")->mark(), e.path + ".render: flux builds as Flux does; leave render out");
     }
   }
+  if (const Entry* argocd = f->get("argocd")) {
+    if (auto af = map(*argocd, kArgoFields, "a map with path, namespace, tracking, caFile and plainHTTPRegistries")) {
+      ArgoSpec spec;
+      if (const Entry* path = af->get("path")) {
+        if (auto text = string(*path)) {
+          if (auto status = syntax::check_repo_path(*text); !status)
+            error(path->mark(), path->path + ": " + status.error());
+          else
+            spec.path = *text;
+        }
+      } else {
+        error(argocd->where(), argocd->path + ": missing required field 'path' (the directory holding the root "
+                                              "Application(s), e.g. argocd/apps)");
+      }
+      if (const Entry* ns = af->get("namespace")) {
+        if (auto text = string(*ns)) {
+          if (auto status = syntax::check_namespace_name(*text); !status)
+            error(ns->mark(), ns->path + ": " + status.error());
+          else
+            spec.ns = *text;
+        }
+      }
+      if (const Entry* tracking = af->get("tracking")) {
+        if (auto text = string(*tracking)) {
+          auto known = std::find_if(kTrackings.begin(), kTrackings.end(),
+                                    [&](const auto& t) { return t.first == *text; });
+          if (known == kTrackings.end())
+            error(tracking->mark(), tracking->path + ": '" + *text +
+                                        "' is not a tracking method; use label, annotation or annotation+label, "
+                                        "as Argo CD's application.resourceTrackingMethod says");
+          else
+            spec.tracking = known->second;
+        }
+      }
+      if (const Entry* ca = af->get("caFile")) {
+        if (auto text = string(*ca)) {
+          if (auto status = syntax::check_file_path(*text); !status)
+            error(ca->mark(), ca->path + ": " + status.error());
+          else
+            spec.ca_file = *text;
+        }
+      }
+      if (const Entry* registries = af->get("plainHTTPRegistries")) {
+        if (auto items = strings(*registries)) {
+          for (auto& item : *items) {
+            bool host = !item.text.empty() && item.text.size() <= 253 &&
+                        std::all_of(item.text.begin(), item.text.end(), [](char c) {
+                          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+                        });
+            if (!host)
+              error(item.mark, item.path + ": '" + item.text + "' is not a registry host[:port] (e.g. registry.local:5000)");
+            else
+              spec.plain_http_registries.push_back(std::move(item.text));
+          }
+        }
+      }
+      out.argocd = std::move(spec);
+      if (const Entry* paths = f->get("paths"))
+        error(paths->key_mark, paths->path + ": a source follows either plain paths or argocd, not both (argocd "
+                                             "finds what to build from argocd.path)");
+      if (out.render == Render::Kustomize)
+        error(f->get("render")->mark(), e.path + ".render: argocd builds as Argo CD does; leave render out");
+      if (f->get("flux"))
+        error(argocd->key_mark, argocd->path + ": a source follows either flux or argocd, not both; write one "
+                                               "policy per GitOps agent");
+    }
+  }
   if (const Entry* command = f->get("helmCommand")) {
     if (auto items = strings(*command)) {
       std::vector<std::string> argv;
@@ -990,20 +1065,28 @@ void Decoder::ownership(const Entry* e, Policy& out) {
   if (e != nullptr) f = map(*e, kOwnershipFields);
   const Entry* labels = f ? f->get("labels") : nullptr;
   const Entry* annotations = f ? f->get("annotations") : nullptr;
+  // With an argocd source, Argo CD's tracking is known: exactly its key marks ownership. Otherwise the label
+  // counts when an agent is Argo CD's application controller. Either way the engine counts Argo CD's keys only
+  // in Argo CD's value shape, naming an Application that Git declares.
+  const auto& argo_source = out.source.argocd;
+  bool argo_label = argo_source && argo_source->tracking != ArgoTracking::Annotation;
+  bool argo_annotation = !argo_source || argo_source->tracking != ArgoTracking::Label;
+  if (!argo_source) {
+    Pattern argo("*" + std::string(kArgoController) + "*");
+    argo_label = std::any_of(out.agents.begin(), out.agents.end(), [&](const Agent& a) {
+      return std::any_of(a.identities.users.begin(), a.identities.users.end(),
+                         [&](const Pattern& u) { return argo.matches(u.text()); });
+    });
+  }
   if (labels != nullptr) {
     out.ownership.labels = plain(patterns(*labels, Subject::LabelKey));
   } else {
     for (auto label : kDefaultOwnershipLabels) out.ownership.labels.emplace_back(std::string(label));
-    Pattern argo("*" + std::string(kArgoController) + "*");
-    bool argo_agent = std::any_of(out.agents.begin(), out.agents.end(), [&](const Agent& a) {
-      return std::any_of(a.identities.users.begin(), a.identities.users.end(),
-                         [&](const Pattern& u) { return argo.matches(u.text()); });
-    });
-    if (argo_agent) out.ownership.labels.emplace_back(std::string(kArgoInstanceLabel));
+    if (argo_label) out.ownership.labels.emplace_back(std::string(kArgoInstanceLabel));
   }
   if (annotations != nullptr) {
     out.ownership.annotations = plain(patterns(*annotations, Subject::LabelKey));
-  } else {
+  } else if (argo_annotation) {
     for (auto annotation : kDefaultOwnershipAnnotations)
       out.ownership.annotations.emplace_back(std::string(annotation));
   }

@@ -1,6 +1,5 @@
 #include "desired/flux/builder.h"
 
-#include <openssl/evp.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/duration.h"
+#include "desired/common.h"
 #include "desired/flux/substitute.h"
 #include "desired/helm/helm.h"
 #include "desired/kustomize/kustomization.h"
@@ -27,84 +27,6 @@ namespace {
 constexpr const char* kKustomizeGroup = "kustomize.toolkit.fluxcd.io";
 constexpr const char* kHelmGroup = "helm.toolkit.fluxcd.io";
 constexpr const char* kSourceGroup = "source.toolkit.fluxcd.io";
-constexpr size_t kMaxValueOrigins = 2000;
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[32];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
-
-std::string group_of(const std::string& api_version) {
-  auto slash = api_version.find('/');
-  return slash == std::string::npos ? std::string() : api_version.substr(0, slash);
-}
-
-// "./clusters//prod/" -> "clusters/prod"; nullopt for paths that climb out.
-std::optional<std::string> clean_path(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    std::string part(
-        path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-    if (part == "..") {
-      if (parts.empty()) return std::nullopt;
-      parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
-}
-
-// A Git URL reduced to host and path, so https://github.com/org/fleet.git and ssh://git@github.com/org/fleet
-// name the same repository.
-std::string repository_identity(std::string url) {
-  for (const char* scheme : {"https://", "http://", "ssh://", "git://", "file://"})
-    if (url.starts_with(scheme)) url = url.substr(std::string_view(scheme).size());
-  if (auto at = url.find('@'); at != std::string::npos && at < url.find('/')) url = url.substr(at + 1);
-  if (auto colon = url.find(':'); colon != std::string::npos && colon < url.find('/')) {
-    // host:port/path or scp-like host:path
-    std::string after = url.substr(colon + 1);
-    bool port = !after.empty() && std::isdigit(static_cast<unsigned char>(after[0])) &&
-                after.find('/') != std::string::npos &&
-                std::all_of(after.begin(), after.begin() + static_cast<long>(after.find('/')),
-                            [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-    url = url.substr(0, colon) + (port ? after.substr(after.find('/')) : "/" + after);
-  }
-  while (url.ends_with("/")) url.pop_back();
-  if (url.ends_with(".git")) url.resize(url.size() - 4);
-  std::transform(url.begin(), url.begin() + static_cast<long>(std::min(url.find('/'), url.size())),
-                 url.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return url;
-}
-
-std::string str(const json& j, const char* key, std::string fallback = {}) {
-  if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
-  return fallback;
-}
-
-const json& field(const json& j, const char* key) {
-  static const json null_value;
-  return j.is_object() && j.contains(key) ? j[key] : null_value;
-}
-
-bool flag(const json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
-}
-
 // Flux's MergeMaps: maps merge key by key, everything else is replaced.
 void merge_maps(json& into, const json& from) {
   if (!from.is_object()) return;
@@ -137,23 +59,6 @@ void set_path(json& root, std::string_view path, json value) {
   (*at)[keys.back()] = std::move(value);
 }
 
-// Scalars with their lines; a multi-line string (a patch, a values file in a ConfigMap) is read as the YAML
-// it holds, its lines counted from the one after its `|`.
-void add_origins(std::vector<ValueOrigin>& out, const std::vector<manifests::ScalarLeaf>& leaves,
-                 const std::string& where, const std::string& file) {
-  for (const auto& leaf : leaves) {
-    if (out.size() >= kMaxValueOrigins) return;
-    if (leaf.value.find('\n') != std::string::npos) {
-      for (const auto& inner : manifests::scalar_leaves(leaf.value, leaf.line + 1)) {
-        if (out.size() >= kMaxValueOrigins) return;
-        out.push_back({inner.value, where, file, inner.line});
-      }
-      continue;
-    }
-    out.push_back({leaf.value, where, file, leaf.line});
-  }
-}
-
 std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
                       const std::string& name) {
   return group + "/" + kind + "/" + ns + "/" + name;
@@ -184,47 +89,13 @@ struct Owner {
 }  // namespace
 
 struct Builder::Cache {
-  std::unordered_map<std::string, std::string> kustomize;  // build key -> kustomize output
-  std::unordered_map<std::string, std::string> renders;    // render key -> helm (+ post-render) output
-  struct Pulled {
-    helm::PulledChart chart;
-    std::chrono::system_clock::time_point at;
-    bool from_disk = false;  // found in the cache directory by this process, not pulled by it
-  };
+  explicit Cache(const std::string& dir) : outputs(dir), charts(dir) {}
+  OutputCache outputs;  // kustomize and helm (+ post-render) outputs by their inputs
+  ChartCache charts;
   size_t builds = 0;  // builds run by this process
-  std::unordered_map<std::string, Pulled> charts;  // (repository, chart, version) -> the pulled chart
   // The last good build of each owner: what stays in force when a later build fails.
   std::unordered_map<std::string, std::vector<Built>> last_good;
   std::unordered_map<std::string, std::string> last_good_commit;
-
-  std::string disk_path(const std::string& dir, const std::string& kind, const std::string& key) const {
-    return dir.empty() ? std::string() : dir + "/" + kind + "/" + key.substr(0, 2) + "/" + key + ".yaml";
-  }
-  std::optional<std::string> load(std::unordered_map<std::string, std::string>& memory,
-                                  const std::string& dir, const std::string& kind, const std::string& key) {
-    if (auto it = memory.find(key); it != memory.end()) return it->second;
-    std::string path = disk_path(dir, kind, key);
-    if (path.empty()) return std::nullopt;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    return memory[key] = std::move(text);
-  }
-  void store(std::unordered_map<std::string, std::string>& memory, const std::string& dir,
-             const std::string& kind, const std::string& key, const std::string& text) {
-    memory[key] = text;
-    std::string path = disk_path(dir, kind, key);
-    if (path.empty()) return;
-    std::error_code ec;
-    fs::create_directories(fs::path(path).parent_path(), ec);
-    std::string temp = path + ".tmp";
-    {
-      std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-      out << text;
-      if (!out) return;
-    }
-    fs::rename(temp, path, ec);
-  }
 };
 
 // One build of one commit.
@@ -421,63 +292,8 @@ class Builder::Run {
     return &export_dir_;
   }
 
-  // The ids of what a kustomization directory reads: its kustomization file and, through it, every base,
-  // component, patch and generator file; a directory without one stands for all its files (Flux generates
-  // the kustomization from them). Remote references are part of the key as written.
   void dependencies(const std::string& dir, std::set<std::string>& visited, std::string& key, int depth) {
-    if (depth > 32 || !visited.insert(dir).second) return;
-    std::string kfile;
-    for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"}) {
-      std::string candidate = dir.empty() ? name : dir + "/" + name;
-      if (tree_.read(candidate)) {
-        kfile = candidate;
-        break;
-      }
-    }
-    if (kfile.empty()) {
-      key += dir + "=" + tree_.id(dir) + "\n";
-      return;
-    }
-    key += kfile + "=" + tree_.id(kfile) + "\n";
-    auto docs = manifests::yaml_documents_as_json(*tree_.read(kfile));
-    if (!docs || docs->empty()) return;
-    json k = json::parse(docs->front(), nullptr, false);
-    std::vector<std::string> refs;
-    auto strings = [&](const json& list) {
-      if (!list.is_array()) return;
-      for (const auto& item : list) {
-        if (item.is_string()) refs.push_back(item.get<std::string>());
-        if (item.is_object() && item.contains("path") && item["path"].is_string())
-          refs.push_back(item["path"].get<std::string>());
-      }
-    };
-    for (const char* f :
-         {"resources", "bases", "components", "crds", "patches", "patchesStrategicMerge", "patchesJson6902",
-          "transformers", "generators", "validators", "replacements", "configurations"})
-      strings(field(k, f));
-    for (const char* gen : {"configMapGenerator", "secretGenerator"}) {
-      if (!field(k, gen).is_array()) continue;
-      for (const auto& g : k[gen]) {
-        strings(field(g, "files"));
-        strings(field(g, "envs"));
-        if (g.contains("env") && g["env"].is_string()) refs.push_back(g["env"].get<std::string>());
-      }
-    }
-    for (std::string ref : refs) {
-      if (auto eq = ref.find('='); eq != std::string::npos && ref.find('/') > eq)
-        ref = ref.substr(eq + 1);  // key=file
-      if (ref.find("://") != std::string::npos || ref.starts_with("github.com/") || ref.starts_with("git@")) {
-        key += "remote:" + ref + "\n";
-        continue;
-      }
-      auto path = clean_path((dir.empty() ? "" : dir + "/") + ref);
-      if (!path) continue;
-      if (tree_.read(*path)) {
-        key += *path + "=" + tree_.id(*path) + "\n";
-      } else {
-        dependencies(*path, visited, key, depth + 1);
-      }
-    }
+    kustomize_inputs(tree_, dir, visited, key, depth);
   }
 
   // --- Kustomizations
@@ -518,7 +334,7 @@ class Builder::Run {
     }
     std::string cache_key = sha256_hex(key);
     fingerprint_ += "k" + cache_key + "\n";
-    auto output = cache_.load(cache_.kustomize, options_.cache_dir, "kustomize", cache_key);
+    auto output = cache_.outputs.load("kustomize", cache_key);
     if (!output) {
       const fs::path* root_dir = exported();
       if (root_dir == nullptr)
@@ -555,7 +371,7 @@ class Builder::Run {
         fs::remove(target / file_name, ec);
       }
       if (!result) return unbuilt(owner, build, result.error());
-      cache_.store(cache_.kustomize, options_.cache_dir, "kustomize", cache_key, *result);
+      cache_.outputs.store("kustomize", cache_key, *result);
       output = std::move(*result);
     }
     // Patches' values, to cite the line that set a patched value.
@@ -879,11 +695,11 @@ class Builder::Run {
         sha256_hex("helm\n" + chart_digest + "\n" + values.dump() + "\n" + release + "\n" + release_ns +
                    "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump());
     fingerprint_ += "h" + key + "\n";
-    auto output = cache_.load(cache_.renders, options_.cache_dir, "helm", key);
+    auto output = cache_.outputs.load("helm", key);
     if (!output) {
       auto rendered = render(chart_path, release, release_ns, values, crds, no_hooks, post_renderers);
       if (!rendered) return unbuilt(owner, build, rendered.error());
-      cache_.store(cache_.renders, options_.cache_dir, "helm", key, *rendered);
+      cache_.outputs.store("helm", key, *rendered);
       output = std::move(*rendered);
     }
     std::vector<Built> objects = std::move(extra);
@@ -928,48 +744,8 @@ class Builder::Run {
     add(std::move(objects));
   }
 
-  // A chart pulled within `ttl` (the chart source's own interval, as source-controller re-reads an index) is
-  // used as it is; an older one is pulled again, and stays in use if that fails (a repository down). The
-  // first build of a process takes what the cache directory holds, whatever its age: a restart is ready from
-  // the cache, and the next build refreshes it.
   gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source, std::chrono::microseconds ttl) {
-    std::string key = source.repository + "\n" + source.chart + "\n" + source.version;
-    std::string dir = chart_dir(sha256_hex(key));
-    auto now = std::chrono::system_clock::now();
-    auto cached = cache_.charts.find(key);
-    if (cached == cache_.charts.end()) {
-      std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        std::string name = entry.path().filename().string();
-        if (!name.ends_with(".tgz") || !name.starts_with(source.chart + "-")) continue;
-        helm::PulledChart chart{entry.path().string(), source.chart,
-                                name.substr(source.chart.size() + 1, name.size() - source.chart.size() - 5),
-                                helm::file_digest(entry.path().string())};
-        auto mtime = fs::last_write_time(entry.path(), ec);
-        auto at = std::chrono::file_clock::to_sys(mtime);
-        cached = cache_.charts.emplace(key, Cache::Pulled{chart, at, true}).first;
-        break;
-      }
-    }
-    if (cached != cache_.charts.end() && fs::exists(cached->second.chart.path) &&
-        (now - cached->second.at < ttl || (cached->second.from_disk && cache_.builds == 1)))
-      return cached->second.chart;
-    std::string fresh = dir + ".pulling";
-    std::error_code ec;
-    fs::remove_all(fresh, ec);
-    auto pulled = helm::pull(tool(), source, fresh);
-    ++out_.stats.chart_pulls;
-    if (!pulled) {
-      fs::remove_all(fresh, ec);
-      if (cached != cache_.charts.end() && fs::exists(cached->second.chart.path)) return cached->second.chart;
-      return pulled;
-    }
-    fs::remove_all(dir, ec);
-    fs::rename(fresh, dir, ec);
-    if (ec) return Error{"cannot keep the pulled chart in " + dir + ": " + ec.message()};
-    pulled->path = dir + "/" + fs::path(pulled->path).filename().string();
-    cache_.charts[key] = {*pulled, now, false};
-    return pulled;
+    return cache_.charts.pull(tool(), source, ttl, cache_.builds == 1, out_.stats.chart_pulls);
   }
 
   // A source's spec.interval: how often Flux reads it again.
@@ -978,21 +754,9 @@ class Builder::Run {
     return parsed ? *parsed : std::chrono::minutes(10);
   }
 
-  std::string chart_dir(const std::string& key) const {
-    std::string base = options_.cache_dir.empty() ? (fs::temp_directory_path() / "gitgate-charts").string()
-                                                  : options_.cache_dir + "/charts";
-    return base + "/" + key;
-  }
-
   helm::Tool tool() const {
-    helm::Tool t;
-    t.command = options_.spec.helm_command;
-    t.home = options_.cache_dir.empty() ? (fs::temp_directory_path() / "gitgate-helm").string()
-                                        : options_.cache_dir + "/helm-home";
-    t.timeout = options_.spec.render_timeout;
-    t.max_output_bytes = options_.max_output_bytes;
-    t.cancel_fd = cancel_fd_;
-    return t;
+    return helm_tool(options_.spec.helm_command, options_.cache_dir, options_.spec.render_timeout,
+                     options_.max_output_bytes, cancel_fd_);
   }
 
   gitgate::Result<std::string> render(const std::string& chart, const std::string& release,
@@ -1013,7 +777,14 @@ class Builder::Run {
       out << values.dump();
     }
     ++out_.stats.helm_runs;
-    auto output = helm::render(tool(), {chart, release, ns, (work / "values.json").string(), crds, no_hooks});
+    helm::TemplateRequest request;
+    request.chart = chart;
+    request.release = release;
+    request.ns = ns;
+    request.values_file = (work / "values.json").string();
+    request.include_crds = crds;
+    request.no_hooks = no_hooks;
+    auto output = helm::render(tool(), request);
     if (!output) return output;
     if (!post_renderers.is_array() || post_renderers.empty()) return output;
     // Post-renderers (kustomize patches and images) apply to everything but the chart's crds/ directory.
@@ -1082,36 +853,13 @@ class Builder::Run {
   fs::path export_dir_;
 };
 
-Builder::Builder(Options options) : options_(std::move(options)), cache_(std::make_unique<Cache>()) {}
+Builder::Builder(Options options)
+    : options_(std::move(options)), cache_(std::make_unique<Cache>(options_.cache_dir)) {}
 Builder::~Builder() = default;
 
 Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd) {
   ++cache_->builds;
   return Run(options_, *cache_, tree, commit, cancel_fd).run();
-}
-
-std::vector<std::string> cited_files(const Result& result) {
-  std::set<std::string> files;
-  for (const auto& o : result.objects) files.insert(o->file());
-  for (const auto& b : result.builds)
-    for (const auto& link : b->chain)
-      if (!link.file.empty()) files.insert(link.file);
-  for (const auto& u : result.unbuilt)
-    for (const auto& link : u.build->chain)
-      if (!link.file.empty()) files.insert(link.file);
-  files.erase("");
-  return {files.begin(), files.end()};
-}
-
-void set_link_commits(Result& result,
-                      const std::map<std::string, std::shared_ptr<const CommitInfo>>& commits) {
-  auto commit = [&](const std::string& file) -> std::shared_ptr<const CommitInfo> {
-    auto it = commits.find(file);
-    return it == commits.end() ? nullptr : it->second;
-  };
-  for (auto& o : result.objects) o->set_last_change(commit(o->file()));
-  for (auto& b : result.builds)
-    for (auto& link : b->chain) link.commit = commit(link.file);
 }
 
 }  // namespace gitgate::desired::flux

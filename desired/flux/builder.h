@@ -20,6 +20,7 @@
 
 #include "core/declared.h"
 #include "core/source_spec.h"
+#include "desired/common.h"
 #include "desired/source_tree.h"
 #include "manifests/loader.h"
 
@@ -40,17 +41,8 @@ struct Stats {
   size_t chart_pulls = 0;
 };
 
-struct Result {
-  std::vector<std::shared_ptr<gitgate::DeclaredObject>> objects;
-  std::vector<gitgate::Problem> problems;
-  std::vector<gitgate::UnbuiltOwner> unbuilt;
-  // The provenance of this build's objects (new ones every build: published snapshots never change), so
-  // gitstate can fill in the commits that last changed the files their chains cite.
-  std::vector<std::shared_ptr<gitgate::BuildProvenance>> builds;
+struct Result : BuildOutput {
   Stats stats;
-  // Identifies what went into the build (source ids, chart digests, values, failures): equal fingerprints
-  // mean equal results, so a rebuild of the same commit that resolved no new chart need not be published.
-  std::string fingerprint;
 };
 
 class Builder {
@@ -72,10 +64,7 @@ class Builder {
   std::unique_ptr<Cache> cache_;
 };
 
-// The repository files that objects and provenance chains cite.
-std::vector<std::string> cited_files(const Result& result);
-// Fills in the commits that last changed cited files (objects' last_change, chain links' commit).
-void set_link_commits(Result& result,
-                      const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
+using desired::cited_files;
+using desired::set_link_commits;
 
 }  // namespace gitgate::desired::flux

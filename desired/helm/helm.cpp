@@ -95,8 +95,12 @@ Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std:
 }
 
 Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
-  std::vector<std::string> args{"template", request.release, request.chart,       "--namespace",
-                                request.ns, "--values",      request.values_file, "--skip-tests"};
+  std::vector<std::string> args{"template", request.release, request.chart, "--namespace", request.ns};
+  if (!request.values_file.empty()) args.insert(args.end(), {"--values", request.values_file});
+  for (const auto& file : request.more_values_files) args.insert(args.end(), {"--values", file});
+  args.insert(args.end(), request.set_arguments.begin(), request.set_arguments.end());
+  if (request.skip_tests) args.push_back("--skip-tests");
+  if (request.skip_schema_validation) args.push_back("--skip-schema-validation");
   if (request.include_crds) args.push_back("--include-crds");
   if (request.no_hooks) args.push_back("--no-hooks");
   ProcessResult run = run_process(process(tool, args));

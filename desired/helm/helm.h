@@ -43,9 +43,14 @@ struct TemplateRequest {
   std::string chart;  // a .tgz or a chart directory
   std::string release;
   std::string ns;
-  std::string values_file;  // merged values as JSON
+  std::string values_file;  // merged values as JSON; "" for none
+  std::vector<std::string> more_values_files;  // --values after values_file, in order (later ones win)
+  // "--set=k=v", "--set-string=k=v", "--set-file=k=path": one argument each, so a value never reads as a flag
+  std::vector<std::string> set_arguments;
   bool include_crds = true;
   bool no_hooks = false;
+  bool skip_tests = true;
+  bool skip_schema_validation = false;
 };
 
 // `helm template` of a release: the rendered stream, each document after a "# Source:" comment.

@@ -939,6 +939,41 @@ TEST(PolicyExamples, ArgoExampleTreatsOnlyTheApplicationControllerAsAgent) {
             std::vector<std::string>{"system:serviceaccount:argocd:argocd-application-controller"});
   EXPECT_FALSE(matches_any(p.agents[0].identities.users, "system:serviceaccount:argocd:argocd-server"));
   EXPECT_THAT(texts(p.ownership.labels), ::testing::Contains("app.kubernetes.io/instance"));
+  ASSERT_TRUE(p.source.argocd.has_value());
+  EXPECT_EQ(p.source.argocd->path, "argocd/apps");
+  EXPECT_TRUE(p.ownership.annotations.empty()) << "tracking: label, so Argo CD reads no tracking annotation";
+}
+
+TEST(PolicyLoader, ArgoSourceIsExclusiveWithPathsRenderAndFluxAndNamesItsErrors) {
+  auto r = load_policies_from_text("t.yaml", policy_text("a", "    paths: [x]\n    render: kustomize\n"
+                                                              "    flux:\n      path: clusters/prod\n"
+                                                              "    argocd:\n      tracking: labels\n"));
+  EXPECT_THAT(messages(r),
+              ::testing::IsSupersetOf({HasSubstr("spec.source.argocd: missing required field 'path'"),
+                                       HasSubstr("'labels' is not a tracking method; use label, annotation or "
+                                                 "annotation+label"),
+                                       HasSubstr("a source follows either plain paths or argocd, not both"),
+                                       HasSubstr("argocd builds as Argo CD does; leave render out"),
+                                       HasSubstr("a source follows either flux or argocd, not both")}));
+  for (const auto& d : r.errors) EXPECT_THAT(d.to_string(), ::testing::StartsWith("t.yaml:")) << "file:line:col";
+}
+
+TEST(PolicyLoader, ArgoTrackingChoosesTheOwnershipKeys) {
+  auto annotation = load_policies_from_text(
+      "t.yaml", policy_text("a", "    argocd:\n      path: apps\n      tracking: annotation\n"));
+  ASSERT_TRUE(annotation.ok()) << messages(annotation).front();
+  const Policy& p = annotation.set.policies[0];
+  EXPECT_EQ(p.source.argocd->ns, "argocd");
+  EXPECT_THAT(texts(p.ownership.labels), Not(::testing::Contains("app.kubernetes.io/instance")));
+  EXPECT_THAT(texts(p.ownership.annotations), ::testing::Contains("argocd.argoproj.io/tracking-id"));
+  auto both = load_policies_from_text(
+      "t.yaml", policy_text("a", "    argocd:\n      path: apps\n      namespace: gitops\n"
+                                 "      tracking: annotation+label\n"));
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both.set.policies[0].source.argocd->ns, "gitops");
+  EXPECT_THAT(texts(both.set.policies[0].ownership.labels), ::testing::Contains("app.kubernetes.io/instance"));
+  EXPECT_THAT(texts(both.set.policies[0].ownership.annotations),
+              ::testing::Contains("argocd.argoproj.io/tracking-id"));
 }
 
 // --- gitgate policy validate -------------------------------------------------------------------------

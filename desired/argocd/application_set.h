@@ -1,0 +1,30 @@
+// The Applications an ApplicationSet generates, from what Git alone tells: the list, git (directories and
+// files) generators and matrix / merge of those, rendered into spec.template with Go templates
+// (goTemplate: true, `{{ .path.basename }}`) or fasttemplate (`{{path.basename}}`). Generators that need
+// the cluster or another API (clusters, SCM providers, pull requests, plugins, cluster decision resources)
+// and template functions are reported as not built.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/result.h"
+#include "desired/source_tree.h"
+
+namespace gitgate::desired::argocd {
+
+struct GitView {
+  const SourceTree& tree;
+  // Ok when a git generator's repoURL and revision are the tree gitgate holds.
+  std::function<gitgate::Status(const nlohmann::json& generator)> same_tree;
+};
+
+// The generated Applications (apiVersion, kind, metadata with the ApplicationSet's namespace, spec), at most
+// `max_applications`.
+gitgate::Result<std::vector<nlohmann::json>> generate_applications(const nlohmann::json& application_set,
+                                                                  const GitView& git, size_t max_applications);
+
+}  // namespace gitgate::desired::argocd

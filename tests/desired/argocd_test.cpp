@@ -1,0 +1,412 @@
+// Declared state as Argo CD builds it (SPEC §3a), end to end: an Argo CD-shaped repository (a root
+// Application managing its own directory, an app of apps rendered from a chart in the repository, directory,
+// kustomize and Helm sources, a chart from an HTTPS repository and one from an OCI registry with `$values`,
+// an ApplicationSet with a git directory generator, a hook) committed to a real Git repository, built by
+// gitstate + desired with the real kustomize and helm, then requests shaped as the API server sends them
+// (defaults, managedFields) decided by the engine.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "gitstate/snapshot_builder.h"
+#include "policies/engine.h"
+#include "policies/loader.h"
+#include "tests/desired/chart_servers.h"
+#include "tests/gitstate/git_helpers.h"
+#include "webhook/codec.h"
+
+namespace gitgate::desired {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using gitgate::testing::fixture_path;
+using gitgate::testing::read_file;
+using gitgate::testing::TempDir;
+using gitstate::testing::WorkRepo;
+using testing::HelmRepository;
+using testing::OciRegistry;
+
+constexpr const char* kController = "system:serviceaccount:argocd:argocd-application-controller";
+constexpr const char* kServer = "system:serviceaccount:argocd:argocd-server";
+constexpr const char* kPerson = "jane@example.com";
+
+// Copies the fixture repository into the work repository, with the test's URLs in place of its placeholders.
+void write_repository(WorkRepo& repo, const std::map<std::string, std::string>& vars) {
+  fs::path root = fixture_path("argocd/repo");
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (!entry.is_regular_file()) continue;
+    std::string text = read_file(entry.path());
+    for (const auto& [name, value] : vars)
+      for (size_t at = text.find(name); at != std::string::npos; at = text.find(name, at))
+        text.replace(at, name.size(), value);
+    repo.write(fs::relative(entry.path(), root).string(), text);
+  }
+}
+
+// What the API server adds to an object it stores: metadata, status, and the defaults of the kinds used here.
+json as_stored(json object) {
+  json& m = object["metadata"];
+  m["uid"] = "5f0c2b1e-9a7d-4c3b-8e6f-2d1a0b9c8e7f";
+  m["resourceVersion"] = "48211";
+  m["generation"] = 2;
+  m["creationTimestamp"] = "2026-11-18T08:00:00Z";
+  m["managedFields"] = json::array({{{"manager", "argocd-controller"},
+                                     {"operation", "Apply"},
+                                     {"apiVersion", object.value("apiVersion", "v1")},
+                                     {"time", "2026-11-20T10:12:03Z"},
+                                     {"fieldsType", "FieldsV1"},
+                                     {"fieldsV1", {{"f:metadata", {{"f:labels", json::object()}}}}}}});
+  std::string kind = object.value("kind", "");
+  if (kind == "Deployment") {
+    json& spec = object["spec"];
+    spec["revisionHistoryLimit"] = 10;
+    spec["progressDeadlineSeconds"] = 600;
+    spec["strategy"] = {{"type", "RollingUpdate"},
+                        {"rollingUpdate", {{"maxUnavailable", "25%"}, {"maxSurge", "25%"}}}};
+    json& pod = spec["template"]["spec"];
+    pod["restartPolicy"] = "Always";
+    pod["dnsPolicy"] = "ClusterFirst";
+    pod["schedulerName"] = "default-scheduler";
+    pod["terminationGracePeriodSeconds"] = 30;
+    pod["securityContext"] = json::object();
+    for (auto& c : pod["containers"]) {
+      c["terminationMessagePath"] = "/dev/termination-log";
+      c["terminationMessagePolicy"] = "File";
+      c["imagePullPolicy"] = "IfNotPresent";
+      c["resources"] = json::object();
+      if (c.contains("ports"))
+        for (auto& p : c["ports"]) p["protocol"] = "TCP";
+    }
+    object["status"] = {{"observedGeneration", 1}, {"replicas", 1}};
+  }
+  if (kind == "Service") {
+    object["spec"]["type"] = "ClusterIP";
+    object["spec"]["clusterIP"] = "10.96.12.7";
+    object["spec"]["sessionAffinity"] = "None";
+    for (auto& p : object["spec"]["ports"]) p["protocol"] = "TCP";
+  }
+  if (kind == "Namespace") {
+    object["spec"] = {{"finalizers", json::array({"kubernetes"})}};
+    object["metadata"]["labels"]["kubernetes.io/metadata.name"] = object["metadata"]["name"];
+    object["status"] = {{"phase", "Active"}};
+  }
+  if (kind == "Application") {
+    object["status"] = {{"sync", {{"status", "Synced"}}}, {"health", {{"status", "Healthy"}}}};
+  }
+  return object;
+}
+
+class ArgoBuild : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { world_ = new World(); }
+  static void TearDownTestSuite() {
+    delete world_;
+    world_ = nullptr;
+  }
+
+  struct World {
+    HelmRepository charts;
+    OciRegistry registry;
+    WorkRepo repo;
+    std::string head;
+    std::unique_ptr<gitstate::SnapshotBuilder> builder;
+    std::shared_ptr<const Snapshot> snapshot;
+    policies::PolicySet policies;
+
+    World() {
+      charts.add("web", "1.0.0");
+      charts.add("web", "1.1.0");
+      charts.add("web", "2.0.0");
+      registry.push("cache", "1.0.0");
+      write_repository(repo, {{"{{GIT_URL}}", repo.file_url()},
+                              {"{{HELM_REPO}}", charts.url()},
+                              {"{{OCI_REPO}}", registry.url()},
+                              {"{{DEAD_REPO}}", "https://127.0.0.1:9/charts"}});
+      head = repo.commit("argo cd apps");
+      repo.push();
+      std::string policy =
+          "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+          "  source:\n    url: " +
+          repo.file_url() +
+          "\n    branch: main\n    interval: 1s\n"
+          "    argocd:\n      path: argocd\n      caFile: " +
+          charts.ca_file() + "\n      plainHTTPRegistries: ['" + registry.url().substr(6, registry.url().find('/', 6) - 6) +
+          "']\n"
+          "    helmCommand: [" +
+          testing::helm_binary() +
+          "]\n"
+          "    kustomizeCommand: [" +
+          testing::kubectl_binary() + ", kustomize]\n";
+      auto loaded = policies::load_policies_from_text("argo.yaml", policy);
+      if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+      policies = std::move(loaded.set);
+      auto b = gitstate::SnapshotBuilder::create(repo.remote_path(), policies.policies[0].source,
+                                                 manifests::Limits{});
+      if (!b.ok()) throw std::runtime_error(b.error());
+      builder = std::move(*b);
+      snapshot = build(head);
+    }
+
+    std::shared_ptr<const Snapshot> build(const std::string& commit) {
+      auto s = builder->build(commit, -1);
+      if (!s.ok()) throw std::runtime_error(s.error());
+      return *s;
+    }
+  };
+
+  class State : public policies::DeclaredState {
+   public:
+    SnapshotWindow snapshots;
+    const SnapshotWindow* window(const policies::Policy&) const override { return &snapshots; }
+  };
+
+  void SetUp() override { state_.snapshots.snapshots = {world_->snapshot}; }
+
+  const DeclaredObject* declared(const std::string& group, const std::string& kind, const std::string& ns,
+                                 const std::string& name) const {
+    return state_.snapshots.current()->find({group, kind, ns, name}).object;
+  }
+
+  json declared_json(const std::string& group, const std::string& kind, const std::string& ns,
+                     const std::string& name) {
+    const DeclaredObject* o = declared(group, kind, ns, name);
+    EXPECT_NE(o, nullptr) << kind << " " << ns << "/" << name << " is not declared";
+    return o == nullptr ? json::object() : json::parse(o->json());
+  }
+
+  Decision decide(const std::string& operation, const std::string& user, const json& object,
+                  const json& old = nullptr) {
+    const json& src = object.is_null() ? old : object;
+    std::string api = src.value("apiVersion", "v1");
+    std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
+    std::string version = api.substr(api.find('/') + 1);
+    std::string kind = src.value("kind", "");
+    std::string resource = kind;
+    std::transform(resource.begin(), resource.end(), resource.begin(), ::tolower);
+    resource += "s";
+    json request = {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"},
+                    {"kind", {{"group", group}, {"version", version}, {"kind", kind}}},
+                    {"resource", {{"group", group}, {"version", version}, {"resource", resource}}},
+                    {"name", src["metadata"].value("name", "")},
+                    {"namespace", src["metadata"].value("namespace", "")},
+                    {"operation", operation},
+                    {"userInfo", {{"username", user}, {"groups", json::array({"system:authenticated"})}}},
+                    {"object", object},
+                    {"oldObject", old},
+                    {"dryRun", false}};
+    json review = {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"request", request}};
+    body_ = std::make_unique<webhook::PaddedBody>(review.dump());
+    auto decoded = decoder_.decode(body_->view());
+    EXPECT_TRUE(decoded.ok()) << decoded.error();
+    if (!decoded.ok()) return {};
+    return policies::evaluate(*decoded, world_->policies, state_, scratch_);
+  }
+
+  static bool has(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  }
+  static bool problem(const Snapshot& s, const std::string& part) {
+    for (const auto& p : s.problems())
+      if (has(p.to_string(), part)) return true;
+    return false;
+  }
+  static std::string problems(const Snapshot& s) {
+    std::string out;
+    for (const auto& p : s.problems()) out += p.to_string() + "\n";
+    return out;
+  }
+
+  static World* world_;
+  State state_;
+  policies::Scratch scratch_;
+  webhook::ReviewDecoder decoder_;
+  std::unique_ptr<webhook::PaddedBody> body_;
+};
+
+ArgoBuild::World* ArgoBuild::world_ = nullptr;
+
+// --- the controller ----------------------------------------------------------------------------------
+
+TEST_F(ArgoBuild, TheControllerSyncingEveryApplicationAsRenderedIsAllowed) {
+  size_t checked = 0;
+  for (const auto& o : world_->snapshot->objects()) {
+    if (!o->built_by() || o->built_by()->applier != kController) continue;
+    json live = as_stored(json::parse(o->json()));
+    Decision update = decide("UPDATE", kController, live, live);
+    EXPECT_TRUE(update.allowed) << o->key().kind << " " << o->key().ns << "/" << o->key().name << ": "
+                                << update.message;
+    EXPECT_EQ(update.reason, "agent-matches-git") << o->key().kind << " " << o->key().name;
+    ++checked;
+  }
+  EXPECT_GE(checked, 15u) << problems(*world_->snapshot);
+}
+
+TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
+  // Helm from an HTTPS repository: the range resolves as Helm resolves it, releaseName, valuesObject and
+  // parameters applied, Argo CD's tracking label set over the chart's own.
+  json web = declared_json("apps", "Deployment", "web", "storefront");
+  EXPECT_EQ(web["metadata"]["labels"]["helm.sh/chart"], "web-1.1.0");
+  EXPECT_EQ(web["metadata"]["labels"]["app.kubernetes.io/instance"], "frontend");
+  EXPECT_EQ(web["spec"]["replicas"], 2);
+  EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/storefront:4.2.0");
+  EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+  EXPECT_NE(declared("", "Namespace", "", "web"), nullptr) << "CreateNamespace=true";
+  // Two sources: an OCI chart with $values/values/cache.yaml.
+  json cache = declared_json("apps", "Deployment", "web", "cache-cache");
+  ASSERT_FALSE(cache.empty()) << problems(*world_->snapshot);
+  EXPECT_EQ(cache["spec"]["template"]["spec"]["containers"][0]["args"][1], "768Mi");
+  // Directory, recursing, with exclude.
+  EXPECT_NE(declared("apps", "Deployment", "guestbook", "guestbook-ui"), nullptr);
+  EXPECT_NE(declared("", "Service", "guestbook", "guestbook-ui"), nullptr) << "recurse: true";
+  EXPECT_EQ(declared("", "ConfigMap", "guestbook", "notes"), nullptr) << "excluded";
+  // Kustomize with the Application's options.
+  json shop = declared_json("apps", "Deployment", "shop", "prod-shop");
+  EXPECT_EQ(shop["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/shop:2.0.1");
+  EXPECT_EQ(shop["metadata"]["labels"]["team"], "shop");
+  EXPECT_EQ(shop["spec"]["replicas"], 3);
+  const DeclaredObject* shop_object = declared("apps", "Deployment", "shop", "prod-shop");
+  ASSERT_NE(shop_object, nullptr);
+  EXPECT_EQ(shop_object->file(), "apps/shop/base/deployment.yaml") << "kustomize's origin";
+  // ApplicationSet: one Application per tenants/* directory, followed.
+  EXPECT_NE(declared("argoproj.io", "Application", "argocd", "tenant-team-a"), nullptr);
+  EXPECT_NE(declared("", "ResourceQuota", "team-b", "quota"), nullptr);
+  EXPECT_EQ(declared("argoproj.io", "Application", "argocd", "tenant-team-a")->built_by()->applier,
+            "system:serviceaccount:argocd:argocd-applicationset-controller");
+}
+
+TEST_F(ArgoBuild, AppOfAppsIsDeclaredAndFollowedAndASelfManagingRootIsReportedOnce) {
+  const DeclaredObject* guestbook = declared("argoproj.io", "Application", "argocd", "guestbook");
+  ASSERT_NE(guestbook, nullptr) << problems(*world_->snapshot);
+  ASSERT_NE(guestbook->built_by(), nullptr);
+  EXPECT_EQ(guestbook->built_by()->chain.front().what, "Application argocd/platform");
+  EXPECT_EQ(guestbook->built_by()->applier, kController);
+  const DeclaredObject* ui = declared("apps", "Deployment", "guestbook", "guestbook-ui");
+  ASSERT_NE(ui, nullptr);
+  const auto& chain = ui->built_by()->chain;
+  ASSERT_EQ(chain.size(), 3u) << "object <- Application guestbook <- Application platform <- its chart";
+  EXPECT_EQ(chain[0].what, "Application argocd/guestbook");
+  EXPECT_EQ(chain[1].what, "Application argocd/platform");
+  EXPECT_EQ(chain[2].what, "chart charts/apps (repository path)");
+  EXPECT_TRUE(problem(*world_->snapshot, "Application argocd/root is rendered again by Application argocd/root"))
+      << problems(*world_->snapshot);
+  EXPECT_EQ(world_->builder->last_stats().argocd.applications, 9u)
+      << "root, platform, frontend, cache, legacy, guestbook, shop and two tenants";
+}
+
+TEST_F(ArgoBuild, HooksAreCreatedAndDeletedByTheController) {
+  json hook = as_stored(declared_json("batch", "Job", "guestbook", "guestbook-migrate"));
+  EXPECT_TRUE(decide("CREATE", kController, hook).allowed);
+  EXPECT_TRUE(decide("DELETE", kController, nullptr, hook).allowed);
+  Decision person = decide("CREATE", kPerson, hook);
+  EXPECT_FALSE(person.allowed);
+}
+
+// --- people ------------------------------------------------------------------------------------------
+
+TEST_F(ArgoBuild, APersonEditingAHelmRenderedDeploymentIsDeniedCitingTheApplicationAndTheValuesLine) {
+  json live = as_stored(declared_json("apps", "Deployment", "web", "storefront"));
+  json edited = live;
+  edited["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/storefront:9.9.9";
+  Decision d = decide("UPDATE", kPerson, edited, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, "governed-path-changed");
+  EXPECT_TRUE(has(d.message, "Deployment web/storefront is built by Application argocd/frontend (argocd/frontend.yaml:1 @ "))
+      << d.message;
+  EXPECT_TRUE(has(d.message, "from chart web 1.1.0 (sha256:")) << d.message;
+  EXPECT_TRUE(has(d.message, "(set by helm.valuesObject.image.tag at argocd/frontend.yaml:18)")) << d.message;
+  EXPECT_LE(d.message.size(), 1024u);
+  Decision ui = decide("UPDATE", kServer, edited, live);
+  EXPECT_FALSE(ui.allowed) << "argocd-server writes for a person";
+}
+
+TEST_F(ArgoBuild, APersonDisablingSelfHealOrRetargetingAnApplicationIsDenied) {
+  json live = as_stored(declared_json("argoproj.io", "Application", "argocd", "frontend"));
+  json edited = live;
+  edited["spec"]["syncPolicy"]["automated"]["selfHeal"] = false;
+  Decision d = decide("UPDATE", kPerson, edited, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(has(d.message, "Application argocd/frontend")) << d.message;
+  EXPECT_TRUE(has(d.message, "argocd/frontend.yaml:1")) << d.message;
+  EXPECT_TRUE(has(d.message, "spec.syncPolicy.automated.selfHeal")) << d.message;
+
+  json rendered = as_stored(declared_json("argoproj.io", "Application", "argocd", "shop"));
+  json retargeted = rendered;
+  retargeted["spec"]["source"]["targetRevision"] = "experiment";
+  Decision r = decide("UPDATE", kServer, retargeted, rendered);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_TRUE(has(r.message, "built by Application argocd/platform (argocd/platform.yaml:2 @ ")) << r.message;
+}
+
+TEST_F(ArgoBuild, APersonDeletingAnApplicationIsDenied) {
+  json live = as_stored(declared_json("argoproj.io", "Application", "argocd", "guestbook"));
+  Decision d = decide("DELETE", kPerson, nullptr, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(has(d.message, "Application argocd/guestbook")) << d.message;
+  EXPECT_TRUE(has(d.message, "Application argocd/platform (argocd/platform.yaml:2")) << d.message;
+}
+
+TEST_F(ArgoBuild, AChartRepositoryThatIsDownDeclaresTheApplicationsObjectsWithUnknownValues) {
+  EXPECT_TRUE(problem(*world_->snapshot, "Application argocd/legacy is not built: helm pull legacy"))
+      << problems(*world_->snapshot);
+  json object = {{"apiVersion", "apps/v1"},
+                 {"kind", "Deployment"},
+                 {"metadata",
+                  {{"name", "legacy"}, {"namespace", "legacy"}, {"labels", {{"app.kubernetes.io/instance", "legacy"}}}}},
+                 {"spec", {{"replicas", 1}}}};
+  Decision person = decide("CREATE", kPerson, object);
+  EXPECT_FALSE(person.allowed);
+  EXPECT_TRUE(has(person.message, "is built by Application argocd/legacy (argocd/legacy.yaml:1")) << person.message;
+  EXPECT_TRUE(has(person.message, "Its values are unknown")) << person.message;
+  Decision agent = decide("CREATE", kController, object);
+  EXPECT_TRUE(agent.allowed) << agent.message;
+  EXPECT_EQ(agent.reason, "values-unknown");
+}
+
+TEST_F(ArgoBuild, AHelmUsersOwnReleaseIsNotFakeOwnershipButArgoCDsTrackingOfAGitApplicationIs) {
+  json redis = {{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata",
+                 {{"name", "redis-master"},
+                  {"namespace", "team-c"},
+                  {"labels", {{"app.kubernetes.io/instance", "redis"}, {"app.kubernetes.io/managed-by", "Helm"}}},
+                  {"annotations", {{"meta.helm.sh/release-name", "redis"}}}}},
+                {"spec", {{"replicas", 1}}}};
+  Decision own = decide("CREATE", kPerson, redis);
+  EXPECT_TRUE(own.allowed) << own.message;
+  json fake = redis;
+  fake["metadata"]["labels"]["app.kubernetes.io/instance"] = "frontend";
+  Decision faked = decide("CREATE", kPerson, fake);
+  EXPECT_FALSE(faked.allowed);
+  EXPECT_EQ(faked.reason, "fake-ownership");
+  EXPECT_TRUE(has(faked.message, "Argo CD's tracking of Application argocd/frontend")) << faked.message;
+}
+
+// --- a change in Git ---------------------------------------------------------------------------------
+
+TEST_F(ArgoBuild, TheControllersCascadeDeleteAfterARemovalFromGitIsAllowed) {
+  json shop_app = as_stored(declared_json("argoproj.io", "Application", "argocd", "shop"));
+  json shop = as_stored(declared_json("apps", "Deployment", "shop", "prod-shop"));
+  std::string values = read_file(world_->repo.path() / "charts/apps/values.yaml");
+  auto at = values.find("  shop:\n    enabled: true");
+  ASSERT_NE(at, std::string::npos);
+  values.replace(at, std::string("  shop:\n    enabled: true").size(), "  shop:\n    enabled: false");
+  world_->repo.write("charts/apps/values.yaml", values);
+  std::string next = world_->repo.commit("retire the shop");
+  world_->repo.push();
+  auto snapshot = world_->build(next);
+  state_.snapshots.snapshots = {snapshot, world_->snapshot};
+  EXPECT_EQ(declared("argoproj.io", "Application", "argocd", "shop"), nullptr);
+  EXPECT_EQ(declared("apps", "Deployment", "shop", "prod-shop"), nullptr);
+  Decision app = decide("DELETE", kController, nullptr, shop_app);
+  EXPECT_TRUE(app.allowed) << app.message;
+  Decision cascade = decide("DELETE", kController, nullptr, shop);
+  EXPECT_TRUE(cascade.allowed) << cascade.message;
+  EXPECT_EQ(cascade.reason, "agent-delete");
+  EXPECT_NE(declared("argoproj.io", "Application", "argocd", "guestbook"), nullptr) << "the rest stays";
+  EXPECT_EQ(world_->builder->last_stats().argocd.helm_runs, 1u)
+      << "only the chart whose values changed renders again: " << problems(*snapshot);
+  world_->snapshot = snapshot;
+}
+
+}  // namespace
+}  // namespace gitgate::desired
