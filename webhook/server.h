@@ -33,6 +33,9 @@ struct ServerOptions {
   // How often free heap memory is handed back to the system (glibc keeps what a burst of requests used);
   // 0: never.
   std::chrono::milliseconds memory_trim_interval{30000};
+  // Memory for requests in flight (bodies, parsed documents, diff scratch; see memory_budget.h). A review
+  // that finds no room waits, and is answered 503 at its deadline; 0: 256 MiB.
+  size_t request_memory_budget = 0;
   size_t max_connections = 10000;
   size_t max_header_bytes = 16 * 1024;
 };
