@@ -171,7 +171,7 @@ TEST(AuditRecord, LinesWrittenBeforeTheSchemaKeyReadAsVersionOne) {
   ASSERT_NE(line.find(schema_key), std::string::npos) << line;
   line.erase(line.find(schema_key), schema_key.size());
   line.erase(line.find(R"("url":"",)"), 9);
-  line.erase(line.find(R"("peer":"","peerSubject":"",)"), 26);
+  line.erase(line.find(R"("peer":"","peerSubject":"",)"), 27);
   RecordParser parser;
   auto back = parser.parse(line);
   ASSERT_TRUE(back) << back.error();
