@@ -128,9 +128,10 @@ void add_serve_command(CLI::App& app, ExitCode& exit) {
   cmd->add_option("--max-connections", flags->server.max_connections, "Open connections beyond this are closed")
       ->capture_default_str();
   cmd->add_option("--request-memory-budget", flags->request_memory_budget,
-                  "Memory the reviews in flight may use (bodies, parsed documents, diff scratch: about 15x a "
-                  "body's size; bytes, Ki, Mi, Gi). Past it a review waits for room and is answered 503 at "
-                  "its timeout. Default: half the container's memory limit (cgroup), else 256Mi");
+                  "Memory the reviews in flight may use (bytes, Ki, Mi, Gi): a review up to 256 KiB costs its "
+                  "body, a larger one about 15x its body (parsed document, diff scratch). Past it a review "
+                  "waits for room and is answered 503 at its timeout. Default: half the container's memory "
+                  "limit (cgroup), else 256Mi");
   cmd->add_option("--cache-dir", flags->gate.cache_dir, "Where Git repositories are cached")->capture_default_str();
   cmd->add_flag("--audit-stdout", flags->gate.audit.to_stdout, "Write audit records as JSON lines on stdout");
   cmd->add_option("--audit-file", flags->gate.audit.file, "Write the hash-chained audit log to this file");

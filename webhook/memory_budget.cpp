@@ -11,14 +11,17 @@ namespace gitgate::webhook {
 
 class MemoryBudget::Waiter {
  public:
-  Waiter(size_t wanted, std::function<void()> on_granted) : bytes(wanted), granted(std::move(on_granted)) {}
+  Waiter(size_t wanted, bool is_large, std::function<void()> on_granted)
+      : bytes(wanted), large(is_large), granted(std::move(on_granted)) {}
   size_t bytes;
+  bool large;
   std::function<void()> granted;
 };
 
 size_t request_memory_cost(size_t body_bytes) {
-  // Measured peak of a body of numbers and commas (the densest tape): 12 bytes of tape and indexes per body
-  // byte, the body itself with padding, a copy when big integers are widened, and the engine's scratch.
+  if (body_bytes <= kLargeBodyBytes) return body_bytes + simdjson::SIMDJSON_PADDING + 16 * 1024;
+  // A 7 MB body of numbers and commas (the densest tape) peaked at 12.7 bytes per body byte: 12 of tape and
+  // structural indexes, the body itself; the rest covers a widened copy and the engine's scratch.
   constexpr size_t kPerBodyByte = 15;
   constexpr size_t kFixed = 64 * 1024;
   return body_bytes * kPerBodyByte + simdjson::SIMDJSON_PADDING + kFixed;
@@ -49,20 +52,26 @@ uint64_t container_memory_limit() {
   return read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
 }
 
-bool MemoryBudget::try_reserve(size_t bytes) {
+bool MemoryBudget::fits(size_t bytes, bool large) const {
+  size_t limit = large ? large_capacity_ : capacity_;
+  return bytes <= limit - std::min(limit, in_use_);
+}
+
+bool MemoryBudget::try_reserve(size_t bytes, bool large) {
   std::lock_guard lock(mutex_);
-  if (bytes > capacity_ - std::min(capacity_, in_use_)) return false;
+  if (!fits(bytes, large)) return false;
   in_use_ += bytes;
   peak_ = std::max(peak_, in_use_);
   return true;
 }
 
-std::shared_ptr<MemoryBudget::Waiter> MemoryBudget::wait(size_t bytes, std::function<void()> granted) {
-  auto waiter = std::make_shared<Waiter>(bytes, std::move(granted));
+std::shared_ptr<MemoryBudget::Waiter> MemoryBudget::wait(size_t bytes, bool large,
+                                                         std::function<void()> granted) {
+  auto waiter = std::make_shared<Waiter>(bytes, large, std::move(granted));
   {
     std::lock_guard lock(mutex_);
     ++waits_;
-    if (bytes > capacity_ - std::min(capacity_, in_use_)) {
+    if (!fits(bytes, large)) {
       waiters_.push_back(waiter);
       return waiter;
     }
@@ -87,7 +96,7 @@ void MemoryBudget::release(size_t bytes) {
     std::lock_guard lock(mutex_);
     in_use_ -= std::min(bytes, in_use_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if ((*it)->bytes <= capacity_ - std::min(capacity_, in_use_)) {
+      if (fits((*it)->bytes, (*it)->large)) {
         in_use_ += (*it)->bytes;
         granted.push_back(std::move(*it));
         it = waiters_.erase(it);

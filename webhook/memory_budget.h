@@ -13,9 +13,15 @@
 
 namespace gitgate::webhook {
 
-// What one request body of `body_bytes` may cost while it is read, decoded and decided: the body (with
-// simdjson's padding), simdjson's tape and string buffer (up to 12 bytes per body byte for a body of
-// nothing but numbers and commas), the duplicate-key scratch and the engine's diff, plus a fixed part.
+// Bodies above this are large: decoded and decided one at a time on the server's large-review lane, and
+// their parsed document counts against the budget. Smaller ones are decoded on their I/O thread, whose
+// parser keeps at most 12 bytes per byte of this (3 MiB) between reviews: part of the fixed overhead.
+constexpr size_t kLargeBodyBytes = 256 * 1024;
+
+// What one request body of `body_bytes` may cost while it is read, decoded and decided. Small: the body
+// with simdjson's padding, and a fixed part (the answer, the decision, the audit record). Large: also
+// simdjson's tape and string buffer (up to 12 bytes per body byte for a body of nothing but numbers and
+// commas), a copy when big integers are widened, the duplicate-key scratch and the engine's diff.
 size_t request_memory_cost(size_t body_bytes);
 
 // The container's memory limit from cgroup v2 (memory.max) or v1 (memory.limit_in_bytes); 0 when there is
@@ -24,21 +30,24 @@ uint64_t container_memory_limit();
 
 class MemoryBudget {
  public:
-  explicit MemoryBudget(size_t capacity) : capacity_(capacity) {}
+  // Large reviews may hold all but an eighth of the budget: the rest always has room for small ones.
+  explicit MemoryBudget(size_t capacity) : capacity_(capacity), large_capacity_(capacity - capacity / 8) {}
 
   // A place in the queue of requests waiting for room.
   class Waiter;
 
-  // Takes `bytes` when they fit now.
-  bool try_reserve(size_t bytes);
+  // Takes `bytes` when they fit now (`large`: within the large reviews' share).
+  bool try_reserve(size_t bytes, bool large);
   // Queues for `bytes`; `granted` runs once, on the thread that made room (or this one), with the bytes
   // reserved. Requests are granted in order among those that fit: a large one waits while smaller ones pass.
-  std::shared_ptr<Waiter> wait(size_t bytes, std::function<void()> granted);
+  std::shared_ptr<Waiter> wait(size_t bytes, bool large, std::function<void()> granted);
   // Leaves the queue; false when the bytes were already granted (the `granted` callback has run or runs).
   bool cancel(const std::shared_ptr<Waiter>& waiter);
   void release(size_t bytes);
 
   size_t capacity() const { return capacity_; }
+  // The most one large review may reserve.
+  size_t large_capacity() const { return large_capacity_; }
   struct Stats {
     size_t capacity = 0;
     size_t in_use = 0;
@@ -52,7 +61,10 @@ class MemoryBudget {
   void count_refusal();
 
  private:
+  bool fits(size_t bytes, bool large) const;  // with mutex_ held
+
   const size_t capacity_;
+  const size_t large_capacity_;
   mutable std::mutex mutex_;
   size_t in_use_ = 0;
   size_t peak_ = 0;

@@ -213,9 +213,6 @@ struct Worker {
   }
 };
 
-// Bodies above this are decoded and decided by the large-review lane, not on the I/O thread that read them.
-constexpr size_t kLargeBody = 256 * 1024;
-
 // What the large-review lane hands back to the session's I/O thread.
 struct LaneResult {
   enum class Kind { Malformed, WantsSync, Decided };
@@ -229,7 +226,7 @@ struct LaneResult {
   std::string ns;
 };
 
-// One thread that decodes and decides the large reviews (over kLargeBody), one at a time, with its own
+// One thread that decodes and decides the large reviews (over kLargeBodyBytes), one at a time, with its own
 // decoder and evaluator: a 7 MiB review takes tens of milliseconds (seconds on a loaded node) to parse and
 // compare, and on an I/O thread every connection of that thread would wait behind it. Here only other large
 // reviews do; small ones keep flowing on the I/O threads. The request memory budget already limits how many
@@ -417,9 +414,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string_view target(parser_->get().target().data(), parser_->get().target().size());
     received_ = Clock::now();
     room_deadline_ = received_ + review_timeout(target);
-    reserve_room(length ? static_cast<size_t>(*length) : (chunked_ ? kChunkedStep : 0));
+    reserve_room(length ? static_cast<size_t>(*length) : (chunked_ ? kLargeBodyBytes : 0));
   }
 
+  // A chunked body that outgrows a small one's allowance reserves a large one's cost, a step at a time.
   static constexpr size_t kChunkedStep = 1024 * 1024;
 
   // Makes the lease cover a body of `allowance` bytes, then reads on; waits for room when the budget is full,
@@ -428,7 +426,8 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t cost = request_memory_cost(allowance);
     size_t needed = cost - std::min(cost, lease_.bytes());
     MemoryBudget& budget = server_.budget();
-    if (budget.try_reserve(needed)) {
+    const bool large = allowance > kLargeBodyBytes;
+    if (budget.try_reserve(needed, large)) {
       lease_.add(needed);
       allowance_ = allowance;
       return read_body(false);
@@ -437,7 +436,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::weak_ptr<Session> weak = weak_from_this();
     asio::io_context& ioc = worker_.ioc;
     auto gate = server_.gate();
-    room_waiter_ = budget.wait(needed, [gate, weak, &ioc, &budget, needed, allowance] {
+    room_waiter_ = budget.wait(needed, large, [gate, weak, &ioc, &budget, needed, allowance] {
       bool posted = false;
       {
         std::lock_guard lock(gate->mutex);
@@ -554,7 +553,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void decide(bool may_sync) {
     std::string& body = parser_->get().body();
     if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-    if (body.size() > kLargeBody) return decide_in_lane(may_sync);
+    if (body.size() > kLargeBodyBytes) return decide_in_lane(may_sync);
     auto request = worker_.decoder.decode(std::string_view(body.data(), body.size()));
     if (!request) return reply_error(http::status::bad_request, "malformed AdmissionReview: " + request.error());
     request->peer_address = peer_address_;
@@ -606,7 +605,9 @@ class Session : public std::enable_shared_from_this<Session> {
         result.ns.assign(request->ns);
       }
     }
-    decoder.trim();
+    // Kept for a review that waits for a sync on miss: it comes back to be decoded again (its lease still
+    // covers the parser); any other gives the parser's memory back.
+    if (result.kind != LaneResult::Kind::WantsSync) decoder.trim();
     return result;
   }
 
@@ -901,15 +902,13 @@ void RecordInbox::run() {
 
 Status ServerImpl::init() {
   raise_descriptor_limit();
-  while (max_body_ > 0 && request_memory_cost(max_body_) > budget_.capacity()) max_body_ -= 64 * 1024;
-  if (max_body_ == 0) return Error{"the request memory budget of " + std::to_string(budget_.capacity()) +
-                                   " bytes holds no request; give at least " +
-                                   std::to_string(request_memory_cost(64 * 1024) >> 20) + " MiB"};
+  while (max_body_ > kLargeBodyBytes && request_memory_cost(max_body_) > budget_.large_capacity())
+    max_body_ -= 64 * 1024;
   if (max_body_ < kMaxBodyBytes)
     log::warn("the request memory budget (" + std::to_string(budget_.capacity() >> 20) +
               " MiB) fits bodies up to " + std::to_string(max_body_ >> 10) +
               " KiB; larger reviews are answered 413 (7 MiB need " +
-              std::to_string((request_memory_cost(kMaxBodyBytes) >> 20) + 1) + " MiB)");
+              std::to_string(((request_memory_cost(kMaxBodyBytes) * 8 / 7) >> 20) + 1) + " MiB)");
   unsigned threads = options_.threads == 0 ? default_threads() : options_.threads;
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(
