@@ -1,7 +1,8 @@
 // The HTTPS webhook server (POST /validate) and its plain-HTTP admin port (/healthz, /readyz, /metrics).
 // One io_context per I/O thread; a connection lives on one thread from accept to close. Every connection
 // has a handshake, idle, request and write deadline, bodies are capped at 7 MiB, headers at 16 KiB, and
-// connections beyond the limit are closed at once. SIGTERM/SIGINT: /readyz turns false, the server keeps
+// connections beyond the limit are closed at once. Each review reserves its memory from a budget before its
+// body is read (memory_budget.h); reviews over 256 KiB are decided on one thread of their own. SIGTERM/SIGINT: /readyz turns false, the server keeps
 // serving for the shutdown delay, stops accepting, answers what is in flight, closes idle connections and
 // returns from run().
 #pragma once
