@@ -423,6 +423,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Makes the lease cover a body of `allowance` bytes, then reads on; waits for room when the budget is full,
   // and answers 503 when none comes before the review's deadline.
   void reserve_room(size_t allowance) {
+    // A chunked body past the largest one the budget holds is answered 413 by the parser, never left waiting.
+    allowance = std::min(allowance, server_.max_body());
     size_t cost = request_memory_cost(allowance);
     size_t needed = cost - std::min(cost, lease_.bytes());
     MemoryBudget& budget = server_.budget();
