@@ -27,6 +27,7 @@ bool Filter::matches(const Record& r) const {
   if (name && !name->matches(r.name)) return false;
   if (kind && !kind->matches(lowercase(r.kind)) && !kind->matches(lowercase(r.resource))) return false;
   if (!commit.empty() && !r.commit.starts_with(commit) && !r.file_commit.starts_with(commit)) return false;
+  if (peer && !peer->matches(r.peer) && !peer->matches(r.peer_subject)) return false;
   return true;
 }
 
@@ -61,6 +62,7 @@ Result<Filter> make_filter(const FilterFlags& flags, int64_t now_us) {
   if (!flags.kind.empty()) f.kind.emplace(lowercase(flags.kind));
   if (!flags.name.empty()) f.name.emplace(flags.name);
   f.commit = lowercase(flags.commit);
+  if (!flags.peer.empty()) f.peer.emplace(flags.peer);
   return f;
 }
 

@@ -24,6 +24,7 @@ struct Filter {
   std::optional<Pattern> kind;  // matches the kind or the resource, ignoring case
   std::optional<Pattern> name;
   std::string commit;  // a prefix of the snapshot commit or of the file's last-change commit
+  std::optional<Pattern> peer;  // matches the TLS peer's address or its certificate's subject
 
   bool matches(const Record& record) const;
 };
@@ -33,7 +34,7 @@ Result<int64_t> parse_time_bound(std::string_view text, int64_t now_us);
 
 // Builds a filter from the command line's texts; errors say which flag is wrong.
 struct FilterFlags {
-  std::string since, until, decision, user, ns, kind, name, commit;
+  std::string since, until, decision, user, ns, kind, name, commit, peer;
 };
 Result<Filter> make_filter(const FilterFlags& flags, int64_t now_us);
 

@@ -97,6 +97,8 @@ Record make_record(const AdmissionRequest& request, const Decision& decision, in
   for (size_t i = 0; i < paths; ++i) r.changed_paths.emplace_back(bounded(decision.changed_paths[i]));
   r.limit = decision.limit;
   r.latency_us = latency_us;
+  assign(r.peer, request.peer_address);
+  assign(r.peer_subject, request.peer_subject);
   return r;
 }
 
@@ -154,6 +156,8 @@ void append_record_line(std::string& out, const Record& r, uint64_t seq, std::st
   text(R"(,"limit":)", r.limit);
   out += R"(,"latencyUs":)";
   append_integer(out, r.latency_us);
+  text(R"(,"peer":)", r.peer);
+  text(R"(,"peerSubject":)", r.peer_subject);
   text(R"(,"prev":)", prev_hex);
   out += '}';
 }
@@ -364,15 +368,15 @@ Status RecordParser::parse_into(std::string_view line, LoggedRecord& out) {
   out.seq = chain->seq;
   out.prev.assign(chain->prev);
   if (object["time"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'time' is missing"};
-  if (chain->gap) {
-    out.gap = std::move(chain->gap);
+  // A reused record keeps nothing of the line before: not its gap, not its decision's fields.
+  out.gap = std::move(chain->gap);
+  if (out.gap) {
     out.record = Record{};
     FieldReader f(object);
     f.time("time", out.record.time_us, true);
     if (!f.error().empty()) return Error{f.error()};
-    return {};
+    return Status::Ok();
   }
-  out.gap.reset();
   if (object["decision"].error() == simdjson::NO_SUCH_FIELD) return Error{"field 'decision' is missing"};
   Record& r = out.record;
   FieldReader f(object);
@@ -418,6 +422,8 @@ Status RecordParser::parse_into(std::string_view line, LoggedRecord& out) {
   f.text("limit", r.limit);
   r.latency_us = 0;
   f.number("latencyUs", r.latency_us);
+  f.text("peer", r.peer);
+  f.text("peerSubject", r.peer_subject);
   if (!f.error().empty()) return Error{f.error()};
   return Status::Ok();
 }

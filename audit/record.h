@@ -25,8 +25,8 @@ constexpr size_t kMaxLineBytes = 1024 * 1024;
 
 // The version of the line format (audit/README.md), written as `schema` in every record. Keys are only ever
 // added, and readers ignore keys they do not know; the version says which keys a line is expected to hold.
-// 1: no `schema` key (before links); 2: `schema` and `url`.
-constexpr uint32_t kRecordSchema = 2;
+// 1: no `schema` key (before links); 2: `schema` and `url`; 3: `peer` and `peerSubject`.
+constexpr uint32_t kRecordSchema = 3;
 
 struct Record {
   int64_t time_us = 0;   // when the decision was made, microseconds since the epoch (UTC)
@@ -62,6 +62,8 @@ struct Record {
   std::vector<std::string> changed_paths;  // JSON pointers, never values
   std::string limit;                       // the bound that decided, "" when none was hit
   int64_t latency_us = 0;
+  std::string peer;          // the TLS peer's address:port; "" in records before schema 3
+  std::string peer_subject;  // its client certificate's subject (mTLS); "" without one
 };
 
 // Copies what the log records from a request and its decision. Safe to call with views that die right

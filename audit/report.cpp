@@ -228,6 +228,19 @@ void cell(std::string& out, std::string_view text, size_t cut = kCutShort, std::
   out += "</td>";
 }
 
+// Who sent the review (schema 3): a record the API server did not send shows a stranger's address here.
+void peer_line(std::string& out, const Record& r) {
+  if (r.peer.empty() && r.peer_subject.empty()) return;
+  out += "<br><span class=\"muted\">from ";
+  append_text(out, r.peer, kCutShort);
+  if (!r.peer_subject.empty()) {
+    out += " (";
+    append_text(out, r.peer_subject, kCutShort);
+    out += ')';
+  }
+  out += "</span>";
+}
+
 void number_cell(std::string& out, uint64_t n) {
   out += "<td class=\"n\">" + with_commas(n) + "</td>";
 }
@@ -744,6 +757,7 @@ void ReportBuilder::render_events(std::string& out, const ReportContext& context
         }
         out += "</span>";
       }
+      peer_line(out, r);
       out += "</td>";
       cell(out, r.operation + " " + object_of(r) + (r.dry_run ? " (dry run)" : ""), kCutObject);
       out += "<td>";
@@ -833,7 +847,10 @@ void ReportBuilder::render_table(std::string& out, const ReportContext& context)
           r.identity == "break-glass" ? std::string_view("break-glass") : std::string_view(r.decision));
     if (r.dry_run) out += " <span class=\"muted\">dry run</span>";
     out += "</td>";
-    cell(out, r.user, kCutShort, "u");
+    out += "<td class=\"u\">";
+    append_text(out, r.user, kCutShort);
+    peer_line(out, r);
+    out += "</td>";
     cell(out, r.operation, 16, "t");
     cell(out, object_of(r), kCutObject);
     cell(out, r.reason, kCutShort, "mono");

@@ -79,6 +79,9 @@ void add_read_flags(CLI::App* sub, ReadArgs& args) {
   sub->add_option("--kind", args.flags.kind, "Only this kind or resource, any case ('*' wildcards)");
   sub->add_option("--name", args.flags.name, "Only objects with this name ('*' wildcards)");
   sub->add_option("--commit", args.flags.commit, "Only decisions that relied on this commit (a prefix)");
+  sub->add_option("--peer", args.flags.peer,
+                  "Only reviews sent by this TLS peer: its address:port or client certificate subject "
+                  "('*' wildcards, e.g. '10.0.0.*' or 'CN=kube-apiserver*')");
   sub->add_option("--output,-o", args.output, "table (default) or json");
   sub->add_option("files", args.files,
                   "Audit log files; rotated ones (audit.log.3 ... audit.log) in any order");

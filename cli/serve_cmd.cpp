@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "core/duration.h"
 #include "core/log.h"
+#include "webhook/memory_budget.h"
 #include "webhook/server.h"
 
 namespace gitgate::cli {
@@ -22,7 +23,25 @@ struct ServeFlags {
   std::string audit_on_failure = "deny";
   size_t audit_backlog = 8192;  // about 7 MB of lines
   std::string log_level = "info";
+  std::string request_memory_budget;
 };
+
+// The flag, else half the container's memory limit (the rest: the snapshots, the audit queue, connections,
+// the allocator's slack), else 256 MiB.
+Result<size_t> request_memory_budget(const std::string& flag) {
+  if (!flag.empty()) {
+    auto bytes = parse_byte_size(flag);
+    if (!bytes) return Error{"--request-memory-budget: " + bytes.error()};
+    if (*bytes < 4 * 1024 * 1024) return Error{"--request-memory-budget: at least 4Mi"};
+    return static_cast<size_t>(*bytes);
+  }
+  if (uint64_t limit = webhook::container_memory_limit(); limit > 0) {
+    log::info("request memory budget: " + std::to_string(limit / 2 >> 20) + " MiB, half the container's " +
+              std::to_string(limit >> 20) + " MiB memory limit");
+    return static_cast<size_t>(limit / 2);
+  }
+  return size_t{256} * 1024 * 1024;
+}
 
 int serve(ServeFlags& flags) {
   log::Level level;
@@ -56,6 +75,12 @@ int serve(ServeFlags& flags) {
   }
   flags.gate.audit.on_failure = *on_failure;
   flags.gate.audit.backlog_capacity = flags.audit_backlog;
+  auto budget = request_memory_budget(flags.request_memory_budget);
+  if (!budget) {
+    std::cerr << "gitgate serve: " << budget.error() << "\n";
+    return 2;
+  }
+  flags.server.request_memory_budget = *budget;
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
   // async: about 7 MB of queued records at most; beyond that, answers wait for the disk (back-pressure).
   flags.gate.audit.queue_capacity = 8192;
@@ -102,6 +127,11 @@ void add_serve_command(CLI::App& app, ExitCode& exit) {
       ->capture_default_str();
   cmd->add_option("--max-connections", flags->server.max_connections, "Open connections beyond this are closed")
       ->capture_default_str();
+  cmd->add_option("--request-memory-budget", flags->request_memory_budget,
+                  "Memory the reviews in flight may use (bytes, Ki, Mi, Gi): a review up to 256 KiB costs its "
+                  "body, a larger one about 15x its body (parsed document, diff scratch). Past it a review "
+                  "waits for room and is answered 503 at its timeout. Default: half the container's memory "
+                  "limit (cgroup), else 256Mi");
   cmd->add_option("--cache-dir", flags->gate.cache_dir, "Where Git repositories are cached")->capture_default_str();
   cmd->add_flag("--audit-stdout", flags->gate.audit.to_stdout, "Write audit records as JSON lines on stdout");
   cmd->add_option("--audit-file", flags->gate.audit.file, "Write the hash-chained audit log to this file");

@@ -52,6 +52,10 @@ struct AdmissionRequest {
   std::optional<simdjson::dom::element> old_object;  // absent or null on CREATE
   bool dry_run = false;
   std::optional<simdjson::dom::element> options;
+  // Who sent the review over TLS, set by the server (not read from the body): "address:port", and the
+  // client certificate's subject when one was presented (mTLS). Kept for the audit log.
+  std::string_view peer_address;
+  std::string_view peer_subject;
 };
 
 }  // namespace gitgate

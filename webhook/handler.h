@@ -14,7 +14,8 @@
 
 namespace gitgate::webhook {
 
-// One per I/O thread and used only by it, so it can keep parsers and snapshot readers without locks.
+// One per I/O thread (and one for the server's large-review lane), each used only by its thread, so it can
+// keep parsers and snapshot readers without locks.
 class Evaluator {
  public:
   virtual ~Evaluator() = default;

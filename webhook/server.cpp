@@ -23,6 +23,7 @@
 #include "core/duration.h"
 #include "core/log.h"
 #include "webhook/codec.h"
+#include "webhook/memory_budget.h"
 #include "webhook/metrics.h"
 
 namespace gitgate::webhook {
@@ -96,6 +97,26 @@ void raise_descriptor_limit() {
 
 class ServerImpl;
 class Session;
+
+void render_budget_metrics(std::string& out, const MemoryBudget::Stats& stats) {
+  append_metric_header(out, "gitgate_request_memory_budget_bytes", "gauge",
+                       "Memory requests in flight may reserve (--request-memory-budget).");
+  out += "gitgate_request_memory_budget_bytes " + std::to_string(stats.capacity) + "\n";
+  append_metric_header(out, "gitgate_request_memory_in_use_bytes", "gauge",
+                       "Memory reserved by requests in flight (bodies, parsed documents, diff scratch).");
+  out += "gitgate_request_memory_in_use_bytes " + std::to_string(stats.in_use) + "\n";
+  append_metric_header(out, "gitgate_request_memory_peak_bytes", "gauge",
+                       "The most memory requests in flight have reserved at once since the start.");
+  out += "gitgate_request_memory_peak_bytes " + std::to_string(stats.peak) + "\n";
+  append_metric_header(out, "gitgate_request_memory_waiting", "gauge", "Requests waiting for memory now.");
+  out += "gitgate_request_memory_waiting " + std::to_string(stats.waiting) + "\n";
+  append_metric_header(out, "gitgate_request_memory_waits_total", "counter",
+                       "Requests that found the memory budget full and waited for room.");
+  out += "gitgate_request_memory_waits_total " + std::to_string(stats.waits) + "\n";
+  append_metric_header(out, "gitgate_request_memory_refusals_total", "counter",
+                       "Requests answered 503 because no memory came free before their deadline.");
+  out += "gitgate_request_memory_refusals_total " + std::to_string(stats.refusals) + "\n";
+}
 
 // Where an asynchronous sync-on-miss completion may post; closed when the server stops.
 struct PostGate {
@@ -192,10 +213,58 @@ struct Worker {
   }
 };
 
+// What the large-review lane hands back to the session's I/O thread.
+struct LaneResult {
+  enum class Kind { Malformed, WantsSync, Decided };
+  Kind kind = Kind::Decided;
+  std::string error;  // Malformed
+  Decision decision;
+  std::optional<RecordOutcome> outcome;  // Decided: the record's outcome when the answer need not wait
+  std::string uid;
+  Operation operation = Operation::Create;
+  std::string kind_name;
+  std::string ns;
+};
+
+// One thread that decodes and decides the large reviews (over kLargeBodyBytes), one at a time, with its own
+// decoder and evaluator: a 7 MiB review takes tens of milliseconds (seconds on a loaded node) to parse and
+// compare, and on an I/O thread every connection of that thread would wait behind it. Here only other large
+// reviews do; small ones keep flowing on the I/O threads. The request memory budget already limits how many
+// large reviews are read at once, and the lane gives back its parser's memory after each.
+class LargeReviewLane {
+ public:
+  explicit LargeReviewLane(std::unique_ptr<Evaluator> evaluator) : evaluator_(std::move(evaluator)) {}
+
+  void start() {
+    thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(ioc_);
+      ioc_.run();
+    });
+  }
+  void stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Runs `job` on the lane's thread; it gets the lane's decoder and evaluator.
+  template <class Job>
+  void post(Job&& job) {
+    asio::post(ioc_, [this, job = std::forward<Job>(job)]() mutable { job(decoder_, *evaluator_); });
+  }
+
+ private:
+  std::unique_ptr<Evaluator> evaluator_;
+  ReviewDecoder decoder_;
+  asio::io_context ioc_{1};
+  std::thread thread_;
+};
+
 class ServerImpl final : public Server {
  public:
   ServerImpl(ServerOptions options, Application& app, std::unique_ptr<TlsReloader> tls)
-      : options_(std::move(options)), app_(app), tls_(std::move(tls)), acceptor_(admin_ioc_),
+      : options_(std::move(options)), app_(app), tls_(std::move(tls)),
+        budget_(options_.request_memory_budget > 0 ? options_.request_memory_budget : kDefaultBudget),
+        acceptor_(admin_ioc_),
         metrics_acceptor_(admin_ioc_), signals_(admin_ioc_, SIGINT, SIGTERM), reload_timer_(admin_ioc_),
         trim_timer_(admin_ioc_), drain_timer_(admin_ioc_), gate_(std::make_shared<PostGate>()) {}
 
@@ -212,6 +281,10 @@ class ServerImpl final : public Server {
   AdmissionMetrics& metrics() { return metrics_; }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   const std::shared_ptr<PostGate>& gate() const { return gate_; }
+  MemoryBudget& budget() { return budget_; }
+  LargeReviewLane& lane() { return *lane_; }
+  // The largest body whose cost fits the budget: 7 MiB unless the budget is smaller than that needs.
+  size_t max_body() const { return max_body_; }
   void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
@@ -227,8 +300,13 @@ class ServerImpl final : public Server {
   ServerOptions options_;
   Application& app_;
   std::unique_ptr<TlsReloader> tls_;
+  static constexpr size_t kDefaultBudget = 256 * 1024 * 1024;
+  MemoryBudget budget_;
+  size_t max_body_ = kMaxBodyBytes;
   AdmissionMetrics metrics_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // After the workers: destroyed first, with the jobs it still holds (and the sessions they keep).
+  std::unique_ptr<LargeReviewLane> lane_;
   std::atomic<size_t> next_worker_{0};
   std::atomic<size_t> connections_{0};
   std::atomic<bool> draining_{false};
@@ -254,7 +332,9 @@ class Session : public std::enable_shared_from_this<Session> {
         tls_(std::move(tls)),
         stream_(std::move(socket), tls_->ssl),
         linger_(worker.ioc),
-        sync_timer_(worker.ioc) {
+        sync_timer_(worker.ioc),
+        room_timer_(worker.ioc),
+        lease_(server_.budget(), 0) {
     worker_.sessions.insert(this);
   }
   ~Session() {
@@ -278,11 +358,24 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  enum class State { Handshake, Idle, Reading, Deciding, Recording, Writing, Closing };
+  enum class State { Handshake, Idle, Reading, WaitingForRoom, Deciding, InLane, Recording, Writing, Closing };
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // scanners, wrong protocol versions, timeouts: nothing to answer
+    remember_peer();
     wait_for_request();
+  }
+
+  // Who is on the other end, for the audit log: anyone who reaches the port can have a record written.
+  void remember_peer() {
+    beast::error_code error;
+    auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(error);
+    if (!error) {
+      std::string address = endpoint.address().to_string();
+      peer_address_ = endpoint.address().is_v6() ? "[" + address + "]" : address;
+      peer_address_ += ":" + std::to_string(endpoint.port());
+    }
+    peer_subject_ = peer_certificate_subject(stream_.native_handle());
   }
 
   void wait_for_request() {
@@ -306,15 +399,118 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->get().body() = worker_.buffers.take();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options().max_header_bytes));
-    parser_->body_limit(kMaxBodyBytes);
+    parser_->body_limit(server_.max_body());
     beast::get_lowest_layer(stream_).expires_after(server_.options().request_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code e, size_t) { self->on_header(e); });
+  }
+
+  // The body's size is known (Content-Length) or grows in steps (chunked): its memory is reserved before it
+  // is read, so bodies beyond the budget wait in the kernel's socket buffers, not in ours.
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    auto length = parser_->content_length();
+    chunked_ = !length && parser_->chunked();
+    std::string_view target(parser_->get().target().data(), parser_->get().target().size());
+    received_ = Clock::now();
+    room_deadline_ = received_ + review_timeout(target);
+    reserve_room(length ? static_cast<size_t>(*length) : (chunked_ ? kLargeBodyBytes : 0));
+  }
+
+  // A chunked body that outgrows a small one's allowance reserves a large one's cost, a step at a time.
+  static constexpr size_t kChunkedStep = 1024 * 1024;
+
+  // Makes the lease cover a body of `allowance` bytes, then reads on; waits for room when the budget is full,
+  // and answers 503 when none comes before the review's deadline.
+  void reserve_room(size_t allowance) {
+    // A chunked body past the largest one the budget holds is answered 413 by the parser, never left waiting.
+    allowance = std::min(allowance, server_.max_body());
+    size_t cost = request_memory_cost(allowance);
+    size_t needed = cost - std::min(cost, lease_.bytes());
+    MemoryBudget& budget = server_.budget();
+    const bool large = allowance > kLargeBodyBytes;
+    if (budget.try_reserve(needed, large)) {
+      lease_.add(needed);
+      allowance_ = allowance;
+      return read_body(false);
+    }
+    state_ = State::WaitingForRoom;
+    std::weak_ptr<Session> weak = weak_from_this();
+    asio::io_context& ioc = worker_.ioc;
+    auto gate = server_.gate();
+    room_waiter_ = budget.wait(needed, large, [gate, weak, &ioc, &budget, needed, allowance] {
+      bool posted = false;
+      {
+        std::lock_guard lock(gate->mutex);
+        if (gate->open) {
+          posted = true;
+          asio::post(ioc, [weak, &budget, needed, allowance] {
+            if (auto self = weak.lock())
+              self->room_granted(needed, allowance);
+            else
+              budget.release(needed);
+          });
+        }
+      }
+      if (!posted) budget.release(needed);
+    });
+    room_timer_.expires_at(room_deadline_);
+    room_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e) self->room_overdue();
+    });
+  }
+
+  void room_granted(size_t bytes, size_t allowance) {
+    lease_.add(bytes);
+    room_waiter_.reset();
+    if (state_ != State::WaitingForRoom) return;
+    room_timer_.cancel();
+    allowance_ = allowance;
+    read_body(true);
+  }
+
+  void room_overdue() {
+    if (state_ != State::WaitingForRoom || !room_waiter_) return;
+    // Granted meanwhile: the grant is on its way to this thread and reads on.
+    if (!server_.budget().cancel(room_waiter_)) return;
+    room_waiter_.reset();
+    server_.budget().count_refusal();
+    auto stats = server_.budget().stats();
+    reply_error(http::status::service_unavailable,
+                "no memory for this review within its timeout: " + std::to_string(stats.in_use >> 20) +
+                    " MiB of the " + std::to_string(stats.capacity >> 20) +
+                    " MiB request memory budget are in use by other reviews (" + std::to_string(stats.waiting) +
+                    " waiting). Try again; if this persists, raise --request-memory-budget (and the memory "
+                    "limit) or find who sends large reviews");
+  }
+
+  void read_body(bool fresh_deadline) {
+    state_ = State::Reading;
+    // Time spent waiting for room is not the client's: it gets the whole request timeout for its body.
+    if (fresh_deadline) beast::get_lowest_layer(stream_).expires_after(server_.options().request_timeout);
+    if (!chunked_) {
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = shared_from_this()](beast::error_code e, size_t) { self->on_read(e); });
+      return;
+    }
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code e, size_t) { self->on_body_part(e); });
+  }
+
+  // A chunked body reserves another step each time it outgrows its lease.
+  void on_body_part(beast::error_code ec) {
+    if (ec || parser_->is_done()) return on_read(ec);
+    if (parser_->get().body().size() >= allowance_) return reserve_room(allowance_ + kChunkedStep);
+    read_body(false);
   }
 
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit)
-      return reply_error(http::status::payload_too_large, "request body is larger than 7 MiB");
+      return reply_error(http::status::payload_too_large,
+                         server_.max_body() == kMaxBodyBytes
+                             ? std::string("request body is larger than 7 MiB")
+                             : "request body is larger than " + std::to_string(server_.max_body() >> 10) +
+                                   " KiB, the most the request memory budget (--request-memory-budget) allows");
     if (ec == http::error::header_limit)
       return reply_error(http::status::request_header_fields_too_large, "request headers are larger than 16 KiB");
     if (ec && ec.category() == beast::error_code(http::error::bad_method).category() &&
@@ -327,20 +523,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void handle() {
     state_ = State::Deciding;
-    received_ = Clock::now();
     Request& req = parser_->get();
     std::string_view target(req.target().data(), req.target().size());
     std::string_view path = target.substr(0, target.find('?'));
     if (path != "/validate") return reply_error(http::status::not_found, "not found; POST AdmissionReviews to /validate");
     if (req.method() != http::verb::post)
       return reply_error(http::status::method_not_allowed, "only POST is allowed on /validate");
-    deadline_ = received_ + review_timeout(target);
+    // From the headers on: time spent waiting for memory or for the body counts against the API server's.
+    deadline_ = room_deadline_;
     // A record the audit log has not confirmed by the deadline is refused by the log itself; this is the
     // last resort for a log stuck in a write that does not return.
     // Checked every 50 ms: answered by 0.9 of the timeout at the latest.
     answer_by_ = deadline_ + (deadline_ - received_) / 16;
     keep_alive_ = req.keep_alive();
-    large_body_ = req.body().size() > 1024 * 1024;
     decide(true);
   }
 
@@ -360,11 +555,87 @@ class Session : public std::enable_shared_from_this<Session> {
   void decide(bool may_sync) {
     std::string& body = parser_->get().body();
     if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    if (body.size() > kLargeBodyBytes) return decide_in_lane(may_sync);
     auto request = worker_.decoder.decode(std::string_view(body.data(), body.size()));
     if (!request) return reply_error(http::status::bad_request, "malformed AdmissionReview: " + request.error());
+    request->peer_address = peer_address_;
+    request->peer_subject = peer_subject_;
     Decision decision = worker_.evaluator->decide(*request);
     if (may_sync && decision.sync_wanted && Clock::now() < deadline_ && wait_for_sync(decision)) return;
     respond(*request, decision);
+  }
+
+  // The large-review lane decodes, decides and hands the record over; this thread answers. Nothing here
+  // touches the body, the parser or the peer strings until the lane's result comes back.
+  void decide_in_lane(bool may_sync) {
+    state_ = State::InLane;
+    ++requests_;
+    early_outcome_.reset();
+    std::string_view body(parser_->get().body().data(), parser_->get().body().size());
+    asio::io_context& ioc = worker_.ioc;
+    server_.lane().post([self = shared_from_this(), &ioc, body, may_sync, done = record_done()](
+                            ReviewDecoder& decoder, Evaluator& evaluator) mutable {
+      LaneResult result = decide_large(decoder, evaluator, body, may_sync, *self, std::move(done));
+      // The session is released on its own thread, never on the lane's.
+      asio::post(ioc, [self = std::move(self), result = std::move(result)]() mutable {
+        self->lane_finished(std::move(result));
+      });
+    });
+  }
+
+  // On the lane's thread: reads only what the I/O thread leaves alone while the review is in the lane.
+  static LaneResult decide_large(ReviewDecoder& decoder, Evaluator& evaluator, std::string_view body,
+                                 bool may_sync, const Session& session, RecordDone done) {
+    LaneResult result;
+    auto request = decoder.decode(body);
+    if (!request) {
+      result.kind = LaneResult::Kind::Malformed;
+      result.error = request.error();
+    } else {
+      request->peer_address = session.peer_address_;
+      request->peer_subject = session.peer_subject_;
+      result.decision = evaluator.decide(*request);
+      if (may_sync && result.decision.sync_wanted && Clock::now() < session.deadline_) {
+        result.kind = LaneResult::Kind::WantsSync;
+      } else {
+        auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - session.received_);
+        result.outcome = evaluator.record(*request, result.decision, latency, session.deadline_, std::move(done));
+        if (!result.outcome) evaluator.flush();
+        result.uid.assign(request->uid);
+        result.operation = request->operation;
+        result.kind_name.assign(request->kind.kind);
+        result.ns.assign(request->ns);
+      }
+    }
+    // Kept for a review that waits for a sync on miss: it comes back to be decoded again (its lease still
+    // covers the parser); any other gives the parser's memory back.
+    if (result.kind != LaneResult::Kind::WantsSync) decoder.trim();
+    return result;
+  }
+
+  void lane_finished(LaneResult result) {
+    if (state_ != State::InLane) return;
+    state_ = State::Deciding;
+    switch (result.kind) {
+      case LaneResult::Kind::Malformed:
+        return reply_error(http::status::bad_request, "malformed AdmissionReview: " + result.error);
+      case LaneResult::Kind::WantsSync:
+        if (wait_for_sync(result.decision)) return;
+        return decide_in_lane(false);
+      case LaneResult::Kind::Decided:
+        break;
+    }
+    if (!result.outcome && early_outcome_) result.outcome = std::move(early_outcome_);
+    early_outcome_.reset();
+    state_ = State::Recording;
+    if (result.outcome)
+      return answer(result.uid, result.operation, result.kind_name, result.ns, result.decision, *result.outcome);
+    uid_ = std::move(result.uid);
+    operation_ = result.operation;
+    kind_ = std::move(result.kind_name);
+    ns_ = std::move(result.ns);
+    decision_ = std::move(result.decision);
+    worker_.wait_for_record(*this);
   }
 
   // Sync on miss: the decision is taken again once Git was fetched, or at the deadline, whichever is first.
@@ -427,7 +698,10 @@ class Session : public std::enable_shared_from_this<Session> {
   friend class RecordInbox;
   friend struct Worker;
   void recorded(uint64_t request, RecordOutcome outcome) {
-    if (request == requests_) recorded(std::move(outcome));
+    if (request != requests_) return;
+    // The log confirmed a large review's record before the lane's result came back: kept for it.
+    if (state_ == State::InLane) return void(early_outcome_ = std::move(outcome));
+    recorded(std::move(outcome));
   }
 
   void recorded(RecordOutcome outcome) {
@@ -470,6 +744,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->result(status);
     response_->set(http::field::content_type, "text/plain; charset=utf-8");
     if (status == http::status::method_not_allowed) response_->set(http::field::allow, "POST");
+    if (status == http::status::service_unavailable) response_->set(http::field::retry_after, "1");
     response_->body() = "gitgate: " + message + "\n";
     // After a framing error the rest of the stream cannot be trusted: answer, then close.
     keep_alive_ = status == http::status::not_found || status == http::status::method_not_allowed ||
@@ -486,15 +761,13 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->prepare_payload();
     if (parser_) worker_.buffers.give(std::move(parser_->get().body()));
     parser_.reset();
-    if (large_body_) {
-      worker_.decoder.trim();
-      large_body_ = false;
-    }
+    lease_.reset();
     synced_ = false;
     beast::get_lowest_layer(stream_).expires_after(server_.options().write_timeout);
     // 413 and 431 answer before the request was read to its end: the client may still be writing it.
     bool discard = response_->result() == http::status::payload_too_large ||
-                   response_->result() == http::status::request_header_fields_too_large;
+                   response_->result() == http::status::request_header_fields_too_large ||
+                   response_->result() == http::status::service_unavailable;
     http::async_write(stream_, *response_, [self = shared_from_this(), keep, discard](beast::error_code ec, size_t) {
       self->worker_.buffers.give(std::move(self->response_->body()));
       self->response_.reset();
@@ -505,7 +778,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // After a 413 or 431 the client may still be sending its body or headers, and a client that writes
+  // After a 413, 431 or 503 (no room) the client may still be sending its body or headers, and a client that writes
   // everything before reading would see a broken pipe instead of our answer: read and drop what comes,
   // bounded, then close.
   void discard_rest(size_t dropped) {
@@ -537,6 +810,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Response> response_;
   asio::steady_timer linger_;
   asio::steady_timer sync_timer_;
+  asio::steady_timer room_timer_;
+  // Memory of the budget this review holds, from its headers until its answer is written.
+  MemoryLease lease_;
+  std::shared_ptr<MemoryBudget::Waiter> room_waiter_;
+  Clock::time_point room_deadline_;
+  size_t allowance_ = 0;  // body bytes the lease covers
+  bool chunked_ = false;
+  std::string peer_address_;
+  std::string peer_subject_;
   State state_ = State::Handshake;
   Clock::time_point received_;
   Clock::time_point deadline_;
@@ -552,7 +834,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string kind_;
   std::string ns_;
   bool keep_alive_ = true;
-  bool large_body_ = false;
+  std::optional<RecordOutcome> early_outcome_;
   bool synced_ = false;
   uint64_t requests_ = 0;  // reviews decided on this connection
 };
@@ -622,11 +904,19 @@ void RecordInbox::run() {
 
 Status ServerImpl::init() {
   raise_descriptor_limit();
+  while (max_body_ > kLargeBodyBytes && request_memory_cost(max_body_) > budget_.large_capacity())
+    max_body_ -= 64 * 1024;
+  if (max_body_ < kMaxBodyBytes)
+    log::warn("the request memory budget (" + std::to_string(budget_.capacity() >> 20) +
+              " MiB) fits bodies up to " + std::to_string(max_body_ >> 10) +
+              " KiB; larger reviews are answered 413 (7 MiB need " +
+              std::to_string(((request_memory_cost(kMaxBodyBytes) * 8 / 7) >> 20) + 1) + " MiB)");
   unsigned threads = options_.threads == 0 ? default_threads() : options_.threads;
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(*this, app_.make_evaluator(), metrics_.new_shard(), tls_->context(), gate_));
   }
+  lane_ = std::make_unique<LargeReviewLane>(app_.make_evaluator());
   auto bind = [&](tcp::acceptor& acceptor, const std::string& address, unsigned short& bound) -> Status {
     auto parsed = parse_listen_address(address);
     if (!parsed) return Error{parsed.error()};
@@ -716,6 +1006,7 @@ void ServerImpl::serve_admin(tcp::socket socket) {
                              "Serving certificate reloads, by result.");
         res.body() += "gitgate_tls_reloads_total{result=\"ok\"} " + std::to_string(server.tls_->reloads()) + "\n";
         res.body() += "gitgate_tls_reloads_total{result=\"rejected\"} " + std::to_string(server.tls_->failures()) + "\n";
+        render_budget_metrics(res.body(), server.budget_.stats());
       } else {
         res.result(http::status::not_found);
         res.body() = "not found; try /healthz, /readyz or /metrics\n";
@@ -839,8 +1130,10 @@ int ServerImpl::run() {
       w->ioc.run();
     });
   }
+  lane_->start();
   admin_ioc_.run();
   for (auto& t : threads) t.join();
+  lane_->stop();
   return 0;
 }
 

@@ -1,7 +1,8 @@
 // The HTTPS webhook server (POST /validate) and its plain-HTTP admin port (/healthz, /readyz, /metrics).
 // One io_context per I/O thread; a connection lives on one thread from accept to close. Every connection
 // has a handshake, idle, request and write deadline, bodies are capped at 7 MiB, headers at 16 KiB, and
-// connections beyond the limit are closed at once. SIGTERM/SIGINT: /readyz turns false, the server keeps
+// connections beyond the limit are closed at once. Each review reserves its memory from a budget before its
+// body is read (memory_budget.h); reviews over 256 KiB are decided on one thread of their own. SIGTERM/SIGINT: /readyz turns false, the server keeps
 // serving for the shutdown delay, stops accepting, answers what is in flight, closes idle connections and
 // returns from run().
 #pragma once
@@ -33,6 +34,9 @@ struct ServerOptions {
   // How often free heap memory is handed back to the system (glibc keeps what a burst of requests used);
   // 0: never.
   std::chrono::milliseconds memory_trim_interval{30000};
+  // Memory for requests in flight (bodies, parsed documents, diff scratch; see memory_budget.h). A review
+  // that finds no room waits, and is answered 503 at its deadline; 0: 256 MiB.
+  size_t request_memory_budget = 0;
   size_t max_connections = 10000;
   size_t max_header_bytes = 16 * 1024;
 };

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -132,6 +133,21 @@ bool TlsReloader::reload_if_changed() {
   ++reloads_;
   log::info("TLS certificate reloaded from " + options_.cert_file);
   return true;
+}
+
+std::string peer_certificate_subject(SSL* ssl) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return {};
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  std::string subject;
+  if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    long size = BIO_get_mem_data(bio, &data);
+    if (size > 0) subject.assign(data, std::min<size_t>(static_cast<size_t>(size), 1024));
+  }
+  BIO_free(bio);
+  return subject;
 }
 
 }  // namespace gitgate::webhook

@@ -30,6 +30,9 @@ struct ServingContext {
 
 Result<std::shared_ptr<const ServingContext>> make_serving_context(const TlsOptions& options);
 
+// The subject of the certificate the client presented on `ssl` (RFC 2253, at most 1 KiB); "" without one.
+std::string peer_certificate_subject(SSL* ssl);
+
 class TlsReloader {
  public:
   static Result<std::unique_ptr<TlsReloader>> create(TlsOptions options);

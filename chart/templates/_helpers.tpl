@@ -94,3 +94,22 @@ APIs whose CREATE is a read. Returns the first forbidden "group/resource" in the
 {{- end }}
 {{- $found }}
 {{- end }}
+
+{{/*
+The API server's source addresses for the ingress NetworkPolicy, comma-separated: networkPolicy.ingress.apiServerCIDRs,
+else (lookupAPIServer, install or upgrade against a cluster) the endpoints of default/kubernetes, which are the API
+servers' own addresses on self-managed clusters; "" when unknown (helm template).
+*/}}
+{{- define "gitgate.apiServerCIDRs" -}}
+{{- $in := .Values.networkPolicy.ingress -}}
+{{- $cidrs := $in.apiServerCIDRs -}}
+{{- if and (not $cidrs) $in.lookupAPIServer -}}
+{{- $endpoints := lookup "v1" "Endpoints" "default" "kubernetes" -}}
+{{- range (($endpoints).subsets | default list) -}}
+{{- range (.addresses | default list) -}}
+{{- $cidrs = append $cidrs (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $cidrs -}}
+{{- end -}}

@@ -142,7 +142,7 @@ TEST(AuditLog, RotationDropsTheOldestFileAndVerifyNotesTheGap) {
 TEST(AuditLog, ReopenAfterACrashRightAfterRotationContinuesFromTheRotatedFile) {
   TempDir dir;
   auto options = file_options(dir / "audit.log");
-  options.max_file_bytes = 4096;
+  options.max_file_bytes = 8192;  // the 5 records after the crash fit in one file
   write_samples(options, 30);
   // Rotate by hand as the writer does, and leave the fresh active file empty, as a crash would.
   int files = 1;
@@ -186,7 +186,7 @@ TEST(AuditLog, AnUnfinishedLastLineIsKeptAndTheChainContinuesInANewFile) {
 TEST(AuditLog, ACrashDuringTheFirstLineAfterRotationIsANoteNotTampering) {
   TempDir dir;
   auto options = file_options(dir / "audit.log");
-  options.max_file_bytes = 4096;
+  options.max_file_bytes = 8192;  // the 5 records after the crash fit in one file
   write_samples(options, 20);
   // Rotate by hand, then leave only part of a line in the fresh active file, as a crash would.
   int files = 1;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "audit/chain.h"
+#include "audit/query.h"
 #include "audit/record.h"
 #include "audit/timestamp.h"
 #include "tests/audit/audit_test_support.h"
@@ -110,11 +111,11 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
   append_record_line(line, r, 42, prev);
   EXPECT_EQ(
       line.rfind(
-          R"({"seq":42,"schema":2,"time":"2026-11-23T10:00:00.123456Z","uid":"705ab4f5-6393-11e8-b7cc-42010a800002","decision":"deny",)",
+          R"({"seq":42,"schema":3,"time":"2026-11-23T10:00:00.123456Z","uid":"705ab4f5-6393-11e8-b7cc-42010a800002","decision":"deny",)",
           0),
       0u)
       << line;
-  EXPECT_TRUE(line.ends_with(R"(,"latencyUs":87,"prev":")" + prev + "\"}")) << line;
+  EXPECT_TRUE(line.ends_with(R"(,"latencyUs":87,"peer":"","peerSubject":"","prev":")" + prev + "\"}")) << line;
   EXPECT_NE(line.find(R"("authorTime":"2026-11-20T12:00:00Z")"), std::string::npos) << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
 
@@ -123,7 +124,8 @@ TEST(AuditRecord, LineHasFixedKeyOrderAndRoundTrips) {
                         "groups",      "operation", "group",        "version",    "kind",      "resource",
                         "subresource", "namespace", "name",         "dryRun",     "policy",    "commit",
                         "file",        "line",      "url",          "fileCommit", "author",    "authorTime",
-                        "signature",   "signer",    "changedPaths", "limit",      "latencyUs", "prev"};
+                        "signature",   "signer",    "changedPaths", "limit",      "latencyUs", "peer",
+                        "peerSubject", "prev"};
   size_t at = 0;
   for (const char* key : keys) {
     std::string quoted = std::string(1, '"').append(key).append("\":");
@@ -165,16 +167,40 @@ TEST(AuditRecord, LinesWrittenBeforeTheSchemaKeyReadAsVersionOne) {
   Record r = testing::sample_record(0);
   std::string line;
   append_record_line(line, r, 1, kZeroDigestHex);
-  const std::string schema_key = R"("schema":2,)";
+  const std::string schema_key = R"("schema":3,)";
   ASSERT_NE(line.find(schema_key), std::string::npos) << line;
   line.erase(line.find(schema_key), schema_key.size());
   line.erase(line.find(R"("url":"",)"), 9);
+  line.erase(line.find(R"("peer":"","peerSubject":"",)"), 27);
   RecordParser parser;
   auto back = parser.parse(line);
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ(back->schema, 1u);
   EXPECT_EQ(back->record.user, r.user);
   EXPECT_EQ(back->record.url, "");
+}
+
+TEST(AuditRecord, NamesTheTlsPeerThatSentTheReview) {
+  FixtureRequest fixture("deployment-edit.json");
+  AdmissionRequest request = fixture.request();
+  request.peer_address = "10.244.1.7:51234";
+  request.peer_subject = "CN=mallory,O=system:authenticated";
+  Record r = make_record(request, testing::deny_web_replicas(), testing::kSampleStartUs, 10);
+  std::string line;
+  append_record_line(line, r, 1, kZeroDigestHex);
+  EXPECT_NE(line.find(R"("peer":"10.244.1.7:51234","peerSubject":"CN=mallory,O=system:authenticated")"),
+            std::string::npos)
+      << line;
+  RecordParser parser;
+  auto back = parser.parse(line);
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back->record.peer, "10.244.1.7:51234");
+  EXPECT_EQ(back->record.peer_subject, "CN=mallory,O=system:authenticated");
+  Filter filter;
+  filter.peer.emplace("10.244.*");
+  EXPECT_TRUE(filter.matches(back->record));
+  filter.peer.emplace("CN=kube-apiserver*");
+  EXPECT_FALSE(filter.matches(back->record));
 }
 
 TEST(AuditRecord, AReusedRecordKeepsNothingFromTheLineBefore) {
@@ -207,6 +233,25 @@ TEST(AuditRecord, AReusedRecordKeepsNothingFromTheLineBefore) {
   EXPECT_EQ(reused.record.line, 0u);
   EXPECT_EQ(reused.record.latency_us, 0);
   EXPECT_EQ(reused.record.author_time, 0);
+}
+
+TEST(AuditRecord, AReusedRecordIsNoGapAfterAGapLineAndAGapLineClearsTheDecision) {
+  RecordParser parser;
+  LoggedRecord reused;
+  std::string decision_line;
+  append_record_line(decision_line, testing::sample_record(1), 1, kZeroDigestHex);
+  ASSERT_TRUE(parser.parse_into(decision_line, reused).ok());
+  ASSERT_FALSE(reused.record.user.empty());
+  Gap gap{"stdout", 2, 4, "stdout: write failed", testing::kSampleStartUs, testing::kSampleStartUs};
+  std::string gap_line;
+  append_gap_line(gap_line, gap, testing::kSampleStartUs, 5, std::string(64, 'c'));
+  ASSERT_TRUE(parser.parse_into(gap_line, reused).ok());
+  ASSERT_TRUE(reused.gap);
+  EXPECT_EQ(reused.record.user, "");
+  EXPECT_EQ(reused.record.decision, "");
+  ASSERT_TRUE(parser.parse_into(decision_line, reused).ok());
+  EXPECT_FALSE(reused.gap) << "the decision after a gap record read as a gap";
+  EXPECT_FALSE(reused.record.user.empty());
 }
 
 TEST(AuditRecord, OversizedFieldsAreBounded) {

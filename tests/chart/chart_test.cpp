@@ -488,6 +488,7 @@ TEST_F(ChartTest, ContainerArgsUseTheServerFlagsAndMountedPaths) {
   EXPECT_EQ(flag(args, "--audit-backlog"), "8192");
   EXPECT_EQ(flag(args, "--log-level"), "info");
   EXPECT_FALSE(flag(args, "--client-ca")) << "mTLS is off unless tls.clientCA is set";
+  EXPECT_FALSE(flag(args, "--request-memory-budget")) << "half the memory limit, read from the cgroup";
   expect_every_path_flag_is_mounted(container);
   EXPECT_FALSE(mount_holding(container, "/var/cache/gitgate")["readOnly"].IsDefined())
       << "the Git cache must be writable";
@@ -506,6 +507,8 @@ TEST_F(ChartTest, OptionalFeaturesAddTheirFlagsOnMountedPaths) {
   EXPECT_EQ(flag(args, "--audit-max-files"), "5");
   EXPECT_EQ(flag(args, "--audit-hmac-key"), "/etc/gitgate/audit-hmac/hmac-key");
   EXPECT_EQ(flag(args, "--threads"), "4");
+  EXPECT_EQ(flag(args_of(rendered({"--set", "requestMemoryBudget=96Mi"}).container()), "--request-memory-budget"),
+            "96Mi");
   expect_every_path_flag_is_mounted(container);
   auto audit_args = args_of(rendered({"--set", "audit.durability=synced", "--set", "audit.onFailure=allow",
                                       "--set", "audit.backlog=100000"})
@@ -676,6 +679,69 @@ TEST_F(ChartTest, NetworkPolicyTakesExtraDestinationsAndCutsClusterRangesPerAddr
     EXPECT_NE(refused.run.exit_code, 0) << ::testing::PrintToString(bad);
     EXPECT_THAT(refused.run.err, HasSubstr("networkPolicy")) << ::testing::PrintToString(bad);
   }
+}
+
+TEST_F(ChartTest, IngressPolicyAdmitsOnlyTheApiServerToTheWebhookPort) {
+  Render r = render({"--set", "networkPolicy.ingress.apiServerCIDRs={192.168.10.0/28,fd00:10::1/128}"});
+  ASSERT_TRUE(r.manifests) << r.run.err;
+  YAML::Node policy = r.manifests->find("NetworkPolicy", kServiceName + "-ingress");
+  ASSERT_TRUE(policy.IsDefined());
+  YAML::Node pod_labels = r.manifests->deployment()["spec"]["template"]["metadata"]["labels"];
+  for (const auto& selector : policy["spec"]["podSelector"]["matchLabels"]) {
+    EXPECT_EQ(pod_labels[selector.first.as<std::string>()].as<std::string>(),
+              selector.second.as<std::string>());
+  }
+  EXPECT_THAT(strings(policy["spec"]["policyTypes"]), ElementsAre("Ingress"));
+  YAML::Node ingress = policy["spec"]["ingress"];
+  ASSERT_EQ(ingress.size(), 2u);
+  EXPECT_EQ(ingress[0]["ports"][0]["port"].as<std::string>(), "webhook");
+  std::vector<std::string> from;
+  for (const auto& peer : ingress[0]["from"]) from.push_back(peer["ipBlock"]["cidr"].as<std::string>());
+  EXPECT_THAT(from, ElementsAre("192.168.10.0/28", "fd00:10::1/128"));
+  EXPECT_EQ(ingress[1]["ports"][0]["port"].as<std::string>(), "metrics");
+  EXPECT_FALSE(ingress[1]["from"].IsDefined()) << "probes and Prometheus reach the metrics port";
+  // The container port the policy names exists.
+  bool named = false;
+  for (const auto& port : r.manifests->deployment()["spec"]["template"]["spec"]["containers"][0]["ports"])
+    named = named || port["name"].as<std::string>() == "webhook";
+  EXPECT_TRUE(named);
+
+  Render off = render({"--set", "networkPolicy.ingress.apiServerCIDRs={192.168.10.0/28}", "--set",
+                       "networkPolicy.ingress.enabled=false"});
+  ASSERT_TRUE(off.manifests) << off.run.err;
+  EXPECT_TRUE(off.manifests->of_kind("NetworkPolicy").empty());
+  Render bad = render({"--set", "networkPolicy.ingress.apiServerCIDRs={apiserver.example.com}"});
+  EXPECT_NE(bad.run.exit_code, 0);
+  EXPECT_THAT(bad.run.err, HasSubstr("networkPolicy"));
+}
+
+TEST_F(ChartTest, IngressPolicyIsNotRenderedWhenTheApiServerIsUnknownAndTheNotesSaySo) {
+  EXPECT_TRUE(defaults().of_kind("NetworkPolicy").empty());
+  auto install = helm({"install", kRelease, chart_dir(), "--namespace", kNamespace, "--dry-run=client"});
+  ASSERT_EQ(install.exit_code, 0) << install.err;
+  EXPECT_THAT(install.out, HasSubstr("any pod can reach the webhook port"));
+  auto known = helm({"install", kRelease, chart_dir(), "--namespace", kNamespace, "--dry-run=client", "--set",
+                     "networkPolicy.ingress.apiServerCIDRs={192.168.10.0/28}"});
+  ASSERT_EQ(known.exit_code, 0) << known.err;
+  EXPECT_THAT(known.out, Not(HasSubstr("any pod can reach the webhook port")));
+}
+
+TEST_F(ChartTest, IngressPolicyLooksTheApiServersUpFromTheKubernetesEndpoints) {
+  FakeApiServer api(std::map<std::string, std::string>{
+      {"/api/v1/namespaces/default/endpoints/kubernetes",
+       R"({"kind":"Endpoints","apiVersion":"v1","metadata":{"name":"kubernetes","namespace":"default"},)"
+       R"("subsets":[{"addresses":[{"ip":"172.18.0.2"},{"ip":"172.18.0.3"}],)"
+       R"("ports":[{"name":"https","port":6443,"protocol":"TCP"}]}]})"}});
+  TempDir dir;
+  std::string kubeconfig = api.write_kubeconfig(dir.path().string(), kNamespace);
+  Render r = render({"--dry-run=server", "--disable-openapi-validation", "--kubeconfig", kubeconfig});
+  ASSERT_TRUE(r.manifests) << r.run.err;
+  YAML::Node policy = r.manifests->find("NetworkPolicy", kServiceName + "-ingress");
+  ASSERT_TRUE(policy.IsDefined()) << r.run.out;
+  std::vector<std::string> from;
+  for (const auto& peer : policy["spec"]["ingress"][0]["from"])
+    from.push_back(peer["ipBlock"]["cidr"].as<std::string>());
+  EXPECT_THAT(from, ElementsAre("172.18.0.2/32", "172.18.0.3/32"));
 }
 
 TEST_F(ChartTest, ServiceAccountHasNoKubernetesApiAccess) {

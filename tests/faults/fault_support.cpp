@@ -230,7 +230,7 @@ GateServer::~GateServer() {
 
 void GateServer::start() {
   if (process_) previous_logs_ += process_->err();
-  std::vector<std::string> argv{testing::gitgate_binary(),
+  std::vector<std::string> argv{options_.binary.empty() ? testing::gitgate_binary() : options_.binary,
                                 "serve",
                                 "--policies",
                                 options_.policies,

@@ -112,6 +112,7 @@ class GateServer {
     std::string shutdown_delay = "0s";
     int threads = 2;
     std::vector<std::string> extra_args;
+    std::string binary;  // empty: the gitgate built with these tests
   };
   explicit GateServer(Options options);
   ~GateServer();

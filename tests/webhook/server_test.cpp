@@ -43,6 +43,10 @@ class FakeApplication : public Application {
     std::optional<RecordOutcome> record(const AdmissionRequest&, const Decision&, std::chrono::microseconds,
                                         std::chrono::steady_clock::time_point, RecordDone done) override {
       ++app_.recorded;
+      if (app_.confirm_before_returning) {
+        done(RecordOutcome{});  // the log confirms before record() even returns
+        return std::nullopt;
+      }
       if (!app_.hold_records) return RecordOutcome{};
       std::lock_guard lock(app_.mutex);
       app_.held_records.push_back(std::move(done));  // answered when the test says
@@ -84,6 +88,7 @@ class FakeApplication : public Application {
   std::mutex mutex;
   std::vector<std::function<void()>> parked;
   std::atomic<bool> hold_records{false};
+  std::atomic<bool> confirm_before_returning{false};
   std::vector<RecordDone> held_records;
   std::atomic<int> flushes{0};
 
@@ -354,6 +359,85 @@ TEST_F(ServerTest, BodyOfExactly7MiBIsRead) {
   HttpReply reply;
   ASSERT_EQ(client.post("/validate", body, reply), "");
   EXPECT_EQ(reply.status, 200) << reply.body;
+}
+
+// A review of about `bytes` (a ConfigMap with one long value).
+std::string large_review(std::string_view uid, size_t bytes) {
+  std::string body = review(uid, "cfg");
+  body.insert(body.size() - 2, ",\"pad\":\"" + std::string(bytes - body.size() - 9, 'x') + "\"");
+  return body;
+}
+
+TEST_F(ServerTest, ReviewsPastTheMemoryBudgetWaitAndAre503AtTheirDeadlineWhileSmallOnesPass) {
+  ServerOptions options;
+  options.request_memory_budget = 40 * 1024 * 1024;  // one 2 MiB review (about 30 MiB) at a time
+  start(options);
+  app_.hold_records = true;  // the first large review keeps its memory until its record is confirmed
+  std::thread first([&] {
+    HttpsClient client(client_options());
+    HttpReply reply;
+    EXPECT_EQ(client.post("/validate?timeout=10s", large_review("first", 2 << 20), reply), "");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+  });
+  ASSERT_TRUE(app_.wait_held(1));
+
+  HttpsClient second(client_options());
+  HttpReply reply;
+  auto start_time = std::chrono::steady_clock::now();
+  ASSERT_EQ(second.post("/validate?timeout=1s", large_review("second", 2 << 20), reply), "");
+  auto waited = std::chrono::steady_clock::now() - start_time;
+  EXPECT_EQ(reply.status, 503) << reply.body;
+  EXPECT_NE(reply.body.find("request memory budget"), std::string::npos) << reply.body;
+  EXPECT_NE(reply.body.find("--request-memory-budget"), std::string::npos) << reply.body;
+  EXPECT_GE(waited, 700ms);
+  EXPECT_LT(waited, 1000ms) << "answered within the API server's timeout";
+
+  // Small reviews still find room.
+  app_.hold_records = false;
+  HttpsClient small(client_options());
+  ASSERT_EQ(small.post("/validate?timeout=1s", review("small", "cfg"), reply), "");
+  EXPECT_EQ(reply.status, 200);
+
+  app_.release(RecordOutcome{});
+  first.join();
+  HttpsClient third(client_options());
+  ASSERT_EQ(third.post("/validate?timeout=2s", large_review("third", 2 << 20), reply), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  std::string m = metrics();
+  EXPECT_NE(m.find("gitgate_request_memory_refusals_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("gitgate_request_memory_in_use_bytes 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("gitgate_request_memory_budget_bytes 41943040\n"), std::string::npos) << m;
+  EXPECT_EQ(m.find("gitgate_request_memory_waits_total 0\n"), std::string::npos) << m;
+}
+
+TEST_F(ServerTest, ABudgetTooSmallForSevenMiBLowersTheLargestBodyAndSays413) {
+  ServerOptions options;
+  options.request_memory_budget = 16 * 1024 * 1024;
+  start(options);
+  HttpsClient client(client_options());
+  HttpReply reply;
+  ASSERT_EQ(client.post("/validate", large_review("big", 2 << 20), reply), "");
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_NE(reply.body.find("--request-memory-budget"), std::string::npos) << reply.body;
+  HttpsClient next(client_options());
+  ASSERT_EQ(next.post("/validate", large_review("fits", 512 << 10), reply), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+}
+
+TEST_F(ServerTest, LargeReviewsAreAnsweredWhenTheirRecordIsConfirmedBeforeTheLaneReturns) {
+  start();
+  app_.confirm_before_returning = true;
+  HttpsClient client(client_options());
+  for (int i = 0; i < 20; ++i) {
+    HttpReply reply;
+    std::string uid = "large-" + std::to_string(i);
+    ASSERT_EQ(client.post("/validate?timeout=2s", large_review(uid, 300 << 10), reply), "");
+    EXPECT_EQ(reply.status, 200);
+    EXPECT_NE(reply.body.find(uid), std::string::npos) << reply.body;
+    EXPECT_NE(reply.body.find(R"("allowed":true)"), std::string::npos) << reply.body;
+    ASSERT_EQ(client.post("/validate?timeout=2s", review("small-" + std::to_string(i), "deny-me"), reply), "");
+    EXPECT_NE(reply.body.find(R"("allowed":false)"), std::string::npos) << reply.body;
+  }
 }
 
 TEST_F(ServerTest, WrongPathIs404AndWrongMethodIs405) {

@@ -1,4 +1,5 @@
 #include <atomic>
+#include <mutex>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -20,19 +21,30 @@ using testing::HttpsClientOptions;
 
 class AllowAll : public Application {
   struct Eval : Evaluator {
+    explicit Eval(AllowAll& app) : app_(app) {}
     Decision decide(const AdmissionRequest&) override {
       Decision d;
       d.reason = "test";
       return d;
     }
-    std::optional<RecordOutcome> record(const AdmissionRequest&, const Decision&, std::chrono::microseconds,
-                                        std::chrono::steady_clock::time_point, RecordDone) override {
+    std::optional<RecordOutcome> record(const AdmissionRequest& request, const Decision&,
+                                        std::chrono::microseconds, std::chrono::steady_clock::time_point,
+                                        RecordDone) override {
+      std::lock_guard lock(app_.mutex);
+      app_.peer_address.assign(request.peer_address);
+      app_.peer_subject.assign(request.peer_subject);
       return RecordOutcome{};
     }
+    AllowAll& app_;
   };
 
  public:
-  std::unique_ptr<Evaluator> make_evaluator() override { return std::make_unique<Eval>(); }
+  // The TLS peer of the last review recorded.
+  std::mutex mutex;
+  std::string peer_address;
+  std::string peer_subject;
+
+  std::unique_ptr<Evaluator> make_evaluator() override { return std::make_unique<Eval>(*this); }
   bool request_sync(const Decision&, std::chrono::steady_clock::time_point, std::function<void()>) override {
     return false;
   }
@@ -221,6 +233,12 @@ TEST_F(TlsTest, ClientCertificatesAreRequiredAndVerifiedWhenAClientCaIsSet) {
   HttpReply reply;
   ASSERT_EQ(right.post("/validate", kReview, reply), "");
   EXPECT_EQ(reply.status, 200);
+  {
+    // The audit record can tell the API server from anyone else.
+    std::lock_guard lock(app_.mutex);
+    EXPECT_EQ(app_.peer_subject, "CN=kube-apiserver");
+    EXPECT_EQ(app_.peer_address.rfind("127.0.0.1:", 0), 0u) << app_.peer_address;
+  }
 
   HttpsClient wrong(with_cert(stranger));
   EXPECT_NE(wrong.post("/validate", kReview, reply), "");
