@@ -85,7 +85,10 @@ class Generator {
     if (depth > kMaxGeneratorDepth) return Error{"generators nest deeper than " + std::to_string(kMaxGeneratorDepth)};
     if (!generator.is_object() || generator.size() != 1)
       return Error{"a generator must name exactly one kind (list, git, matrix, merge, ...)"};
-    const auto& [kind, spec] = *generator.items().begin();
+    // Not `*generator.items().begin()`: that names a member of a temporary that dies with the statement.
+    const auto first = generator.begin();
+    const std::string& kind = first.key();
+    const json& spec = first.value();
     if (kind == "list") return list(spec);
     if (kind == "git") return git(spec);
     if (kind == "matrix") return matrix(spec, depth);
