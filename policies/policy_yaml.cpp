@@ -241,6 +241,10 @@ class Decoder {
   Fields known_only(const Fields& all, Names known);  // reports unknown fields
   std::optional<std::vector<Entry>> list(const Entry& e, std::string_view what);
   std::optional<std::string> string(const Entry& e);
+  // A string that `check` accepts (errors at the value name the field); nullopt after reporting otherwise.
+  std::optional<std::string> checked(const Entry& e, Status (*check)(std::string_view));
+  // An argv: a non-empty list of non-empty strings; `example` shows one in the error.
+  std::optional<std::vector<std::string>> command(const Entry& e, std::string_view example);
   std::optional<std::vector<Item>> strings(const Entry& e);
   std::optional<bool> boolean(const Entry& e);
   std::optional<int64_t> integer(const Entry& e);
@@ -344,6 +348,34 @@ std::optional<std::string> Decoder::string(const Entry& e) {
     return std::nullopt;
   }
   return e.value.Scalar();
+}
+
+std::optional<std::string> Decoder::checked(const Entry& e, Status (*check)(std::string_view)) {
+  auto text = string(e);
+  if (!text) return std::nullopt;
+  if (Status status = check(*text); !status) {
+    error(e.mark(), e.path + ": " + status.error());
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::vector<std::string>> Decoder::command(const Entry& e, std::string_view example) {
+  auto items = strings(e);
+  if (!items) return std::nullopt;
+  if (items->empty()) {
+    error(e.mark(), e.path + ": empty command (e.g. " + std::string(example) + ")");
+    return std::nullopt;
+  }
+  std::vector<std::string> argv;
+  for (auto& item : *items) {
+    if (item.text.empty())
+      error(item.mark, item.path + ": empty argument");
+    else
+      argv.push_back(std::move(item.text));
+  }
+  if (argv.size() != items->size()) return std::nullopt;
+  return argv;
 }
 
 std::optional<std::vector<Item>> Decoder::strings(const Entry& e) {
@@ -582,12 +614,7 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     error(e.where(), e.path + ": missing required field 'url'");
   }
   if (const Entry* branch = f->get("branch")) {
-    if (auto text = string(*branch)) {
-      if (auto status = syntax::check_branch(*text); !status)
-        error(branch->mark(), branch->path + ": " + status.error());
-      else
-        out.branch = *text;
-    }
+    if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
   if (const Entry* paths = f->get("paths")) {
     if (auto items = strings(*paths)) {
@@ -627,40 +654,18 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto r = choice(*render, kRenders)) out.render = *r;
   }
   if (const Entry* command = f->get("kustomizeCommand")) {
-    if (auto items = strings(*command)) {
-      std::vector<std::string> argv;
-      for (auto& item : *items) {
-        if (item.text.empty())
-          error(item.mark, item.path + ": empty argument");
-        else
-          argv.push_back(std::move(item.text));
-      }
-      if (items->empty())
-        error(command->mark(), command->path + ": empty command (e.g. [kubectl, kustomize])");
-      else if (argv.size() == items->size())
-        out.kustomize_command = std::move(argv);
-    }
+    if (auto argv = this->command(*command, "[kubectl, kustomize]")) out.kustomize_command = std::move(*argv);
   }
   if (const Entry* timeout = f->get("renderTimeout")) {
     if (auto d = duration(*timeout, 1ms)) out.render_timeout = *d;
   }
   if (const Entry* ns = f->get("defaultNamespace")) {
-    if (auto text = string(*ns)) {
-      if (auto status = syntax::check_namespace_name(*text); !status)
-        error(ns->mark(), ns->path + ": " + status.error());
-      else
-        out.default_namespace = *text;
-    }
+    if (auto text = checked(*ns, syntax::check_namespace_name)) out.default_namespace = std::move(*text);
   }
   for (auto [name, target] :
        {std::pair{"credentials", &out.credentials}, {"allowedSigners", &out.allowed_signers}}) {
     if (const Entry* path = f->get(name)) {
-      if (auto text = string(*path)) {
-        if (auto status = syntax::check_file_path(*text); !status)
-          error(path->mark(), path->path + ": " + status.error());
-        else
-          *target = *text;
-      }
+      if (auto text = checked(*path, syntax::check_file_path)) *target = std::move(*text);
     }
   }
   if (const Entry* signed_entry = f->get("requireSignedCommits")) {
@@ -730,31 +735,16 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto ff = map(*flux, kFluxFields, "a map with path, namespace and caFile")) {
       FluxSpec spec;
       if (const Entry* path = ff->get("path")) {
-        if (auto text = string(*path)) {
-          if (auto status = syntax::check_repo_path(*text); !status)
-            error(path->mark(), path->path + ": " + status.error());
-          else
-            spec.path = *text;
-        }
+        if (auto text = checked(*path, syntax::check_repo_path)) spec.path = std::move(*text);
       } else {
         error(flux->where(), flux->path + ": missing required field 'path' (the directory Flux's bootstrap "
                                           "Kustomization points at, e.g. clusters/production)");
       }
       if (const Entry* ns = ff->get("namespace")) {
-        if (auto text = string(*ns)) {
-          if (auto status = syntax::check_namespace_name(*text); !status)
-            error(ns->mark(), ns->path + ": " + status.error());
-          else
-            spec.ns = *text;
-        }
+        if (auto text = checked(*ns, syntax::check_namespace_name)) spec.ns = std::move(*text);
       }
       if (const Entry* ca = ff->get("caFile")) {
-        if (auto text = string(*ca)) {
-          if (auto status = syntax::check_file_path(*text); !status)
-            error(ca->mark(), ca->path + ": " + status.error());
-          else
-            spec.ca_file = *text;
-        }
+        if (auto text = checked(*ca, syntax::check_file_path)) spec.ca_file = std::move(*text);
       }
       out.flux = std::move(spec);
       if (const Entry* paths = f->get("paths"))
@@ -768,23 +758,13 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto af = map(*argocd, kArgoFields, "a map with path, namespace, tracking, caFile and plainHTTPRegistries")) {
       ArgoSpec spec;
       if (const Entry* path = af->get("path")) {
-        if (auto text = string(*path)) {
-          if (auto status = syntax::check_repo_path(*text); !status)
-            error(path->mark(), path->path + ": " + status.error());
-          else
-            spec.path = *text;
-        }
+        if (auto text = checked(*path, syntax::check_repo_path)) spec.path = std::move(*text);
       } else {
         error(argocd->where(), argocd->path + ": missing required field 'path' (the directory holding the root "
                                               "Application(s), e.g. argocd/apps)");
       }
       if (const Entry* ns = af->get("namespace")) {
-        if (auto text = string(*ns)) {
-          if (auto status = syntax::check_namespace_name(*text); !status)
-            error(ns->mark(), ns->path + ": " + status.error());
-          else
-            spec.ns = *text;
-        }
+        if (auto text = checked(*ns, syntax::check_namespace_name)) spec.ns = std::move(*text);
       }
       if (const Entry* tracking = af->get("tracking")) {
         if (auto text = string(*tracking)) {
@@ -799,12 +779,7 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
         }
       }
       if (const Entry* ca = af->get("caFile")) {
-        if (auto text = string(*ca)) {
-          if (auto status = syntax::check_file_path(*text); !status)
-            error(ca->mark(), ca->path + ": " + status.error());
-          else
-            spec.ca_file = *text;
-        }
+        if (auto text = checked(*ca, syntax::check_file_path)) spec.ca_file = std::move(*text);
       }
       if (const Entry* registries = af->get("plainHTTPRegistries")) {
         if (auto items = strings(*registries)) {
@@ -832,19 +807,7 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     }
   }
   if (const Entry* command = f->get("helmCommand")) {
-    if (auto items = strings(*command)) {
-      std::vector<std::string> argv;
-      for (auto& item : *items) {
-        if (item.text.empty())
-          error(item.mark, item.path + ": empty argument");
-        else
-          argv.push_back(std::move(item.text));
-      }
-      if (items->empty())
-        error(command->mark(), command->path + ": empty command (e.g. [helm])");
-      else if (argv.size() == items->size())
-        out.helm_command = std::move(argv);
-    }
+    if (auto argv = this->command(*command, "[helm]")) out.helm_command = std::move(*argv);
   }
   if (scheme == "http" && !out.credentials.empty()) {
     const Entry* credentials = f->get("credentials");
