@@ -7,6 +7,8 @@
 #include <fstream>
 #include <set>
 
+#include "manifests/loader.h"
+
 namespace gitgate::desired {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -264,6 +266,28 @@ void kustomize_inputs(const SourceTree& tree, const std::string& dir, std::set<s
     } else {
       kustomize_inputs(tree, *path, visited, key, depth + 1);
     }
+  }
+}
+
+std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
+                      const std::string& name) {
+  return group + "/" + kind + "/" + ns + "/" + name;
+}
+
+void declare_built(const std::vector<Built>& built, const std::string& default_namespace,
+                   std::vector<std::shared_ptr<gitgate::DeclaredObject>>& out) {
+  for (const auto& b : built) {
+    manifests::Document doc;
+    doc.api_version = str(b.object, "apiVersion");
+    doc.kind = b.kind;
+    doc.ns = b.ns;
+    doc.name = b.name;
+    doc.json = b.object.dump();
+    doc.line = b.line;
+    doc.column = b.column;
+    auto object = manifests::declare(doc, b.file, default_namespace);
+    if (b.build) object->set_built_by(b.build);
+    out.push_back(std::move(object));
   }
 }
 

@@ -37,6 +37,24 @@ struct BuildOutput {
   std::string fingerprint;
 };
 
+// A built object before it becomes a DeclaredObject: its JSON and where Git holds it.
+struct Built {
+  nlohmann::json object;
+  std::string file;
+  uint32_t line = 0;
+  uint32_t column = 0;
+  std::shared_ptr<gitgate::BuildProvenance> build;  // null for objects written in Git as they are
+  std::string group, kind, ns, name;
+};
+
+// The key the builders index built objects by.
+std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
+                      const std::string& name);
+
+// Appends the declared objects of `built` to `out` (default namespace as the policy says).
+void declare_built(const std::vector<Built>& built, const std::string& default_namespace,
+                   std::vector<std::shared_ptr<gitgate::DeclaredObject>>& out);
+
 // The repository files that objects and provenance chains cite.
 std::vector<std::string> cited_files(const BuildOutput& result);
 // Fills in the commits that last changed cited files (objects' last_change, chain links' commit).

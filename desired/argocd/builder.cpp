@@ -27,21 +27,6 @@ constexpr size_t kMaxDirectoryFiles = 5000;
 constexpr const char* kOverlayDir = ".gitgate-argocd";
 constexpr size_t kMaxParentLinks = 4;
 
-std::string object_id(const std::string& group, const std::string& kind, const std::string& ns,
-                      const std::string& name) {
-  return group + "/" + kind + "/" + ns + "/" + name;
-}
-
-// A built object before it becomes a DeclaredObject: its JSON and where Git holds it.
-struct Built {
-  json object;
-  std::string file;
-  uint32_t line = 0;
-  uint32_t column = 0;
-  std::shared_ptr<BuildProvenance> build;  // null for the objects written below argocd.path as they are
-  std::string group, kind, ns, name;
-};
-
 // An Application or ApplicationSet to build, read from a built object.
 struct Owner {
   std::string kind;  // "Application" or "ApplicationSet"
@@ -930,21 +915,7 @@ class Builder::Run {
   }
 
   // --- the result ---------------------------------------------------------------------------------------
-  void finish() {
-    for (auto& b : built_) {
-      manifests::Document doc;
-      doc.api_version = str(b.object, "apiVersion");
-      doc.kind = b.kind;
-      doc.ns = b.ns;
-      doc.name = b.name;
-      doc.json = b.object.dump();
-      doc.line = b.line;
-      doc.column = b.column;
-      auto object = manifests::declare(doc, b.file, options_.spec.default_namespace);
-      if (b.build) object->set_built_by(b.build);
-      out_.objects.push_back(std::move(object));
-    }
-  }
+  void finish() { declare_built(built_, options_.spec.default_namespace, out_.objects); }
 
   const Options& options_;
   Cache& cache_;
