@@ -79,25 +79,24 @@ class GateEvaluator final : public webhook::Evaluator {
 // The audit log's metric families; each sink is labelled by what it is ("file", "stdout").
 void render_audit_metrics(std::string& out, const audit::AuditLog::Stats& stats) {
   using webhook::append_label_value;
+  using webhook::append_metric;
   using webhook::append_metric_header;
-  append_metric_header(out, "gitgate_audit_queue_depth", "gauge", "Audit records waiting for the writer.");
-  out += "gitgate_audit_queue_depth " + std::to_string(stats.queue_depth) + "\n";
-  append_metric_header(out, "gitgate_audit_records_total", "counter",
-                       "Audit records written to the primary sink (the file, or stdout without one).");
-  out += "gitgate_audit_records_total " + std::to_string(stats.records_written) + "\n";
-  append_metric_header(out, "gitgate_audit_write_errors_total", "counter",
-                       "Audit writes, syncs, rotations and reopens that failed.");
-  out += "gitgate_audit_write_errors_total " + std::to_string(stats.write_errors) + "\n";
-  append_metric_header(out, "gitgate_audit_refused_total", "counter",
-                       "Reviews denied because their decision could not be recorded (audit-unavailable).");
-  out += "gitgate_audit_refused_total " + std::to_string(stats.refused) + "\n";
-  append_metric_header(out, "gitgate_audit_outages_total", "counter",
-                       "Times the primary audit sink started failing.");
-  out += "gitgate_audit_outages_total " + std::to_string(stats.outages) + "\n";
-  append_metric_header(out, "gitgate_audit_outage_seconds", "gauge",
-                       "How long the primary audit sink has been failing; 0 while it writes.");
-  out += "gitgate_audit_outage_seconds " + seconds_text(static_cast<int64_t>(stats.outage_seconds * 1000)) +
-         "\n";
+  append_metric(out, "gitgate_audit_queue_depth", "gauge", "Audit records waiting for the writer.",
+                std::to_string(stats.queue_depth));
+  append_metric(out, "gitgate_audit_records_total", "counter",
+                "Audit records written to the primary sink (the file, or stdout without one).",
+                std::to_string(stats.records_written));
+  append_metric(out, "gitgate_audit_write_errors_total", "counter",
+                "Audit writes, syncs, rotations and reopens that failed.",
+                std::to_string(stats.write_errors));
+  append_metric(out, "gitgate_audit_refused_total", "counter",
+                "Reviews denied because their decision could not be recorded (audit-unavailable).",
+                std::to_string(stats.refused));
+  append_metric(out, "gitgate_audit_outages_total", "counter",
+                "Times the primary audit sink started failing.", std::to_string(stats.outages));
+  append_metric(out, "gitgate_audit_outage_seconds", "gauge",
+                "How long the primary audit sink has been failing; 0 while it writes.",
+                seconds_text(static_cast<int64_t>(stats.outage_seconds * 1000)));
   auto per_sink = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
     append_metric_header(out, name, type, help);
     for (const auto& sink : stats.sinks) {
@@ -206,6 +205,7 @@ bool GateApp::ready(std::string& why) const {
 
 void GateApp::render_metrics(std::string& out) const {
   using webhook::append_label_value;
+  using webhook::append_metric;
   using webhook::append_metric_header;
   int64_t now_ms = now_unix_us() / 1000;
   std::vector<gitstate::Source::Status> statuses;

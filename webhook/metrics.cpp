@@ -70,6 +70,12 @@ void append_metric_header(std::string& out, std::string_view name, std::string_v
   out.append(type).append("\n");
 }
 
+void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   std::string_view value) {
+  append_metric_header(out, name, type, help);
+  out.append(name).append(" ").append(value).append("\n");
+}
+
 void append_label_value(std::string& out, std::string_view value) {
   out += '"';
   for (char c : value) {

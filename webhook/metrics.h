@@ -76,5 +76,8 @@ class AdmissionMetrics {
 // Prometheus text helpers for other metric families.
 void append_metric_header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
 void append_label_value(std::string& out, std::string_view value);
+// A family of one unlabelled sample: its header and `name value`.
+void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                   std::string_view value);
 
 }  // namespace gitgate::webhook

@@ -99,23 +99,23 @@ class ServerImpl;
 class Session;
 
 void render_budget_metrics(std::string& out, const MemoryBudget::Stats& stats) {
-  append_metric_header(out, "gitgate_request_memory_budget_bytes", "gauge",
-                       "Memory requests in flight may reserve (--request-memory-budget).");
-  out += "gitgate_request_memory_budget_bytes " + std::to_string(stats.capacity) + "\n";
-  append_metric_header(out, "gitgate_request_memory_in_use_bytes", "gauge",
-                       "Memory reserved by requests in flight (bodies, parsed documents, diff scratch).");
-  out += "gitgate_request_memory_in_use_bytes " + std::to_string(stats.in_use) + "\n";
-  append_metric_header(out, "gitgate_request_memory_peak_bytes", "gauge",
-                       "The most memory requests in flight have reserved at once since the start.");
-  out += "gitgate_request_memory_peak_bytes " + std::to_string(stats.peak) + "\n";
-  append_metric_header(out, "gitgate_request_memory_waiting", "gauge", "Requests waiting for memory now.");
-  out += "gitgate_request_memory_waiting " + std::to_string(stats.waiting) + "\n";
-  append_metric_header(out, "gitgate_request_memory_waits_total", "counter",
-                       "Requests that found the memory budget full and waited for room.");
-  out += "gitgate_request_memory_waits_total " + std::to_string(stats.waits) + "\n";
-  append_metric_header(out, "gitgate_request_memory_refusals_total", "counter",
-                       "Requests answered 503 because no memory came free before their deadline.");
-  out += "gitgate_request_memory_refusals_total " + std::to_string(stats.refusals) + "\n";
+  append_metric(out, "gitgate_request_memory_budget_bytes", "gauge",
+                "Memory requests in flight may reserve (--request-memory-budget).",
+                std::to_string(stats.capacity));
+  append_metric(out, "gitgate_request_memory_in_use_bytes", "gauge",
+                "Memory reserved by requests in flight (bodies, parsed documents, diff scratch).",
+                std::to_string(stats.in_use));
+  append_metric(out, "gitgate_request_memory_peak_bytes", "gauge",
+                "The most memory requests in flight have reserved at once since the start.",
+                std::to_string(stats.peak));
+  append_metric(out, "gitgate_request_memory_waiting", "gauge", "Requests waiting for memory now.",
+                std::to_string(stats.waiting));
+  append_metric(out, "gitgate_request_memory_waits_total", "counter",
+                "Requests that found the memory budget full and waited for room.",
+                std::to_string(stats.waits));
+  append_metric(out, "gitgate_request_memory_refusals_total", "counter",
+                "Requests answered 503 because no memory came free before their deadline.",
+                std::to_string(stats.refusals));
 }
 
 // Where an asynchronous sync-on-miss completion may post; closed when the server stops.
