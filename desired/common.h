@@ -62,6 +62,8 @@ void set_link_commits(BuildOutput& result,
                       const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
 
 std::string sha256_hex(std::string_view data);
+// Lowercase hex of a digest.
+std::string hex(const unsigned char* bytes, size_t size);
 // "apps/v1" -> "apps", "v1" -> "".
 std::string group_of(const std::string& api_version);
 // "./clusters//prod/" -> "clusters/prod"; nullopt for paths that climb out.

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "desired/common.h"
+
 namespace gitgate::desired {
 namespace fs = std::filesystem;
 
@@ -78,13 +80,7 @@ std::string DirectoryTree::id(const std::string& path) const {
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx, digest, &size);
   EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return hex(digest, size);
 }
 
 gitgate::Status DirectoryTree::export_to(const std::string& directory,

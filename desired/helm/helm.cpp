@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/subprocess.h"
+#include "desired/common.h"
 
 namespace gitgate::desired::helm {
 namespace fs = std::filesystem;
@@ -52,13 +53,7 @@ std::string file_digest(const std::string& path) {
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx, digest, &size);
   EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return "sha256:" + hex(digest, size);
 }
 
 Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std::string& directory) {
