@@ -712,6 +712,7 @@ struct AuditLog::State {
   void process(std::vector<Queued>& batch);
   void append_line(const Record& record);
   void append_gap(const Gap& gap);
+  void chain(size_t begin);
   size_t write_primary(std::string& error);
   void keep(uint64_t first_seq, size_t from);
   void offer_secondary(uint64_t first_seq, size_t from, size_t to);
@@ -798,17 +799,17 @@ void AuditLog::State::run() {
 void AuditLog::State::append_line(const Record& record) {
   const size_t begin = out.size();
   append_record_line(out, record, seq + 1, prev_hex);
-  const Digest digest = hasher->hash(std::string_view(out).substr(begin));
-  out += '\n';
-  ends.push_back(out.size());
-  digests.push_back(digest);
-  ++seq;
-  prev_hex = to_hex(digest);
+  chain(begin);
 }
 
 void AuditLog::State::append_gap(const Gap& gap) {
   const size_t begin = out.size();
   append_gap_line(out, gap, now_unix_us(), seq + 1, prev_hex);
+  chain(begin);
+}
+
+// The line that starts at `begin` in `out` becomes the chain's last: hashed, ended, numbered.
+void AuditLog::State::chain(size_t begin) {
   const Digest digest = hasher->hash(std::string_view(out).substr(begin));
   out += '\n';
   ends.push_back(out.size());
