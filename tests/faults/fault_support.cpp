@@ -28,10 +28,6 @@ int env_int(const char* name, int fallback) {
   return std::atoi(value);
 }
 
-bool resource_bounds() {
-  return env_int("RESOURCE_BOUNDS", 1) != 0;
-}
-
 std::string faultkit() {
   return FAULTKIT_BINARY;
 }

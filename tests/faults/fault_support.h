@@ -21,9 +21,7 @@ using namespace std::chrono_literals;
 // FAULTS_<name> as a number, or `fallback`.
 int env_int(const char* name, int fallback);
 
-// False under sanitizers (FAULTS_RESOURCE_BOUNDS=0, set by scripts/sanitizers): instrumented code is
-// several times slower and larger, so latency and memory bounds are printed, not asserted.
-bool resource_bounds();
+using testing::resource_bounds;
 
 // tests/faults/faultkit, built with `go build` next to the test binary.
 std::string faultkit();

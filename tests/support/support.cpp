@@ -202,4 +202,9 @@ bool have_command(std::string_view name) {
   return run_command({"sh", "-c", "command -v \"$0\" >/dev/null", std::string(name)}, std::chrono::seconds(5)).exit_code == 0;
 }
 
+bool resource_bounds() {
+  const char* value = std::getenv("FAULTS_RESOURCE_BOUNDS");
+  return value == nullptr || *value == '\0' || std::atoi(value) != 0;
+}
+
 }  // namespace gitgate::testing

@@ -72,4 +72,8 @@ int free_port();
 bool wait_for_port(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 bool have_command(std::string_view name);
 
+// False under sanitizers (FAULTS_RESOURCE_BOUNDS=0, set by scripts/sanitizers): instrumented code is several
+// times slower and larger, so latency and memory bounds are printed, not asserted. The release suite asserts them.
+bool resource_bounds();
+
 }  // namespace gitgate::testing
