@@ -38,6 +38,9 @@ struct ArgoSpec {
 
 struct SourceSpec {
   std::string url;  // file://, https://, ssh:// (and git:// for tests)
+  // Other URLs of the same repository, as Flux GitRepositories and Argo CD Applications name it when gitgate
+  // reads it from elsewhere (a mirror, a file:// clone). Never fetched: only compared.
+  std::vector<std::string> known_as;
   std::string branch = "main";
   std::vector<std::string> paths{"."};  // directories (or files) inside the repository
   std::chrono::microseconds interval = std::chrono::seconds(30);

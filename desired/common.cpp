@@ -101,6 +101,12 @@ std::string repository_identity(std::string url) {
   return url;
 }
 
+std::set<std::string> repository_identities(const SourceSpec& spec) {
+  std::set<std::string> out{repository_identity(spec.url)};
+  for (const auto& url : spec.known_as) out.insert(repository_identity(url));
+  return out;
+}
+
 const json& field(const json& j, const char* key) {
   static const json null_value;
   return j.is_object() && j.contains(key) ? j[key] : null_value;

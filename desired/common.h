@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/declared.h"
+#include "core/source_spec.h"
 #include "desired/helm/helm.h"
 #include "desired/source_tree.h"
 #include "manifests/yaml_document.h"
@@ -71,6 +72,8 @@ std::optional<std::string> clean_path(std::string_view path);
 // A Git URL reduced to host and path, so https://github.com/org/fleet.git and ssh://git@github.com/org/fleet
 // name the same repository.
 std::string repository_identity(std::string url);
+// The identities of the policy's repository: its `url` and every `knownAs`.
+std::set<std::string> repository_identities(const SourceSpec& spec);
 
 const nlohmann::json& field(const nlohmann::json& j, const char* key);
 std::string str(const nlohmann::json& j, const char* key, std::string fallback = {});

@@ -40,7 +40,8 @@ constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
     {{"label", ArgoTracking::Label},
      {"annotation", ArgoTracking::Annotation},
      {"annotation+label", ArgoTracking::AnnotationAndLabel}}};
-constexpr std::array<std::string_view, 20> kSourceFields{"url",
+constexpr std::array<std::string_view, 21> kSourceFields{"url",
+                                                         "knownAs",
                                                          "branch",
                                                          "paths",
                                                          "interval",
@@ -613,6 +614,16 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
   } else {
     error(e.where(), e.path + ": missing required field 'url'");
   }
+  if (const Entry* known = f->get("knownAs")) {
+    if (auto items = strings(*known)) {
+      for (auto& item : *items) {
+        if (auto status = syntax::check_git_url(item.text); !status)
+          error(item.mark, item.path + ": " + status.error());
+        else
+          out.known_as.push_back(std::move(item.text));
+      }
+    }
+  }
   if (const Entry* branch = f->get("branch")) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
@@ -729,7 +740,10 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
       }
     }
   } else {
+    // A file:// or mirror URL has no web UI people know; the host Flux or Argo CD reads from may.
     out.web_url = derive_web_url_template(out.url);
+    for (size_t i = 0; out.web_url.empty() && i < out.known_as.size(); ++i)
+      out.web_url = derive_web_url_template(out.known_as[i]);
   }
   if (const Entry* flux = f->get("flux")) {
     if (auto ff = map(*flux, kFluxFields, "a map with path, namespace and caFile")) {

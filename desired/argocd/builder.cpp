@@ -134,7 +134,7 @@ class Builder::Run {
  public:
   Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
       : options_(options), cache_(cache), tree_(tree), commit_label_(std::move(commit)), cancel_fd_(cancel_fd) {
-    self_ = repository_identity(options.spec.url);
+    self_ = repository_identities(options.spec);
     argo_ns_ = options.spec.argocd ? options.spec.argocd->ns : "argocd";
     controller_ = "system:serviceaccount:" + argo_ns_ + ":argocd-application-controller";
     appset_controller_ = "system:serviceaccount:" + argo_ns_ + ":argocd-applicationset-controller";
@@ -386,9 +386,10 @@ class Builder::Run {
   // Whether a Git source is the policy's repository at the policy's branch: the only tree gitgate has.
   gitgate::Status same_tree(const json& source, const std::string& what) const {
     std::string repo = str(source, "repoURL");
-    if (repository_identity(repo) != self_)
+    if (!self_.contains(repository_identity(repo)))
       return Error{what + " repoURL " + repo +
-                   " is another Git repository; gitgate follows only the policy's repository yet"};
+                   " is another Git repository; gitgate follows only the policy's repository yet (if it is the "
+                   "same repository under another URL, add that URL to spec.source.knownAs)"};
     std::string revision = str(source, "targetRevision");
     if (!revision.empty() && revision != "HEAD" && revision != options_.spec.branch &&
         revision != "refs/heads/" + options_.spec.branch)
@@ -923,7 +924,8 @@ class Builder::Run {
   std::string commit_label_;
   int cancel_fd_;
   Result out_;
-  std::string self_, argo_ns_, controller_, appset_controller_;
+  std::set<std::string> self_;  // the policy's repository, by every URL it is known as
+  std::string argo_ns_, controller_, appset_controller_;
   std::string fingerprint_;
   size_t built_owners_ = 0;
   std::deque<Owner> apps_, sets_;

@@ -92,7 +92,7 @@ class Builder::Run {
         tree_(tree),
         commit_label_(std::move(commit)),
         cancel_fd_(cancel_fd) {
-    self_ = repository_identity(options.spec.url);
+    self_ = repository_identities(options.spec);
     flux_ns_ = options.spec.flux ? options.spec.flux->ns : "flux-system";
   }
   ~Run() {
@@ -191,7 +191,7 @@ class Builder::Run {
     if (kind != "GitRepository") return false;
     if (name == "flux-system" && ns == flux_ns_) return true;
     const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
-    return repo != nullptr && repository_identity(str(field(repo->object, "spec"), "url")) == self_;
+    return repo != nullptr && self_.contains(repository_identity(str(field(repo->object, "spec"), "url")));
   }
 
   // The Kustomization below flux.path whose own path is flux.path: what `flux bootstrap` writes in
@@ -293,7 +293,8 @@ class Builder::Run {
       unbuilt(owner, build,
               "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) +
                   "/" + str(ref, "name") +
-                  " is not the policy's repository, and gitgate follows only that one yet");
+                  " is not the policy's repository, and gitgate follows only that one yet (if it is the same "
+                  "repository under another URL, add that URL to spec.source.knownAs)");
       return;
     }
     auto dir = clean_path(str(owner.spec, "path"));
@@ -581,7 +582,8 @@ class Builder::Run {
         if (!is_self(as_kustomization))
           return unbuilt(owner, build,
                          "its chart is in GitRepository " + ns + "/" + name +
-                             ", another repository, which gitgate does not follow yet");
+                             ", another repository, which gitgate does not follow yet (if it is the same "
+                             "repository under another URL, add that URL to spec.source.knownAs)");
         auto path = clean_path(source.chart);
         if (!path || !tree_.read(*path + "/Chart.yaml"))
           return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");
@@ -807,7 +809,7 @@ class Builder::Run {
   Cache& cache_;
   const SourceTree& tree_;
   Result out_;
-  std::string self_;
+  std::set<std::string> self_;  // the policy's repository, by every URL it is known as
   std::string flux_ns_;
   std::string root_path_;
   std::string commit_label_;

@@ -408,5 +408,47 @@ TEST_F(ArgoBuild, TheControllersCascadeDeleteAfterARemovalFromGitIsAllowed) {
   world_->snapshot = snapshot;
 }
 
+// gitgate reads a mirror (here a file:// clone) of the repository Argo CD reads from GitHub: Applications name
+// the GitHub URL, which `knownAs` makes the policy's own. Without it the Application is reported as not built,
+// and the report says what to add. Links to declared lines go to the GitHub web UI.
+TEST(ArgoKnownAs, ApplicationsNamingTheRepositoryByAnotherURLAreBuiltWhenThePolicyKnowsIt) {
+  WorkRepo repo;
+  repo.write("argocd/guestbook.yaml",
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\n"
+             "  namespace: argocd\nspec:\n  project: default\n  source:\n"
+             "    repoURL: https://github.com/example/fleet.git\n    targetRevision: HEAD\n    path: guestbook\n"
+             "  destination:\n    server: https://kubernetes.default.svc\n    namespace: guestbook\n");
+  repo.write("guestbook/ui.yaml", gitstate::testing::deployment("guestbook-ui", 2));
+  std::string head = repo.commit("guestbook");
+  repo.push();
+  auto build = [&](const std::string& known_as) {
+    std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                         "  source:\n    url: " +
+                         repo.file_url() + "\n" + known_as + "    argocd:\n      path: argocd\n";
+    auto loaded = policies::load_policies_from_text("argo.yaml", policy);
+    if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+    auto spec = loaded.set.policies[0].source;
+    auto builder = gitstate::SnapshotBuilder::create(repo.remote_path(), spec, manifests::Limits{});
+    if (!builder.ok()) throw std::runtime_error(builder.error());
+    auto snapshot = (*builder)->build(head, -1);
+    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
+    return std::make_pair(spec, *snapshot);
+  };
+
+  auto [plain_spec, plain] = build("");
+  EXPECT_EQ(plain->find({"apps", "Deployment", "guestbook", "guestbook-ui"}).object, nullptr);
+  std::string reported;
+  for (const auto& p : plain->problems()) reported += p.to_string() + "\n";
+  EXPECT_NE(reported.find("add that URL to spec.source.knownAs"), std::string::npos) << reported;
+  EXPECT_EQ(plain_spec.web_url, "") << "a file:// URL has no web UI";
+
+  auto [spec, known] = build("    knownAs: [ssh://git@github.com/example/fleet]\n");
+  const DeclaredObject* ui = known->find({"apps", "Deployment", "guestbook", "guestbook-ui"}).object;
+  ASSERT_NE(ui, nullptr) << "the same repository, by another URL and spelling";
+  ASSERT_NE(ui->built_by(), nullptr);
+  EXPECT_EQ(ui->built_by()->chain.front().what, "Application argocd/guestbook");
+  EXPECT_EQ(spec.web_url, "https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
+}
+
 }  // namespace
 }  // namespace gitgate::desired

@@ -72,6 +72,34 @@ TEST(PolicyWebUrl, TemplateWithCredentialsIsRefusedAtTheValueWithoutRepeatingThe
   EXPECT_EQ(first_error(token).find("s3cr3t"), std::string::npos);
 }
 
+// knownAs: the URLs Flux and Argo CD read the same repository from, when gitgate reads a mirror. Each is
+// checked as `url` is (credentials refused at the item, never repeated); links come from the first one a
+// known host derives, when `url` derives none.
+TEST(PolicyKnownAs, MirrorUrlsAreCheckedAndGiveTheLinksWhenTheUrlHasNone) {
+  auto r = load(
+      "    url: file:///srv/mirrors/fleet.git\n"
+      "    knownAs: [https://git.internal.example/fleet.git, https://gitlab.com/example/fleet.git]\n");
+  ASSERT_TRUE(r.ok()) << first_error(r);
+  const auto& source = r.set.policies[0].source;
+  EXPECT_EQ(source.known_as,
+            (std::vector<std::string>{"https://git.internal.example/fleet.git",
+                                      "https://gitlab.com/example/fleet.git"}));
+  EXPECT_EQ(source.web_url, "https://gitlab.com/example/fleet/-/blob/{commit}/{path}#L{line}");
+
+  auto secret = load(
+      "    url: file:///srv/mirrors/fleet.git\n"
+      "    knownAs:\n"
+      "      - https://github.com/example/fleet.git\n"
+      "      - https://bot:s3cr3t@github.com/example/fleet.git\n");
+  ASSERT_FALSE(secret.ok());
+  EXPECT_EQ(first_error(secret).rfind("prod.yaml:10:9: spec.source.knownAs[1]: URL embeds credentials", 0), 0u)
+      << first_error(secret);
+  EXPECT_EQ(first_error(secret).find("s3cr3t"), std::string::npos);
+  auto not_a_list = load("    url: file:///srv/mirrors/fleet.git\n    knownAs: https://github.com/example/fleet.git\n");
+  ASSERT_FALSE(not_a_list.ok());
+  EXPECT_NE(first_error(not_a_list).find("spec.source.knownAs"), std::string::npos) << first_error(not_a_list);
+}
+
 // The engine's fixture policy and repository (tests/fixtures/engine), with a web URL template.
 class SourceLinkTest : public ::testing::Test {
  protected:
