@@ -34,6 +34,9 @@ struct ArgoSpec {
   // OCI registries ("host:port") Argo CD reaches over plain HTTP (insecureOCIForceHttp in its repository
   // settings, which live in the cluster's Secrets, not in Git).
   std::vector<std::string> plain_http_registries;
+  // How Applications name the cluster gitgate guards (destination.server or destination.name). Applications
+  // sent elsewhere apply to another cluster: what they build is not declared here.
+  std::vector<std::string> destinations{"https://kubernetes.default.svc", "in-cluster"};
 };
 
 struct SourceSpec {

@@ -34,8 +34,8 @@ constexpr std::array<std::string_view, 11> kSpecFields{
     "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
     "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
 constexpr std::array<std::string_view, 3> kFluxFields{"path", "namespace", "caFile"};
-constexpr std::array<std::string_view, 5> kArgoFields{"path", "namespace", "tracking", "caFile",
-                                                     "plainHTTPRegistries"};
+constexpr std::array<std::string_view, 6> kArgoFields{"path",   "namespace",           "tracking",
+                                                     "caFile", "plainHTTPRegistries", "destinations"};
 constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
     {{"label", ArgoTracking::Label},
      {"annotation", ArgoTracking::Annotation},
@@ -769,7 +769,8 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     }
   }
   if (const Entry* argocd = f->get("argocd")) {
-    if (auto af = map(*argocd, kArgoFields, "a map with path, namespace, tracking, caFile and plainHTTPRegistries")) {
+    if (auto af = map(*argocd, kArgoFields,
+                       "a map with path, namespace, tracking, caFile, plainHTTPRegistries and destinations")) {
       ArgoSpec spec;
       if (const Entry* path = af->get("path")) {
         if (auto text = checked(*path, syntax::check_repo_path)) spec.path = std::move(*text);
@@ -807,6 +808,22 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
             else
               spec.plain_http_registries.push_back(std::move(item.text));
           }
+        }
+      }
+      if (const Entry* destinations = af->get("destinations")) {
+        if (auto items = strings(*destinations)) {
+          spec.destinations.clear();
+          for (auto& item : *items) {
+            if (item.text.empty() || item.text.size() > 253)
+              error(item.mark, item.path + ": a destination is an Application's destination.server URL or "
+                                           "destination.name, 1 to 253 characters");
+            else
+              spec.destinations.push_back(std::move(item.text));
+          }
+          if (items->empty())
+            error(destinations->mark(), destinations->path +
+                                            ": empty list; name this cluster as Applications do (the default "
+                                            "is [https://kubernetes.default.svc, in-cluster])");
         }
       }
       out.argocd = std::move(spec);

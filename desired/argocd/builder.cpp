@@ -383,6 +383,20 @@ class Builder::Run {
                      options_.max_output_bytes, cancel_fd_);
   }
 
+  // Whether an Application's destination is the cluster gitgate guards: its server URL (a trailing slash
+  // aside) or its name is one of the policy's destinations. One that names neither is Argo CD's error, not
+  // another cluster: built here.
+  bool this_cluster(const json& destination) const {
+    std::string server = str(destination, "server"), name = str(destination, "name");
+    while (server.ends_with("/")) server.pop_back();
+    if (server.empty() && name.empty()) return true;
+    const auto& mine = options_.spec.argocd->destinations;
+    return std::any_of(mine.begin(), mine.end(), [&](std::string d) {
+      while (d.ends_with("/")) d.pop_back();
+      return (!server.empty() && d == server) || (server.empty() && d == name);
+    });
+  }
+
   // Whether a Git source is the policy's repository at the policy's branch: the only tree gitgate has.
   gitgate::Status same_tree(const json& source, const std::string& what) const {
     std::string repo = str(source, "repoURL");
@@ -403,7 +417,17 @@ class Builder::Run {
     ++out_.stats.applications;
     auto build = provenance_of(app, controller_);
     const json& spec = field(app.object, "spec");
-    std::string dest_ns = str(field(spec, "destination"), "namespace");
+    const json& destination = field(spec, "destination");
+    if (!this_cluster(destination)) {
+      std::string where = str(destination, "server", str(destination, "name"));
+      fingerprint_ += "x" + app.ns + "/" + app.name + " " + where + "\n";
+      problem(app.file, app.line,
+              "Application " + app.ns + "/" + app.name + " applies to another cluster (destination " + where +
+                  "): what it builds is not declared here. If that is this cluster, add it to "
+                  "spec.source.argocd.destinations");
+      return;
+    }
+    std::string dest_ns = str(destination, "namespace");
     std::string default_ns = dest_ns.empty() ? options_.spec.default_namespace : dest_ns;
 
     std::vector<std::pair<json, std::string>> sources;  // the source and where the Application writes it

@@ -240,6 +240,16 @@ class Builder::Run {
     return "system:serviceaccount:" + flux_ns_ + ":" + controller;
   }
 
+  // A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: what it builds is not
+  // declared in this one (not even with unknown values), and Kustomizations it would build are not followed.
+  bool elsewhere(const Owner& owner) {
+    if (!field(owner.spec, "kubeConfig").is_object()) return false;
+    fingerprint_ += "x" + owner.label_prefix + "/" + owner.ns + "/" + owner.name + "\n";
+    problem(owner.file, owner.line,
+            owner.what() + " applies to another cluster (spec.kubeConfig): what it builds is not declared here");
+    return true;
+  }
+
   // What cannot be built: the last good build stays in force; with none, what it owns is declared with
   // unknown values.
   void unbuilt(const Owner& owner, std::shared_ptr<BuildProvenance> build, const std::string& reason) {
@@ -287,6 +297,7 @@ class Builder::Run {
     if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
     ++out_.stats.kustomizations;
     bool root = owner.label_prefix + "/" + owner.ns + "/" + owner.name == root_id_;
+    if (elsewhere(owner)) return;
     auto build = provenance_of(owner, applier(owner, "kustomize-controller"));
     if (!root && !is_self(owner)) {
       const json& ref = field(owner.spec, "sourceRef");
@@ -518,6 +529,7 @@ class Builder::Run {
   void build_release(Owner owner) {
     if (!seen_.insert(owner.label_prefix + "/" + owner.ns + "/" + owner.name).second) return;
     ++out_.stats.helm_releases;
+    if (elsewhere(owner)) return;
     auto build = provenance_of(owner, applier(owner, "helm-controller"));
     build->rendered = true;
     const json& spec = owner.spec;
@@ -558,6 +570,12 @@ class Builder::Run {
       if (!str(ref, "digest").empty())
         return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
     } else if (chart_spec.is_object()) {
+      // source-controller replaces the chart's values.yaml with these files merged: not emulated yet, and a
+      // render without them would declare values helm-controller never applies.
+      if (!field(chart_spec, "valuesFiles").empty() || !str(chart_spec, "valuesFile").empty())
+        return unbuilt(owner, build,
+                       "spec.chart.spec.valuesFiles replaces the chart's default values, which gitgate does not "
+                       "emulate yet; put these values in spec.values or valuesFrom to have them enforced");
       const json& ref = field(chart_spec, "sourceRef");
       std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),
                   ns = str(ref, "namespace", owner.ns);

@@ -450,5 +450,56 @@ TEST(ArgoKnownAs, ApplicationsNamingTheRepositoryByAnotherURLAreBuiltWhenThePoli
   EXPECT_EQ(spec.web_url, "https://github.com/example/fleet/blob/{commit}/{path}#L{line}");
 }
 
+// Argo CD managing several clusters: an Application sent to another destination builds nothing here; one that
+// names this cluster as the policy's destinations do is built. The default names Argo CD's in-cluster.
+TEST(ArgoDestinations, ApplicationsForAnotherClusterAreNotDeclaredHere) {
+  WorkRepo repo;
+  auto app = [&](const std::string& name, const std::string& destination) {
+    return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: " + name +
+           "\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: " + repo.file_url() +
+           "\n    path: " + name + "\n  destination:\n" + destination + "    namespace: " + name + "\n";
+  };
+  repo.write("argocd/apps.yaml", app("here", "    server: https://kubernetes.default.svc/\n") + "---\n" +
+                                     app("named", "    name: in-cluster\n") + "---\n" +
+                                     app("edge", "    server: https://edge.example.com:6443\n"));
+  for (const char* name : {"here", "named", "edge"})
+    repo.write(std::string(name) + "/web.yaml", gitstate::testing::deployment(std::string(name) + "-web"));
+  std::string head = repo.commit("three destinations");
+  repo.push();
+  auto build = [&](const std::string& destinations) {
+    std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                         "  source:\n    url: " +
+                         repo.file_url() + "\n    argocd:\n      path: argocd\n" + destinations;
+    auto loaded = policies::load_policies_from_text("argo.yaml", policy);
+    if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+    auto builder =
+        gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
+    if (!builder.ok()) throw std::runtime_error(builder.error());
+    auto snapshot = (*builder)->build(head, -1);
+    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
+    return *snapshot;
+  };
+  auto declared = [](const Snapshot& s, const std::string& name) {
+    return s.find({"apps", "Deployment", name, name + "-web"}).object != nullptr;
+  };
+
+  auto hub = build("");
+  std::string reported;
+  for (const auto& p : hub->problems()) reported += p.to_string() + "\n";
+  EXPECT_TRUE(declared(*hub, "here")) << reported;
+  EXPECT_TRUE(declared(*hub, "named")) << reported;
+  EXPECT_FALSE(declared(*hub, "edge"));
+  EXPECT_NE(reported.find("Application argocd/edge applies to another cluster (destination "
+                          "https://edge.example.com:6443)"),
+            std::string::npos)
+      << reported;
+  EXPECT_NE(hub->find({"argoproj.io", "Application", "argocd", "edge"}).object, nullptr)
+      << "the Application itself lives here";
+
+  auto edge = build("      destinations: [https://edge.example.com:6443/]\n");
+  EXPECT_TRUE(declared(*edge, "edge"));
+  EXPECT_FALSE(declared(*edge, "here")) << "in-cluster is the hub, not this cluster";
+}
+
 }  // namespace
 }  // namespace gitgate::desired

@@ -455,5 +455,76 @@ TEST_F(FluxBuild, AWarmCacheBuildsWithoutRunningKustomizeOrHelm) {
   EXPECT_EQ(builder->last_stats().flux.helm_runs, 0u);
 }
 
+// A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
+// here, not even with unknown values (a person here may own objects of the same names). A HelmRelease whose
+// chart takes valuesFiles is reported as not built rather than rendered without them.
+TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredAndValuesFilesAreNotGuessed) {
+  WorkRepo repo;
+  repo.write("clusters/prod/flux-system/gotk-sync.yaml",
+             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+             "  namespace: flux-system\nspec:\n  interval: 1m0s\n  ref:\n    branch: main\n  url: " +
+                 repo.file_url() +
+                 "\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+                 "  name: flux-system\n  namespace: flux-system\nspec:\n  interval: 10m0s\n  path: ./clusters/prod\n"
+                 "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n");
+  repo.write("clusters/prod/flux-system/kustomization.yaml",
+             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-sync.yaml\n");
+  std::string kustomization =
+      "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
+      "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./{name}\n  prune: true\n"
+      "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n";
+  auto named = [&](const std::string& name, const std::string& extra) {
+    std::string text = kustomization;
+    for (size_t at = text.find("{name}"); at != std::string::npos; at = text.find("{name}")) text.replace(at, 6, name);
+    return text + extra;
+  };
+  repo.write("clusters/prod/apps.yaml",
+             named("local", "") + "---\n" +
+                 named("edge", "  kubeConfig:\n    secretRef:\n      name: edge-kubeconfig\n") +
+                 "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: charts\n"
+                 "  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://127.0.0.1:9/charts\n"
+                 "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: tuned\n"
+                 "  namespace: flux-system\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: web\n"
+                 "      valuesFiles: [values.yaml, values-prod.yaml]\n      sourceRef:\n"
+                 "        kind: HelmRepository\n        name: charts\n");
+  repo.write("local/web.yaml", gitstate::testing::deployment("web", 2));
+  repo.write("edge/web.yaml", gitstate::testing::deployment("edge-web", 3));
+  std::string head = repo.commit("two clusters");
+  repo.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+                       "  source:\n    url: " +
+                       repo.file_url() + "\n    flux:\n      path: clusters/prod\n    helmCommand: [" +
+                       testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
+                       ", kustomize]\n";
+  auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
+  auto builder =
+      gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
+  ASSERT_TRUE(builder.ok()) << builder.error();
+  auto snapshot = (*builder)->build(head, -1);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
+  const Snapshot& s = **snapshot;
+  std::string reported;
+  for (const auto& p : s.problems()) reported += p.to_string() + "\n";
+
+  EXPECT_NE(s.find({"apps", "Deployment", "default", "web"}).object, nullptr) << reported;
+  EXPECT_NE(s.find({"kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "edge"}).object, nullptr)
+      << "the Kustomization itself lives here";
+  EXPECT_EQ(s.find({"apps", "Deployment", "default", "edge-web"}).object, nullptr);
+  EXPECT_NE(reported.find("Kustomization flux-system/edge applies to another cluster (spec.kubeConfig)"),
+            std::string::npos)
+      << reported;
+  bool edge_unbuilt = false, tuned_unbuilt = false;
+  for (const auto& u : s.unbuilt()) {
+    edge_unbuilt |= u.name == "edge";
+    tuned_unbuilt |= u.name == "tuned";
+  }
+  EXPECT_FALSE(edge_unbuilt) << "not even declared with unknown values";
+  EXPECT_TRUE(tuned_unbuilt) << reported;
+  EXPECT_NE(reported.find("HelmRelease flux-system/tuned is not built: spec.chart.spec.valuesFiles"),
+            std::string::npos)
+      << reported;
+}
+
 }  // namespace
 }  // namespace gitgate::desired

@@ -947,14 +947,17 @@ TEST(PolicyExamples, ArgoExampleTreatsOnlyTheApplicationControllerAsAgent) {
 TEST(PolicyLoader, ArgoSourceIsExclusiveWithPathsRenderAndFluxAndNamesItsErrors) {
   auto r = load_policies_from_text("t.yaml", policy_text("a", "    paths: [x]\n    render: kustomize\n"
                                                               "    flux:\n      path: clusters/prod\n"
-                                                              "    argocd:\n      tracking: labels\n"));
+                                                              "    argocd:\n      tracking: labels\n"
+                                                              "      destinations: []\n"));
   EXPECT_THAT(messages(r),
               ::testing::IsSupersetOf({HasSubstr("spec.source.argocd: missing required field 'path'"),
                                        HasSubstr("'labels' is not a tracking method; use label, annotation or "
                                                  "annotation+label"),
                                        HasSubstr("a source follows either plain paths or argocd, not both"),
                                        HasSubstr("argocd builds as Argo CD does; leave render out"),
-                                       HasSubstr("a source follows either flux or argocd, not both")}));
+                                       HasSubstr("a source follows either flux or argocd, not both"),
+                                       HasSubstr("destinations: empty list; name this cluster as Applications "
+                                                 "do")}));
   for (const auto& d : r.errors) EXPECT_THAT(d.to_string(), ::testing::StartsWith("t.yaml:")) << "file:line:col";
 }
 
