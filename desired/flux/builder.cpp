@@ -14,6 +14,7 @@
 #include "core/duration.h"
 #include "desired/common.h"
 #include "desired/flux/substitute.h"
+#include "desired/helm/chart_archive.h"
 #include "desired/helm/helm.h"
 #include "desired/kustomize/kustomization.h"
 #include "manifests/yaml_document.h"
@@ -570,12 +571,6 @@ class Builder::Run {
       if (!str(ref, "digest").empty())
         return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
     } else if (chart_spec.is_object()) {
-      // source-controller replaces the chart's values.yaml with these files merged: not emulated yet, and a
-      // render without them would declare values helm-controller never applies.
-      if (!field(chart_spec, "valuesFiles").empty() || !str(chart_spec, "valuesFile").empty())
-        return unbuilt(owner, build,
-                       "spec.chart.spec.valuesFiles replaces the chart's default values, which gitgate does not "
-                       "emulate yet; put these values in spec.values or valuesFrom to have them enforced");
       const json& ref = field(chart_spec, "sourceRef");
       std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),
                   ns = str(ref, "namespace", owner.ns);
@@ -649,6 +644,21 @@ class Builder::Run {
     }
     build->chain.push_back({chart_label, "", 0, nullptr});
 
+    // valuesFiles: source-controller merges them in order and makes the result the chart's values.yaml.
+    std::optional<ChartValues> chart_values;
+    if (chart_spec.is_object()) {
+      std::vector<std::string> files;
+      if (std::string one = str(chart_spec, "valuesFile"); !one.empty()) files.push_back(one);  // v2beta1
+      for (const auto& file : field(chart_spec, "valuesFiles"))
+        if (file.is_string()) files.push_back(file.get<std::string>());
+      if (!files.empty()) {
+        auto merged = values_files(chart_path, from_tree, files, flag(chart_spec, "ignoreMissingValuesFiles"));
+        if (!merged) return unbuilt(owner, build, merged.error());
+        chart_values = std::move(*merged);
+        chart_digest += "\nvaluesFiles " + sha256_hex(chart_values->values.dump());
+      }
+    }
+
     // The values: valuesFrom in order, then the inline values on top.
     json values = json::object();
     for (const auto& from : field(spec, "valuesFrom")) {
@@ -681,6 +691,10 @@ class Builder::Run {
         add_origins(build->values, manifests::scalar_leaves(*cm_text, "ConfigMap", name, {"data", key}),
                     "valuesFrom ConfigMap " + name, cm->file);
     }
+    // The chart's values (valuesFiles) are under valuesFrom and the inline values: cited after them.
+    if (chart_values)
+      for (const auto& origin : chart_values->origins)
+        if (build->values.size() < kMaxValueOrigins) build->values.push_back(origin);
     merge_maps(values, field(spec, "values"));
     // Inline values last: they win over valuesFrom, so their lines are the ones to cite first.
     if (auto text = tree_.read(owner.file)) {
@@ -702,7 +716,8 @@ class Builder::Run {
     fingerprint_ += "h" + key + "\n";
     auto output = cache_.outputs.load("helm", key);
     if (!output) {
-      auto rendered = render(chart_path, release, release_ns, values, crds, no_hooks, post_renderers);
+      auto rendered = render(chart_path, chart_values ? &*chart_values : nullptr, release, release_ns, values,
+                             crds, no_hooks, post_renderers);
       if (!rendered) return unbuilt(owner, build, rendered.error());
       cache_.outputs.store("helm", key, *rendered);
       output = std::move(*rendered);
@@ -764,9 +779,65 @@ class Builder::Run {
                      options_.max_output_bytes, cancel_fd_);
   }
 
-  gitgate::Result<std::string> render(const std::string& chart, const std::string& release,
-                                      const std::string& ns, const json& values, bool crds, bool no_hooks,
-                                      const json& post_renderers) {
+  // A chart whose values.yaml source-controller replaced: the chart's files and the values that replace it.
+  struct ChartValues {
+    std::string directory;                 // a chart directory of the repository (exported), or
+    std::vector<helm::ArchiveFile> files;  // a pulled chart's files
+    std::string root;                      // the chart's directory inside `files`
+    json values;
+    std::vector<ValueOrigin> origins;  // the repository files' lines, the later files' first
+  };
+
+  // What source-controller makes of a HelmChart's valuesFiles: each file merged over the previous ones, read
+  // from the repository for a chart in Git (paths from the repository's root) or from the chart itself for a
+  // pulled one ("values.yaml" being the chart's own values). Values from repository files are cited.
+  gitgate::Result<ChartValues> values_files(const std::string& chart, bool from_tree,
+                                            const std::vector<std::string>& paths, bool ignore_missing) {
+    ChartValues out;
+    out.values = json::object();
+    std::map<std::string, const std::string*> in_chart;
+    if (from_tree) {
+      out.directory = chart;
+    } else {
+      auto files = helm::read_chart_archive(chart);
+      if (!files) return Error{files.error()};
+      out.files = std::move(*files);
+      for (const auto& file : out.files)
+        if (auto slash = file.path.find('/'); slash != std::string::npos && file.path.substr(slash) == "/Chart.yaml")
+          out.root = file.path.substr(0, slash);
+      if (out.root.empty()) return Error{"chart archive " + chart + " has no Chart.yaml at its top"};
+      for (const auto& file : out.files)
+        if (file.path.starts_with(out.root + "/")) in_chart[file.path.substr(out.root.size() + 1)] = &file.data;
+    }
+    std::vector<ValueOrigin> cited;
+    for (const auto& path : paths) {
+      auto clean = clean_path(path);
+      if (!clean || clean->empty()) return Error{"valuesFiles: '" + path + "' is not a path inside the source"};
+      std::optional<std::string> text;
+      if (from_tree) {
+        text = tree_.read(*clean);
+      } else if (auto it = in_chart.find(*clean); it != in_chart.end()) {
+        text = *it->second;
+      }
+      if (!text) {
+        if (ignore_missing) continue;
+        return Error{"valuesFiles: no values file found at path '" + path + "'" +
+                     (from_tree ? " in the repository" : " in the chart")};
+      }
+      auto docs = manifests::yaml_documents_as_json(*text);
+      if (!docs) return Error{"valuesFiles: " + path + ": " + docs.error()};
+      for (const auto& d : *docs) merge_maps(out.values, json::parse(d, nullptr, false));
+      if (from_tree) add_origins(cited, manifests::scalar_leaves(*text), "valuesFiles", *clean);
+    }
+    // Later files win: their lines are cited first.
+    for (auto it = cited.rbegin(); it != cited.rend() && out.origins.size() < kMaxValueOrigins; ++it)
+      out.origins.push_back(*it);
+    return out;
+  }
+
+  gitgate::Result<std::string> render(std::string chart, const ChartValues* chart_values,
+                                      const std::string& release, const std::string& ns, const json& values,
+                                      bool crds, bool no_hooks, const json& post_renderers) {
     std::string pattern = (fs::temp_directory_path() / "gitgate-helm-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return Error{"cannot create a temporary directory for helm"};
     fs::path work = pattern;
@@ -777,6 +848,24 @@ class Builder::Run {
         fs::remove_all(p, ec);
       }
     } cleanup{work};
+    if (chart_values != nullptr) {
+      fs::path copy = work / "chart";
+      std::error_code ec;
+      if (!chart_values->directory.empty()) {
+        fs::copy(chart_values->directory, copy, fs::copy_options::recursive, ec);
+        if (ec) return Error{"cannot copy the chart for its valuesFiles: " + ec.message()};
+      } else {
+        if (Status s = helm::write_files(chart_values->files, copy.string()); !s.ok()) return Error{s.error()};
+        copy /= chart_values->root;
+      }
+      if (!fs::is_regular_file(copy / "values.yaml"))
+        return Error{"valuesFiles: the chart has no values.yaml for them to replace, which source-controller "
+                     "refuses"};
+      std::ofstream out(copy / "values.yaml", std::ios::trunc);
+      out << chart_values->values.dump();
+      if (!out) return Error{"cannot write the chart's merged values"};
+      chart = copy.string();
+    }
     {
       std::ofstream out(work / "values.json");
       out << values.dump();

@@ -207,6 +207,11 @@ class FluxBuild : public ::testing::Test {
   static bool has(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
   }
+  static std::string problems(const Snapshot& s) {
+    std::string out;
+    for (const auto& p : s.problems()) out += p.to_string() + "\n";
+    return out;
+  }
   static bool problem(const Snapshot& s, const std::string& part) {
     for (const auto& p : s.problems())
       if (has(p.to_string(), part)) return true;
@@ -290,6 +295,35 @@ TEST_F(FluxBuild, AnOciChartWithPostRenderersAndAChartInTheRepositoryAreBuilt) {
   EXPECT_EQ(json::parse(jobs->json())["spec"]["schedule"], "*/5 * * * *");
   EXPECT_EQ(jobs->built_by()->applier, "system:serviceaccount:shop:shop-deployer")
       << "a HelmRelease's serviceAccountName applies what it builds";
+}
+
+// valuesFiles as source-controller builds them: merged in order into the chart's values.yaml (replacing it),
+// under valuesFrom and the inline values; read from the chart for a pulled chart, from the repository's root
+// for a chart in Git, whose lines are cited.
+TEST_F(FluxBuild, ValuesFilesReplaceTheChartsDefaultValuesAsSourceControllerBuildsThem) {
+  ASSERT_NE(declared("apps", "Deployment", "shop", "tuned"), nullptr) << problems(*world_->snapshot);
+  json tuned = declared_json("apps", "Deployment", "shop", "tuned");
+  EXPECT_EQ(tuned["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/web-prod:latest")
+      << "values-prod.yaml's repository over values.yaml, whose tag stays";
+  EXPECT_EQ(tuned["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 9090);
+  EXPECT_EQ(tuned["spec"]["replicas"], 7) << "the inline values over both files";
+  ASSERT_NE(declared("apps", "Deployment", "shop", "bare"), nullptr) << problems(*world_->snapshot);
+  json bare = declared_json("apps", "Deployment", "shop", "bare");
+  EXPECT_EQ(bare["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/web-prod:")
+      << "values.yaml is not listed, so the chart's tag default is gone (a missing file is ignored as asked)";
+  EXPECT_EQ(bare["spec"]["replicas"], 5);
+
+  const DeclaredObject* nightly = declared("batch", "CronJob", "shop", "nightly-cleanup");
+  ASSERT_NE(nightly, nullptr);
+  json live = as_stored(json::parse(nightly->json()), "helm-controller");
+  EXPECT_EQ(live["spec"]["schedule"], "0 3 * * *");
+  json edited = live;
+  edited["spec"]["schedule"] = "* * * * *";
+  Decision d = decide("UPDATE", "jane@example.com", edited, live);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(has(d.message, "Git has \"0 3 * * *\" (set by valuesFiles at values/nightly.yaml:1)")) << d.message;
+  Decision agent = decide("UPDATE", kHelmController, live, live);
+  EXPECT_TRUE(agent.allowed) << agent.message;
 }
 
 TEST_F(FluxBuild, AChartRepositoryThatIsDownDeclaresTheReleasesObjectsWithUnknownValues) {
@@ -456,9 +490,9 @@ TEST_F(FluxBuild, AWarmCacheBuildsWithoutRunningKustomizeOrHelm) {
 }
 
 // A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
-// here, not even with unknown values (a person here may own objects of the same names). A HelmRelease whose
-// chart takes valuesFiles is reported as not built rather than rendered without them.
-TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredAndValuesFilesAreNotGuessed) {
+// here, not even with unknown values (a person here may own objects of the same names), and its chart is not
+// pulled.
+TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
   WorkRepo repo;
   repo.write("clusters/prod/flux-system/gotk-sync.yaml",
              "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
@@ -485,8 +519,8 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredAndValuesFilesAreNot
                  "  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://127.0.0.1:9/charts\n"
                  "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: tuned\n"
                  "  namespace: flux-system\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: web\n"
-                 "      valuesFiles: [values.yaml, values-prod.yaml]\n      sourceRef:\n"
-                 "        kind: HelmRepository\n        name: charts\n");
+                 "      sourceRef:\n        kind: HelmRepository\n        name: charts\n"
+                 "  kubeConfig:\n    secretRef:\n      name: edge-kubeconfig\n");
   repo.write("local/web.yaml", gitstate::testing::deployment("web", 2));
   repo.write("edge/web.yaml", gitstate::testing::deployment("edge-web", 3));
   std::string head = repo.commit("two clusters");
@@ -520,8 +554,8 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredAndValuesFilesAreNot
     tuned_unbuilt |= u.name == "tuned";
   }
   EXPECT_FALSE(edge_unbuilt) << "not even declared with unknown values";
-  EXPECT_TRUE(tuned_unbuilt) << reported;
-  EXPECT_NE(reported.find("HelmRelease flux-system/tuned is not built: spec.chart.spec.valuesFiles"),
+  EXPECT_FALSE(tuned_unbuilt) << "its chart repository is never reached: " << reported;
+  EXPECT_NE(reported.find("HelmRelease flux-system/tuned applies to another cluster (spec.kubeConfig)"),
             std::string::npos)
       << reported;
 }
