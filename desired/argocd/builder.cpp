@@ -12,6 +12,7 @@
 
 #include "core/argocd_tracking.h"
 #include "desired/argocd/application_set.h"
+#include "desired/helm/chart_archive.h"
 #include "desired/kustomize/kustomization.h"
 #include "manifests/loader.h"
 #include "manifests/yaml_document.h"
@@ -582,9 +583,9 @@ class Builder::Run {
       return std::nullopt;
     }
     if (chart_path.empty() && !file.starts_with("/")) {
-      error = "value file " + file +
-              " lies inside a chart pulled from a Helm repository, which gitgate does not read yet; use a "
-              "second source with ref";
+      error = "'" + file +
+              "' lies inside a chart pulled from a Helm repository, where gitgate reads valueFiles but not "
+              "fileParameters yet; use a second source with ref";
       return std::nullopt;
     }
     auto path = clean_path(file.starts_with("/") ? file : chart_path + "/" + file);
@@ -609,8 +610,33 @@ class Builder::Run {
                       (request.include_crds ? "crds" : "") + (request.skip_tests ? "notests" : "") +
                       (request.skip_schema_validation ? "noschema" : "") + "\n";
     std::vector<ValueOrigin> file_values;  // later files first: they win
+    std::optional<std::vector<helm::ArchiveFile>> archive;  // a pulled chart's files, read once
     for (const auto& value_file : field(helm, "valueFiles")) {
       if (!value_file.is_string()) continue;
+      const std::string& name = value_file.get<std::string>();
+      // A relative path in a pulled chart: the repo-server unpacks the chart and passes the file inside it.
+      if (chart_path.empty() && !name.starts_with("$") && !name.starts_with("/") &&
+          name.find("://") == std::string::npos) {
+        if (!archive) {
+          auto files = helm::read_chart_archive(chart);
+          if (!files) return Error{where + ".helm.valueFiles: " + files.error()};
+          archive = std::move(*files);
+        }
+        auto clean = clean_path(name);
+        const helm::ArchiveFile* file =
+            clean ? helm::chart_file(*archive, helm::chart_root(*archive), *clean) : nullptr;
+        if (file == nullptr) {
+          if (flag(helm, "ignoreMissingValueFiles")) continue;
+          return Error{where + ".helm.valueFiles: " + name + " is not in the chart"};
+        }
+        const fs::path* dir = work();
+        if (dir == nullptr) return Error{"cannot create a temporary directory for helm values"};
+        fs::path copy = *dir / ("chart-values-" + sha256_hex(file->data).substr(0, 16) + ".yaml");
+        std::ofstream(copy, std::ios::trunc) << file->data;
+        request.more_values_files.push_back(copy.string());
+        key += "chart values " + *clean + "\n";
+        continue;
+      }
       std::string error;
       auto path = resolve_file(value_file.get<std::string>(), chart_path, refs, error);
       if (!path) return Error{where + ".helm.valueFiles: " + error};

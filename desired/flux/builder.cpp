@@ -795,19 +795,14 @@ class Builder::Run {
                                             const std::vector<std::string>& paths, bool ignore_missing) {
     ChartValues out;
     out.values = json::object();
-    std::map<std::string, const std::string*> in_chart;
     if (from_tree) {
       out.directory = chart;
     } else {
       auto files = helm::read_chart_archive(chart);
       if (!files) return Error{files.error()};
       out.files = std::move(*files);
-      for (const auto& file : out.files)
-        if (auto slash = file.path.find('/'); slash != std::string::npos && file.path.substr(slash) == "/Chart.yaml")
-          out.root = file.path.substr(0, slash);
+      out.root = helm::chart_root(out.files);
       if (out.root.empty()) return Error{"chart archive " + chart + " has no Chart.yaml at its top"};
-      for (const auto& file : out.files)
-        if (file.path.starts_with(out.root + "/")) in_chart[file.path.substr(out.root.size() + 1)] = &file.data;
     }
     std::vector<ValueOrigin> cited;
     for (const auto& path : paths) {
@@ -816,8 +811,8 @@ class Builder::Run {
       std::optional<std::string> text;
       if (from_tree) {
         text = tree_.read(*clean);
-      } else if (auto it = in_chart.find(*clean); it != in_chart.end()) {
-        text = *it->second;
+      } else if (const auto* file = helm::chart_file(out.files, out.root, *clean)) {
+        text = file->data;
       }
       if (!text) {
         if (ignore_missing) continue;

@@ -164,6 +164,22 @@ gitgate::Result<std::vector<ArchiveFile>> read_chart_archive(const std::string& 
   return files;
 }
 
+std::string chart_root(const std::vector<ArchiveFile>& files) {
+  for (const auto& file : files)
+    if (auto slash = file.path.find('/'); slash != std::string::npos && file.path.substr(slash) == "/Chart.yaml")
+      return file.path.substr(0, slash);
+  return {};
+}
+
+const ArchiveFile* chart_file(const std::vector<ArchiveFile>& files, const std::string& root,
+                              const std::string& path) {
+  const std::string wanted = root + "/" + path;
+  // The last of equal paths wins, as when the archive is unpacked.
+  for (auto it = files.rbegin(); it != files.rend(); ++it)
+    if (it->path == wanted) return &*it;
+  return nullptr;
+}
+
 gitgate::Status write_files(const std::vector<ArchiveFile>& files, const std::string& directory) {
   for (const auto& file : files) {
     fs::path target = fs::path(directory) / file.path;

@@ -27,6 +27,13 @@ struct ArchiveFile {
 gitgate::Result<std::vector<ArchiveFile>> read_chart_archive(const std::string& path,
                                                              const ArchiveLimits& limits = {});
 
+// The chart's directory in the archive: the top-level one holding Chart.yaml; "" when there is none.
+std::string chart_root(const std::vector<ArchiveFile>& files);
+
+// A file by its path inside the chart ("values-prod.yaml", "ci/values.yaml"); null when the chart has none.
+const ArchiveFile* chart_file(const std::vector<ArchiveFile>& files, const std::string& root,
+                              const std::string& path);
+
 // Writes the files below `directory` (created), each at its archive path.
 gitgate::Status write_files(const std::vector<ArchiveFile>& files, const std::string& directory);
 

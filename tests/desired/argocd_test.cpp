@@ -255,6 +255,11 @@ TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
   json cache = declared_json("apps", "Deployment", "web", "cache-cache");
   ASSERT_FALSE(cache.empty()) << problems(*world_->snapshot);
   EXPECT_EQ(cache["spec"]["template"]["spec"]["containers"][0]["args"][1], "768Mi");
+  // Value files inside a pulled chart, over the chart's values.yaml (a missing one ignored as asked).
+  json prod = declared_json("apps", "Deployment", "prod", "prod-web");
+  EXPECT_EQ(prod["spec"]["replicas"], 5);
+  EXPECT_EQ(prod["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/web-prod:latest");
+  EXPECT_EQ(prod["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 9090);
   // Directory, recursing, with exclude.
   EXPECT_NE(declared("apps", "Deployment", "guestbook", "guestbook-ui"), nullptr);
   EXPECT_NE(declared("", "Service", "guestbook", "guestbook-ui"), nullptr) << "recurse: true";
@@ -289,8 +294,8 @@ TEST_F(ArgoBuild, AppOfAppsIsDeclaredAndFollowedAndASelfManagingRootIsReportedOn
   EXPECT_EQ(chain[2].what, "chart charts/apps (repository path)");
   EXPECT_TRUE(problem(*world_->snapshot, "Application argocd/root is rendered again by Application argocd/root"))
       << problems(*world_->snapshot);
-  EXPECT_EQ(world_->builder->last_stats().argocd.applications, 9u)
-      << "root, platform, frontend, cache, legacy, guestbook, shop and two tenants";
+  EXPECT_EQ(world_->builder->last_stats().argocd.applications, 10u)
+      << "root, platform, frontend, cache, legacy, prod-web, guestbook, shop and two tenants";
 }
 
 TEST_F(ArgoBuild, HooksAreCreatedAndDeletedByTheController) {
