@@ -168,7 +168,7 @@ class DocumentReader {
       return;
     }
     const auto* metadata = field("metadata");
-    std::string annotation;
+    std::string annotation, generate_name;
     bool bad_namespace = false;
     if (metadata != nullptr && yaml_.node(metadata->value).kind == YamlNode::Kind::Mapping) {
       std::vector<YamlToJson::Pair> meta;
@@ -176,6 +176,8 @@ class DocumentReader {
       for (const auto& p : meta) {
         if (p.key == "name") {
           if (auto v = yaml_.string_value(p.value)) doc.name = *v;
+        } else if (p.key == "generateName") {
+          if (auto v = yaml_.string_value(p.value)) generate_name = *v;
         } else if (p.key == "namespace") {
           auto v = yaml_.string_value(p.value);
           if (v) doc.ns = *v;
@@ -186,6 +188,10 @@ class DocumentReader {
         }
       }
     }
+    // An object Git writes with only generateName (Argo CD's and Helm's hooks are created so) is declared
+    // under "<generateName>*", a name no real object can have: what the API server names from it is
+    // compared with it (policies/engine).
+    if (doc.name.empty() && !generate_name.empty()) doc.name = generate_name + "*";
     std::string missing;
     for (auto [present, what] :
          {std::pair{!doc.api_version.empty(), "apiVersion"}, std::pair{!doc.kind.empty(), "kind"},
@@ -196,7 +202,8 @@ class DocumentReader {
     }
     if (!missing.empty()) {
       problem(n.line,
-              "not a Kubernetes object: no " + missing + " (each must be a non-empty string); skipped");
+              "not a Kubernetes object: no " + missing + " (each must be a non-empty string; generateName "
+                  "may stand for metadata.name); skipped");
       return;
     }
     if (bad_namespace) {

@@ -176,6 +176,18 @@ class Evaluation {
     }
     const Snapshot& current = *window_->current();
     lookup_ = current.find({target_.group, target_.kind, target_.ns, target_.name});
+    if (!lookup_.declared() && req_.operation == Operation::Create && !target_.scale) {
+      // Created from generateName: compared with what Git declares under that generateName (a hook).
+      std::string_view generate_name;
+      auto field = member(member(req_.object, "metadata"), "generateName");
+      if (field && !field->get(generate_name) && !generate_name.empty()) {
+        auto templated = current.find({target_.group, target_.kind, target_.ns, std::string(generate_name) + "*"});
+        if (templated.declared()) {
+          lookup_name_ = std::string(generate_name) + "*";
+          lookup_ = templated;
+        }
+      }
+    }
     d_.snapshot_commit = current.commit_ptr();
     if (lookup_.declared()) {
       d_.declared = std::shared_ptr<const DeclaredObject>(window_->snapshots.front(), lookup_.object);
@@ -409,7 +421,9 @@ class Evaluation {
     bool bound_hit = false;
     for (size_t i = 0; i < window_->snapshots.size(); ++i) {
       const Snapshot& snap = *window_->snapshots[i];
-      auto hit = i == 0 ? lookup_ : snap.find({target_.group, target_.kind, target_.ns, target_.name});
+      auto hit = i == 0 ? lookup_
+                        : snap.find({target_.group, target_.kind, target_.ns,
+                                     lookup_name_.empty() ? target_.name : std::string_view(lookup_name_)});
       if (!hit.declared()) continue;
       seen_anywhere = true;
       if (hit.conflict()) {
@@ -968,6 +982,7 @@ class Evaluation {
   Scratch& scratch_;
   Target target_;
   Snapshot::Lookup lookup_;
+  std::string lookup_name_;  // "<generateName>*" when the object is created from a declared generateName
   std::vector<const PathPattern*> ignored_;
   std::vector<const PathPattern*> granted_;  // controllers: the paths the policy grants them for this kind
   std::shared_ptr<const DeclaredObject> unknown_;  // declared with unknown values (declare_unbuilt)

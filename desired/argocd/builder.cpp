@@ -492,7 +492,9 @@ class Builder::Run {
     ArgoTracking tracking = options_.spec.argocd->tracking;
     if (tracking != ArgoTracking::Annotation) meta["labels"][std::string(gitgate::argocd::kInstanceLabel)] = instance;
     if (tracking != ArgoTracking::Label)
-      meta["annotations"][std::string(gitgate::argocd::kTrackingAnnotation)] = instance + ":" + b.group + "/" + b.kind + ":" + b.ns + "/" + b.name;
+      // The object's own name: "" for a hook Git writes with generateName (declared as "<generateName>*").
+      meta["annotations"][std::string(gitgate::argocd::kTrackingAnnotation)] =
+          instance + ":" + b.group + "/" + b.kind + ":" + b.ns + "/" + str(meta, "name");
   }
 
   gitgate::Status render_source(const Owner& app, const json& source, const std::string& where,

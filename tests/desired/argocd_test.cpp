@@ -231,6 +231,7 @@ TEST_F(ArgoBuild, TheControllerSyncingEveryApplicationAsRenderedIsAllowed) {
   size_t checked = 0;
   for (const auto& o : world_->snapshot->objects()) {
     if (!o->built_by() || o->built_by()->applier != kController) continue;
+    if (o->key().name.ends_with("*")) continue;  // a generateName hook: created under other names (below)
     json live = as_stored(json::parse(o->json()));
     Decision update = decide("UPDATE", kController, live, live);
     EXPECT_TRUE(update.allowed) << o->key().kind << " " << o->key().ns << "/" << o->key().name << ": "
@@ -304,6 +305,25 @@ TEST_F(ArgoBuild, HooksAreCreatedAndDeletedByTheController) {
   EXPECT_TRUE(decide("DELETE", kController, nullptr, hook).allowed);
   Decision person = decide("CREATE", kPerson, hook);
   EXPECT_FALSE(person.allowed);
+
+  // A hook with only generateName: declared under "guestbook-check-*"; each Job the API server names from it
+  // is compared with it.
+  json generated = as_stored(declared_json("batch", "Job", "guestbook", "guestbook-check-*"));
+  EXPECT_FALSE(generated["metadata"].contains("name"));
+  generated["metadata"]["name"] = "guestbook-check-x7k2p";
+  Decision created = decide("CREATE", kController, generated);
+  EXPECT_TRUE(created.allowed) << created.message;
+  EXPECT_EQ(created.reason, "agent-matches-git");
+  json altered = generated;
+  altered["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/example/miner:1.0";
+  Decision mismatch = decide("CREATE", kController, altered);
+  EXPECT_FALSE(mismatch.allowed);
+  EXPECT_TRUE(has(mismatch.message, "guestbook-check:1.0")) << mismatch.message;
+  json stranger = generated;
+  stranger["metadata"]["generateName"] = "stranger-";
+  stranger["metadata"]["name"] = "stranger-abcde";
+  EXPECT_FALSE(decide("CREATE", kController, stranger).allowed) << "no such generateName in Git";
+  EXPECT_FALSE(decide("CREATE", kPerson, generated).allowed) << "a person creating Argo CD's hook";
 }
 
 // --- people ------------------------------------------------------------------------------------------

@@ -93,12 +93,24 @@ TEST(Loader, ReportsDocumentsThatAreNotObjectsWithPathAndLine) {
   EXPECT_TRUE(r.documents.empty());
   EXPECT_EQ(
       problems_of(r),
-      "missing-fields.yaml:1: not a Kubernetes object: no metadata.name (each must be a non-empty string); "
-      "skipped\n"
-      "missing-fields.yaml:6: not a Kubernetes object: no apiVersion (each must be a non-empty string); "
-      "skipped\n"
+      "missing-fields.yaml:1: not a Kubernetes object: no metadata.name (each must be a non-empty string; "
+      "generateName may stand for metadata.name); skipped\n"
+      "missing-fields.yaml:6: not a Kubernetes object: no apiVersion (each must be a non-empty string; "
+      "generateName may stand for metadata.name); skipped\n"
       "missing-fields.yaml:10: not a Kubernetes object: the document is a sequence, not a mapping; "
       "skipped\n");
+}
+
+// Argo CD's and Helm's hooks may have only generateName: declared under "<generateName>*", which no object
+// the API server names can be, so the engine finds it only for what is created from that generateName.
+TEST(Loader, AnObjectWithOnlyGenerateNameIsDeclaredUnderItsPrefix) {
+  FileResult r = parse("hook.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n");
+  ASSERT_EQ(r.documents.size(), 1u) << problems_of(r);
+  EXPECT_EQ(r.documents[0].name, "migrate-*");
+  EXPECT_EQ(r.documents[0].json.find("\"name\""), std::string::npos) << "the object itself keeps no name";
+  FileResult named = parse("job.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: a\n  generateName: b-\n");
+  ASSERT_EQ(named.documents.size(), 1u);
+  EXPECT_EQ(named.documents[0].name, "a") << "a name wins, as in the API server";
 }
 
 TEST(Loader, NonStringNameIsReported) {
