@@ -96,8 +96,9 @@ std::string repository_identity(std::string url) {
   }
   while (url.ends_with("/")) url.pop_back();
   if (url.ends_with(".git")) url.resize(url.size() - 4);
-  std::transform(url.begin(), url.begin() + static_cast<long>(std::min(url.find('/'), url.size())),
-                 url.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // Case aside, as Argo CD compares repository URLs (git.NormalizeGitURL): Git hosts treat the path so too.
+  std::transform(url.begin(), url.end(), url.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return url;
 }
 

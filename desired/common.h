@@ -69,8 +69,8 @@ std::string hex(const unsigned char* bytes, size_t size);
 std::string group_of(const std::string& api_version);
 // "./clusters//prod/" -> "clusters/prod"; nullopt for paths that climb out.
 std::optional<std::string> clean_path(std::string_view path);
-// A Git URL reduced to host and path, so https://github.com/org/fleet.git and ssh://git@github.com/org/fleet
-// name the same repository.
+// A Git URL reduced to host and path, lower-cased, so https://github.com/Org/fleet.git and
+// ssh://git@github.com/org/fleet name the same repository.
 std::string repository_identity(std::string url);
 // The identities of the policy's repository: its `url` and every `knownAs`.
 std::set<std::string> repository_identities(const SourceSpec& spec);

@@ -441,7 +441,7 @@ TEST(ArgoKnownAs, ApplicationsNamingTheRepositoryByAnotherURLAreBuiltWhenThePoli
   repo.write("argocd/guestbook.yaml",
              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\n"
              "  namespace: argocd\nspec:\n  project: default\n  source:\n"
-             "    repoURL: https://github.com/example/fleet.git\n    targetRevision: HEAD\n    path: guestbook\n"
+             "    repoURL: https://github.com/Example/Fleet.git\n    targetRevision: HEAD\n    path: guestbook\n"
              "  destination:\n    server: https://kubernetes.default.svc\n    namespace: guestbook\n");
   repo.write("guestbook/ui.yaml", gitstate::testing::deployment("guestbook-ui", 2));
   std::string head = repo.commit("guestbook");
