@@ -196,6 +196,20 @@ Status read_gvr(object req, std::string_view key, std::string_view path, bool re
   return read_group_version(req, key, path, required, "resource", out.group, out.version, out.resource);
 }
 
+
+std::string parse_error_message(simdjson::error_code code) {
+  switch (code) {
+    case simdjson::DEPTH_ERROR:
+      return "body is not acceptable JSON: nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    case simdjson::UTF8_ERROR: return "body is not valid JSON: invalid UTF-8";
+    case simdjson::CAPACITY: return "body is too large";
+    case simdjson::EMPTY: return "body is empty; expected an AdmissionReview";
+    default: return std::string("body is not valid JSON: ") + simdjson::error_message(code);
+  }
+}
+
+}  // namespace
+
 // Go's encoding/json writes a float64 without a fraction as an integer (1e20 arrives as
 // 100000000000000000000), and simdjson's DOM refuses integers beyond 64 bits. Such a value, stored once in
 // an object (through /status), would make every later review of that object fail. Copies `json` with a ".0"
@@ -256,19 +270,6 @@ bool widen_big_integers(std::string_view json, std::string& out) {
   out.append(json.substr(copied));
   return true;
 }
-
-std::string parse_error_message(simdjson::error_code code) {
-  switch (code) {
-    case simdjson::DEPTH_ERROR:
-      return "body is not acceptable JSON: nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels";
-    case simdjson::UTF8_ERROR: return "body is not valid JSON: invalid UTF-8";
-    case simdjson::CAPACITY: return "body is too large";
-    case simdjson::EMPTY: return "body is empty; expected an AdmissionReview";
-    default: return std::string("body is not valid JSON: ") + simdjson::error_message(code);
-  }
-}
-
-}  // namespace
 
 // A body whose big integers were widened (below) grows by 2 bytes a number, at most a quarter.
 constexpr size_t kMaxParsedBytes = kMaxBodyBytes + kMaxBodyBytes / 4 + 1024;

@@ -48,6 +48,11 @@ class PaddedBody {
   size_t size_;
 };
 
+// Go's encoding/json writes a float64 without a fraction as an integer (1e20 as 100000000000000000000), which
+// simdjson's DOM refuses. Copies `json` with ".0" after each integer literal that fits neither int64 nor
+// uint64, so it reads as the double Go meant; false when there is none. The decoder does this on its own.
+bool widen_big_integers(std::string_view json, std::string& out);
+
 // The AdmissionReview response for `uid`: allowed, status on deny, warnings, auditAnnotations; never a patch.
 std::string encode_response(std::string_view uid, const Decision& decision);
 void encode_response(std::string& out, std::string_view uid, const Decision& decision);
