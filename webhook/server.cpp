@@ -881,13 +881,17 @@ void Worker::sweep_waiting() {
 }
 
 void RecordInbox::deliver(std::weak_ptr<Session> session, uint64_t request, RecordOutcome outcome) {
-  std::lock_guard lock(mutex_);
-  answers_.push_back({std::move(session), request, std::move(outcome)});
-  if (posted_) return;
-  std::lock_guard gate_lock(gate_->mutex);
-  if (!gate_->open) return;
-  posted_ = true;
-  asio::post(ioc_, [self = shared_from_this()] { self->run(); });
+  {
+    std::lock_guard lock(mutex_);
+    answers_.push_back({std::move(session), request, std::move(outcome)});
+    if (posted_) return;
+    posted_ = true;
+  }
+  // Once for the writer's whole batch: the I/O thread answers every review of it in one go.
+  ConfirmationBatch::wake([self = shared_from_this()] {
+    std::lock_guard gate_lock(self->gate_->mutex);
+    if (self->gate_->open) asio::post(self->ioc_, [self] { self->run(); });
+  });
 }
 
 void RecordInbox::run() {
