@@ -215,7 +215,7 @@ struct Worker {
 
 // What the large-review lane hands back to the session's I/O thread.
 struct LaneResult {
-  enum class Kind { Malformed, WantsSync, Decided };
+  enum class Kind { Malformed, WantsSync, Decided, Overdue };
   Kind kind = Kind::Decided;
   std::string error;  // Malformed
   Decision decision;
@@ -587,6 +587,12 @@ class Session : public std::enable_shared_from_this<Session> {
   static LaneResult decide_large(ReviewDecoder& decoder, Evaluator& evaluator, std::string_view body,
                                  bool may_sync, const Session& session, RecordDone done) {
     LaneResult result;
+    // Waited behind other large reviews past its deadline: the API server is about to give up on it, so the
+    // lane does not spend a decode on it (that would only delay the reviews queued behind this one).
+    if (Clock::now() >= session.deadline_) {
+      result.kind = LaneResult::Kind::Overdue;
+      return result;
+    }
     auto request = decoder.decode(body);
     if (!request) {
       result.kind = LaneResult::Kind::Malformed;
@@ -622,6 +628,12 @@ class Session : public std::enable_shared_from_this<Session> {
       case LaneResult::Kind::WantsSync:
         if (wait_for_sync(result.decision)) return;
         return decide_in_lane(false);
+      case LaneResult::Kind::Overdue:
+        return reply_error(http::status::service_unavailable,
+                           "this review waited behind other large reviews (over " +
+                               std::to_string(kLargeBodyBytes >> 10) +
+                               " KiB) past its deadline and was not decided. Try again; if this persists, find "
+                               "who sends large reviews");
       case LaneResult::Kind::Decided:
         break;
     }

@@ -29,6 +29,8 @@ class FakeApplication : public Application {
    public:
     explicit FakeEvaluator(FakeApplication& app) : app_(app) {}
     Decision decide(const AdmissionRequest& request) override {
+      ++app_.decided;
+      while (request.name == "slow" && app_.hold_slow.load()) std::this_thread::sleep_for(5ms);
       Decision d;
       d.reason = "test";
       if (request.name == "deny-me" || (request.name == "needs-sync" && !app_.synced.load())) {
@@ -91,6 +93,8 @@ class FakeApplication : public Application {
   std::atomic<bool> confirm_before_returning{false};
   std::vector<RecordDone> held_records;
   std::atomic<int> flushes{0};
+  std::atomic<int> decided{0};
+  std::atomic<bool> hold_slow{false};  // reviews of objects named "slow" are decided once this is false
 
   // Waits until `count` records are held; then they can be answered with release().
   bool wait_held(size_t count) {
@@ -362,8 +366,8 @@ TEST_F(ServerTest, BodyOfExactly7MiBIsRead) {
 }
 
 // A review of about `bytes` (a ConfigMap with one long value).
-std::string large_review(std::string_view uid, size_t bytes) {
-  std::string body = review(uid, "cfg");
+std::string large_review(std::string_view uid, size_t bytes, std::string_view name = "cfg") {
+  std::string body = review(uid, name);
   body.insert(body.size() - 2, ",\"pad\":\"" + std::string(bytes - body.size() - 9, 'x') + "\"");
   return body;
 }
@@ -441,6 +445,43 @@ TEST_F(ServerTest, LargeReviewsAreAnsweredWhenTheirRecordIsConfirmedBeforeTheLan
     ASSERT_EQ(client.post("/validate?timeout=2s", review("small-" + std::to_string(i), "deny-me"), reply), "");
     EXPECT_NE(reply.body.find(R"("allowed":false)"), std::string::npos) << reply.body;
   }
+}
+
+TEST_F(ServerTest, ALargeReviewThatWaitedInTheLanePastItsDeadlineIs503WithoutBeingDecided) {
+  start();
+  app_.hold_slow = true;  // the first large review holds the lane
+  std::thread first([&] {
+    HttpsClient client(client_options());
+    HttpReply reply;
+    EXPECT_EQ(client.post("/validate?timeout=10s", large_review("first", 300 << 10, "slow"), reply), "");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+  });
+  for (int i = 0; i < 500 && app_.decided.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(app_.decided.load(), 1);
+
+  HttpReply late;
+  std::thread second([&] {
+    HttpsClient client(client_options());
+    EXPECT_EQ(client.post("/validate?timeout=1s", large_review("second", 300 << 10), late), "");
+  });
+  // A small review is not queued behind the lane.
+  HttpsClient small(client_options());
+  HttpReply reply;
+  ASSERT_EQ(small.post("/validate?timeout=1s", review("small", "cfg"), reply), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  std::this_thread::sleep_for(1100ms);  // past the second's deadline (0.8 s)
+  app_.hold_slow = false;
+  first.join();
+  second.join();
+  EXPECT_EQ(late.status, 503) << late.body;
+  EXPECT_NE(late.body.find("past its deadline"), std::string::npos) << late.body;
+  EXPECT_EQ(app_.decided.load(), 2) << "the overdue review was not decided";
+  EXPECT_EQ(app_.recorded.load(), 2) << "nor recorded";
+
+  // The lane serves the next one.
+  HttpsClient next(client_options());
+  ASSERT_EQ(next.post("/validate?timeout=2s", large_review("next", 300 << 10), reply), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
 }
 
 TEST_F(ServerTest, WrongPathIs404AndWrongMethodIs405) {
