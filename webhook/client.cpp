@@ -122,6 +122,8 @@ std::string HttpsClient::request(const std::string& method, const std::string& t
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   req.prepare_payload();
+  // "Transfer-Encoding: chunked" asked for: the body is sent in chunks instead of with a Content-Length.
+  if (auto it = headers.find("Transfer-Encoding"); it != headers.end() && it->second == "chunked") req.chunked(true);
   http::response<http::string_body> res;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -370,6 +371,34 @@ std::string large_review(std::string_view uid, size_t bytes, std::string_view na
   std::string body = review(uid, name);
   body.insert(body.size() - 2, ",\"pad\":\"" + std::string(bytes - body.size() - 9, 'x') + "\"");
   return body;
+}
+
+TEST_F(ServerTest, ChunkedBodiesAreReadWithinTheSameLimitsAndGiveTheirMemoryBack) {
+  start();
+  const std::map<std::string, std::string> chunked{{"Transfer-Encoding", "chunked"}};
+  HttpsClient client(client_options());
+  HttpReply reply;
+  ASSERT_EQ(client.request("POST", "/validate", review("small-chunked", "cfg"), reply, chunked), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("small-chunked"), std::string::npos) << reply.body;
+  // Past the small allowance the body reserves more, a step at a time, and goes to the large-review lane.
+  ASSERT_EQ(client.request("POST", "/validate", large_review("large-chunked", 3 << 20, "deny-me"), reply, chunked),
+            "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("large-chunked"), std::string::npos) << reply.body;
+  EXPECT_NE(reply.body.find(R"("allowed":false)"), std::string::npos) << reply.body;
+  std::string m = metrics();
+  EXPECT_NE(m.find("gitgate_request_memory_in_use_bytes 0\n"), std::string::npos) << m;
+
+  std::string over = large_review("too-large", 7 * 1024 * 1024 + 64);
+  HttpsClient other(client_options());
+  ASSERT_EQ(other.request("POST", "/validate", over, reply, chunked), "");
+  EXPECT_EQ(reply.status, 413) << reply.body;
+  m = metrics();
+  EXPECT_NE(m.find("gitgate_request_memory_in_use_bytes 0\n"), std::string::npos) << m;
+  HttpsClient after(client_options());
+  ASSERT_EQ(after.request("POST", "/validate", review("after", "cfg"), reply, chunked), "");
+  EXPECT_EQ(reply.status, 200) << reply.body;
 }
 
 TEST_F(ServerTest, ReviewsPastTheMemoryBudgetWaitAndAre503AtTheirDeadlineWhileSmallOnesPass) {
