@@ -24,6 +24,7 @@ struct ServeFlags {
   size_t audit_backlog = 8192;  // about 7 MB of lines
   std::string log_level = "info";
   std::string request_memory_budget;
+  size_t max_connections = 0;  // 0: from the container's memory limit
 };
 
 // The flag, else half the container's memory limit (the rest: the snapshots, the audit queue, connections,
@@ -41,6 +42,25 @@ Result<size_t> request_memory_budget(const std::string& flag) {
     return static_cast<size_t>(limit / 2);
   }
   return size_t{256} * 1024 * 1024;
+}
+
+// The flag, else as many connections as a quarter of the container's memory limit holds (each keeps about
+// 80 KiB of TLS state, however idle), else 10,000.
+size_t max_connections(size_t flag) {
+  uint64_t limit = webhook::container_memory_limit();
+  if (flag == 0) {
+    size_t n = webhook::default_max_connections(limit);
+    if (limit > 0)
+      log::info("at most " + std::to_string(n) + " webhook connections: a quarter of the container's " +
+                std::to_string(limit >> 20) + " MiB memory limit at about " +
+                std::to_string(webhook::kConnectionMemoryBytes >> 10) + " KiB each (--max-connections)");
+    return n;
+  }
+  if (limit > 0 && flag > limit / 2 / webhook::kConnectionMemoryBytes)
+    log::warn("--max-connections " + std::to_string(flag) + ": so many open connections hold about " +
+              std::to_string(flag * webhook::kConnectionMemoryBytes >> 20) + " MiB, more than half the " +
+              std::to_string(limit >> 20) + " MiB memory limit; the process may be killed for memory");
+  return flag;
 }
 
 int serve(ServeFlags& flags) {
@@ -81,6 +101,7 @@ int serve(ServeFlags& flags) {
     return 2;
   }
   flags.server.request_memory_budget = *budget;
+  flags.server.max_connections = max_connections(flags.max_connections);
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
   // async: about 7 MB of queued records at most; beyond that, answers wait for the disk (back-pressure).
   flags.gate.audit.queue_capacity = 8192;
@@ -125,8 +146,10 @@ void add_serve_command(CLI::App& app, ExitCode& exit) {
   cmd->add_option("--shutdown-delay", flags->shutdown_delay,
                   "After SIGTERM, keep serving this long with /readyz false before draining")
       ->capture_default_str();
-  cmd->add_option("--max-connections", flags->server.max_connections, "Open connections beyond this are closed")
-      ->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections,
+                  "Open webhook connections beyond this are closed at once (each holds about 80 KiB of TLS "
+                  "state). Default: as many as a quarter of the container's memory limit holds (819 under "
+                  "256Mi), else 10000");
   cmd->add_option("--request-memory-budget", flags->request_memory_budget,
                   "Memory the reviews in flight may use (bytes, Ki, Mi, Gi): a review up to 256 KiB costs its "
                   "body, a larger one about 15x its body (parsed document, diff scratch). Past it a review "

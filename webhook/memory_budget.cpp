@@ -52,6 +52,12 @@ uint64_t container_memory_limit() {
   return read_limit("/sys/fs/cgroup/memory/memory.limit_in_bytes");
 }
 
+size_t default_max_connections(uint64_t memory_limit) {
+  constexpr size_t kMost = 10000;
+  if (memory_limit == 0) return kMost;
+  return std::clamp<size_t>(static_cast<size_t>(memory_limit / 4 / kConnectionMemoryBytes), 64, kMost);
+}
+
 bool MemoryBudget::fits(size_t bytes, bool large) const {
   size_t limit = large ? large_capacity_ : capacity_;
   return bytes <= limit - std::min(limit, in_use_);

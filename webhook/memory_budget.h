@@ -28,6 +28,16 @@ size_t request_memory_cost(size_t body_bytes);
 // none (unlimited, or not in a cgroup).
 uint64_t container_memory_limit();
 
+// What one open webhook connection holds however idle it is: Asio's TLS stream keeps two 17 KiB record
+// buffers and its BIO pair two more, OpenSSL's SSL object, the HTTP read buffer. Measured: 3,000 TLS
+// connections that had each sent one Pod review took the server from 17 to 246 MiB (78 KiB each).
+constexpr size_t kConnectionMemoryBytes = 80 * 1024;
+
+// How many connections may be open when none is asked for: as many as a quarter of the container's memory
+// limit holds at kConnectionMemoryBytes each (819 under the chart's 256 MiB; the request budget takes half,
+// snapshots and the audit queue the rest), between 64 and 10,000; 10,000 without a limit.
+size_t default_max_connections(uint64_t memory_limit);
+
 class MemoryBudget {
  public:
   // Large reviews may hold all but an eighth of the budget: the rest always has room for small ones.

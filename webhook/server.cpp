@@ -296,6 +296,7 @@ class ServerImpl final : public Server {
   void start_drain();
   void check_drained();
   void serve_admin(tcp::socket socket);
+  void connection_refused();
 
   ServerOptions options_;
   Application& app_;
@@ -309,6 +310,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<LargeReviewLane> lane_;
   std::atomic<size_t> next_worker_{0};
   std::atomic<size_t> connections_{0};
+  std::atomic<uint64_t> refused_connections_{0};  // closed at once: past max_connections
+  uint64_t refused_unlogged_ = 0;                 // since the last warning; acceptor's thread only
+  Clock::time_point refusal_logged_{};
   std::atomic<bool> draining_{false};
   std::atomic<bool> shutting_down_{false};
   Clock::time_point drain_deadline_;
@@ -962,6 +966,7 @@ void ServerImpl::accept() {
         connections_.fetch_sub(1, std::memory_order_relaxed);
         beast::error_code ignored;
         socket.close(ignored);
+        connection_refused();
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
@@ -974,6 +979,23 @@ void ServerImpl::accept() {
     }
     accept();
   });
+}
+
+// A connection past --max-connections was closed: counted, and said at most every 10 s for as long as it
+// goes on (on the acceptor's thread only).
+void ServerImpl::connection_refused() {
+  refused_connections_.fetch_add(1, std::memory_order_relaxed);
+  ++refused_unlogged_;
+  auto now = Clock::now();
+  if (refusal_logged_ != Clock::time_point{} && now - refusal_logged_ < std::chrono::seconds(10)) return;
+  refusal_logged_ = now;
+  log::warn("closed " + std::to_string(refused_unlogged_) + " new webhook connection(s): " +
+            std::to_string(options_.max_connections) +
+            " are open, the most --max-connections allows (each holds about " +
+            std::to_string(kConnectionMemoryBytes >> 10) +
+            " KiB). The API server's calls on them fail; if it is the API server that opens so many, raise "
+            "--max-connections and the memory limit, else find who does");
+  refused_unlogged_ = 0;
 }
 
 // The admin port answers one small GET per connection: /healthz, /readyz, /metrics.
@@ -1018,6 +1040,9 @@ void ServerImpl::serve_admin(tcp::socket socket) {
         server.app_.render_metrics(res.body());
         append_metric_header(res.body(), "gitgate_connections", "gauge", "Open webhook connections.");
         res.body() += "gitgate_connections " + std::to_string(server.connections_.load()) + "\n";
+        append_metric(res.body(), "gitgate_connections_refused_total", "counter",
+                      "Webhook connections closed at once because --max-connections were open.",
+                      std::to_string(server.refused_connections_.load()));
         append_metric_header(res.body(), "gitgate_tls_reloads_total", "counter",
                              "Serving certificate reloads, by result.");
         res.body() += "gitgate_tls_reloads_total{result=\"ok\"} " + std::to_string(server.tls_->reloads()) + "\n";

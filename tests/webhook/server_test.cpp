@@ -14,6 +14,7 @@
 #include "tests/support/https_client.h"
 #include "tests/support/support.h"
 #include "webhook/codec.h"
+#include "webhook/memory_budget.h"
 
 namespace gitgate::webhook {
 namespace {
@@ -511,6 +512,41 @@ TEST_F(ServerTest, ALargeReviewThatWaitedInTheLanePastItsDeadlineIs503WithoutBei
   HttpsClient next(client_options());
   ASSERT_EQ(next.post("/validate?timeout=2s", large_review("next", 300 << 10), reply), "");
   EXPECT_EQ(reply.status, 200) << reply.body;
+}
+
+TEST_F(ServerTest, ConnectionsPastTheMostAllowedAreClosedCountedAndTheRestServed) {
+  ServerOptions options;
+  options.max_connections = 3;
+  start(options);
+  std::vector<std::unique_ptr<HttpsClient>> open;
+  HttpReply reply;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<HttpsClient>(client_options()));
+    ASSERT_EQ(open.back()->post("/validate", review("u" + std::to_string(i), "cfg"), reply), "");
+    EXPECT_EQ(reply.status, 200);
+  }
+  HttpsClient fourth(client_options());
+  EXPECT_NE(fourth.post("/validate", review("u3", "cfg"), reply), "") << "a fourth connection was served";
+  std::string m = metrics();
+  EXPECT_NE(m.find("gitgate_connections_refused_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("gitgate_connections 3\n"), std::string::npos) << m;
+  // The open ones keep being served; once one closes, a new one is.
+  ASSERT_EQ(open[0]->post("/validate", review("again", "cfg"), reply), "");
+  EXPECT_EQ(reply.status, 200);
+  open.pop_back();
+  for (int i = 0; i < 100 && metrics().find("gitgate_connections 2\n") == std::string::npos; ++i)
+    std::this_thread::sleep_for(20ms);
+  HttpsClient fifth(client_options());
+  ASSERT_EQ(fifth.post("/validate", review("u5", "cfg"), reply), "");
+  EXPECT_EQ(reply.status, 200);
+}
+
+TEST(MaxConnections, DefaultIsAQuarterOfTheMemoryLimitAtEightyKiBEach) {
+  EXPECT_EQ(default_max_connections(256ull << 20), 819u);  // the chart's limit
+  EXPECT_EQ(default_max_connections(1ull << 30), 3276u);
+  EXPECT_EQ(default_max_connections(8ull << 20), 64u);        // never fewer than 64
+  EXPECT_EQ(default_max_connections(64ull << 30), 10000u);    // nor more than 10,000
+  EXPECT_EQ(default_max_connections(0), 10000u);              // no limit known
 }
 
 TEST_F(ServerTest, WrongPathIs404AndWrongMethodIs405) {
