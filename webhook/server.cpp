@@ -313,6 +313,8 @@ class ServerImpl final : public Server {
   std::atomic<uint64_t> refused_connections_{0};  // closed at once: past max_connections
   uint64_t refused_unlogged_ = 0;                 // since the last warning; acceptor's thread only
   Clock::time_point refusal_logged_{};
+  static constexpr size_t kMaxAdminSessions = 256;
+  size_t admin_sessions_ = 0;  // open admin-port connections; the admin thread only
   std::atomic<bool> draining_{false};
   std::atomic<bool> shutting_down_{false};
   Clock::time_point drain_deadline_;
@@ -1001,7 +1003,8 @@ void ServerImpl::connection_refused() {
 // The admin port answers one small GET per connection: /healthz, /readyz, /metrics.
 void ServerImpl::serve_admin(tcp::socket socket) {
   struct AdminSession : std::enable_shared_from_this<AdminSession> {
-    AdminSession(ServerImpl& s, tcp::socket sock) : server(s), stream(std::move(sock)) {}
+    AdminSession(ServerImpl& s, tcp::socket sock) : server(s), stream(std::move(sock)) { ++server.admin_sessions_; }
+    ~AdminSession() { --server.admin_sessions_; }
     ServerImpl& server;
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
@@ -1059,6 +1062,12 @@ void ServerImpl::serve_admin(tcp::socket socket) {
       });
     }
   };
+  // Probes and scrapes come a few at a time; a flood of idle connections must not grow without end.
+  if (admin_sessions_ >= kMaxAdminSessions) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
   std::make_shared<AdminSession>(*this, std::move(socket))->start();
 }
 
