@@ -65,6 +65,12 @@ struct SourceSpec {
   std::optional<FluxSpec> flux;                       // follow Flux's object graph instead of plain `paths`
   std::optional<ArgoSpec> argocd;                     // follow Argo CD's Applications instead of plain `paths`
   std::vector<std::string> helm_command{"helm"};     // argv of the helm binary (Flux and Argo CD sources)
+  // What the cluster serves, which helm-controller and Argo CD's repo-server read from the live cluster and
+  // charts test with .Capabilities (Flux and Argo CD sources): `helm template --kube-version` and extra
+  // `--api-versions` ("monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"). Empty: helm's
+  // defaults (its own Kubernetes version, the built-in API versions only).
+  std::string kube_version;
+  std::vector<std::string> api_versions;
 };
 
 }  // namespace gitgate

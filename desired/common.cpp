@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -46,6 +47,19 @@ std::string hex(const unsigned char* bytes, size_t size) {
     out += kHex[bytes[i] & 15];
   }
   return out;
+}
+
+bool is_capability(std::string_view text) {
+  return text.size() <= 253 && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '/' || c == '+' ||
+                  c == '-';
+         });
+}
+
+std::string capabilities_key(const std::string& kube_version, const std::vector<std::string>& api_versions) {
+  std::string key = "kube-version=" + kube_version;
+  for (const auto& version : api_versions) key += " api-version=" + version;
+  return key;
 }
 
 std::string sha256_hex(std::string_view data) {

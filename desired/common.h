@@ -63,6 +63,12 @@ void set_link_commits(BuildOutput& result,
                       const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
 
 std::string sha256_hex(std::string_view data);
+// Whether a Kubernetes version or an API version may be passed to helm: letters, digits and . _ / + -, at
+// most 253 characters. Git's text reaches helm's command line only through this.
+bool is_capability(std::string_view text);
+inline constexpr size_t kMaxApiVersions = 2000;
+// The cluster capabilities a helm render was given, for its cache key.
+std::string capabilities_key(const std::string& kube_version, const std::vector<std::string>& api_versions);
 // Lowercase hex of a digest.
 std::string hex(const unsigned char* bytes, size_t size);
 // "apps/v1" -> "apps", "v1" -> "".

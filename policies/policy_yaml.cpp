@@ -40,7 +40,7 @@ constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
     {{"label", ArgoTracking::Label},
      {"annotation", ArgoTracking::Annotation},
      {"annotation+label", ArgoTracking::AnnotationAndLabel}}};
-constexpr std::array<std::string_view, 21> kSourceFields{"url",
+constexpr std::array<std::string_view, 23> kSourceFields{"url",
                                                          "knownAs",
                                                          "branch",
                                                          "paths",
@@ -60,7 +60,9 @@ constexpr std::array<std::string_view, 21> kSourceFields{"url",
                                                          "webURL",
                                                          "flux",
                                                          "argocd",
-                                                         "helmCommand"};
+                                                         "helmCommand",
+                                                         "kubeVersion",
+                                                         "apiVersions"};
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
 constexpr std::array<std::string_view, 4> kAgentFields{"name", "users", "groups", "mustMatchGit"};
@@ -839,6 +841,26 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
   }
   if (const Entry* command = f->get("helmCommand")) {
     if (auto argv = this->command(*command, "[helm]")) out.helm_command = std::move(*argv);
+  }
+  if (const Entry* version = f->get("kubeVersion")) {
+    if (auto text = checked(*version, syntax::check_kube_version)) out.kube_version = std::move(*text);
+  }
+  if (const Entry* versions = f->get("apiVersions")) {
+    if (auto items = strings(*versions)) {
+      if (items->size() > 2000) error(versions->mark(), versions->path + ": more than 2000 API versions");
+      for (auto& item : *items) {
+        if (auto status = syntax::check_api_version(item.text); !status)
+          error(item.mark, item.path + ": " + status.error());
+        else if (out.api_versions.size() < 2000)
+          out.api_versions.push_back(std::move(item.text));
+      }
+    }
+  }
+  for (const char* name : {"kubeVersion", "apiVersions"}) {
+    const Entry* entry = f->get(name);
+    if (entry && !f->get("flux") && !f->get("argocd"))
+      error(entry->key_mark, entry->path + ": only helm renders use it, so it needs flux or argocd in the same "
+                                           "source");
   }
   if (scheme == "http" && !out.credentials.empty()) {
     const Entry* credentials = f->get("credentials");

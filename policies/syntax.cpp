@@ -18,6 +18,9 @@ bool is_lower_alnum(char c) {
 bool is_alnum(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0;
 }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_control_or_space(char c) {
   auto u = static_cast<unsigned char>(c);
   return u <= 0x20 || u == 0x7f;
@@ -228,6 +231,52 @@ Status check_substitute_name(std::string_view text) {
   bool ok = !text.empty() && text.size() <= 253 && !std::isdigit(static_cast<unsigned char>(text.front())) &&
             std::all_of(text.begin(), text.end(), [](char c) { return is_alnum(c) || c == '_'; });
   if (!ok) return fail("variable name " + quote(text) + " must match [_a-zA-Z][_a-zA-Z0-9]*");
+  return Status::Ok();
+}
+
+Status check_kube_version(std::string_view text) {
+  // v1.31.2, 1.31, v1.30.4-eks-a737599: what `kubectl version` prints as the server's gitVersion.
+  std::string_view rest = text.starts_with('v') ? text.substr(1) : text;
+  size_t parts = 0;
+  while (!rest.empty() && is_digit(rest.front())) {
+    size_t digits = 0;
+    while (digits < rest.size() && is_digit(rest[digits])) ++digits;
+    ++parts;
+    rest.remove_prefix(digits);
+    if (parts == 3 || !rest.starts_with('.') || rest.size() < 2 || !is_digit(rest[1])) break;
+    rest.remove_prefix(1);
+  }
+  bool suffix_ok = rest.empty() || ((rest.front() == '-' || rest.front() == '+') &&
+                                    std::all_of(rest.begin(), rest.end(), [](char c) {
+                                      return is_alnum(c) || c == '.' || c == '-' || c == '+';
+                                    }));
+  if (parts < 2 || !suffix_ok || text.size() > 64)
+    return fail("Kubernetes version " + quote(text) + " must look like v1.31.2 (the server's gitVersion)");
+  return Status::Ok();
+}
+
+Status check_api_version(std::string_view text) {
+  // group/version, version (the core group) or group/version/Kind, as `kubectl api-versions` prints them.
+  std::vector<std::string_view> parts;
+  for (size_t at = 0; at <= text.size();) {
+    size_t slash = text.find('/', at);
+    if (slash == std::string_view::npos) slash = text.size();
+    parts.push_back(text.substr(at, slash - at));
+    at = slash + 1;
+  }
+  bool ok = text.size() <= 253 + 64 + 64 && parts.size() <= 3 &&
+            std::none_of(parts.begin(), parts.end(), [](std::string_view p) { return p.empty(); });
+  if (ok && parts.size() >= 2)
+    ok = std::all_of(parts[0].begin(), parts[0].end(), [](char c) { return is_lower_alnum(c) || c == '.' || c == '-'; });
+  if (ok) {
+    std::string_view version = parts.size() == 1 ? parts[0] : parts[1];
+    ok = version.front() == 'v' && std::all_of(version.begin(), version.end(), is_lower_alnum);
+  }
+  if (ok && parts.size() == 3) ok = std::all_of(parts[2].begin(), parts[2].end(), is_alnum);
+  if (!ok)
+    return fail("API version " + quote(text) +
+                " must be group/version or group/version/Kind (monitoring.coreos.com/v1, "
+                "monitoring.coreos.com/v1/ServiceMonitor), as `kubectl api-versions` prints them");
   return Status::Ok();
 }
 

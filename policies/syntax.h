@@ -35,6 +35,8 @@ Status check_branch(std::string_view text);           // a Git ref name, never a
 Status check_repo_path(std::string_view text);        // relative, no "..", inside the repository
 Status check_substitute_name(std::string_view text);  // Flux postBuild variable: [_a-zA-Z][_a-zA-Z0-9]*
 Status check_file_path(std::string_view text);        // credentials directory, allowed_signers file
+Status check_kube_version(std::string_view text);     // v1.31.2, 1.31, v1.30.4-eks-a737599
+Status check_api_version(std::string_view text);      // monitoring.coreos.com/v1[/ServiceMonitor], v1
 
 struct GitUrl {
   std::string scheme;  // file, https, http, ssh, git

@@ -608,9 +608,27 @@ class Builder::Run {
     request.include_crds = !flag(helm, "skipCrds");
     request.skip_tests = flag(helm, "skipTests");
     request.skip_schema_validation = flag(helm, "skipSchemaValidation");
+    // The cluster's capabilities, unless the Application pins them (helm.kubeVersion, helm.apiVersions), as the
+    // repo-server chooses.
+    request.kube_version = str(helm, "kubeVersion", options_.spec.kube_version);
+    request.api_versions = options_.spec.api_versions;
+    if (const json& pinned = field(helm, "apiVersions"); pinned.is_array() && !pinned.empty()) {
+      request.api_versions.clear();
+      for (const auto& version : pinned)
+        if (version.is_string() && request.api_versions.size() < kMaxApiVersions)
+          request.api_versions.push_back(version.get<std::string>());
+    }
+    if (!is_capability(request.kube_version))
+      return Error{where + ".helm.kubeVersion: '" + request.kube_version.substr(0, 64) +
+                   "' is not a Kubernetes version such as v1.31.2"};
+    for (const auto& version : request.api_versions)
+      if (version.empty() || !is_capability(version))
+        return Error{where + ".helm.apiVersions: '" + version.substr(0, 64) +
+                     "' is not an API version such as monitoring.coreos.com/v1"};
     std::string key = "argocd-helm\n" + chart_key + "\n" + request.release + "\n" + request.ns + "\n" +
                       (request.include_crds ? "crds" : "") + (request.skip_tests ? "notests" : "") +
-                      (request.skip_schema_validation ? "noschema" : "") + "\n";
+                      (request.skip_schema_validation ? "noschema" : "") + "\n" +
+                      capabilities_key(request.kube_version, request.api_versions) + "\n";
     std::vector<ValueOrigin> file_values;  // later files first: they win
     std::optional<std::vector<helm::ArchiveFile>> archive;  // a pulled chart's files, read once
     for (const auto& value_file : field(helm, "valueFiles")) {

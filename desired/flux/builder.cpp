@@ -712,7 +712,8 @@ class Builder::Run {
     json post_renderers = field(spec, "postRenderers");
     std::string key =
         sha256_hex("helm\n" + chart_digest + "\n" + values.dump() + "\n" + release + "\n" + release_ns +
-                   "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump());
+                   "\n" + (crds ? "crds" : "") + (no_hooks ? "nohooks" : "") + "\n" + post_renderers.dump() +
+                   "\n" + capabilities_key(options_.spec.kube_version, options_.spec.api_versions));
     fingerprint_ += "h" + key + "\n";
     auto output = cache_.outputs.load("helm", key);
     if (!output) {
@@ -873,6 +874,8 @@ class Builder::Run {
     request.values_file = (work / "values.json").string();
     request.include_crds = crds;
     request.no_hooks = no_hooks;
+    request.kube_version = options_.spec.kube_version;
+    request.api_versions = options_.spec.api_versions;
     auto output = helm::render(tool(), request);
     if (!output) return output;
     if (!post_renderers.is_array() || post_renderers.empty()) return output;

@@ -94,6 +94,8 @@ Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
   if (!request.values_file.empty()) args.insert(args.end(), {"--values", request.values_file});
   for (const auto& file : request.more_values_files) args.insert(args.end(), {"--values", file});
   args.insert(args.end(), request.set_arguments.begin(), request.set_arguments.end());
+  if (!request.kube_version.empty()) args.push_back("--kube-version=" + request.kube_version);
+  for (const auto& version : request.api_versions) args.push_back("--api-versions=" + version);
   if (request.skip_tests) args.push_back("--skip-tests");
   if (request.skip_schema_validation) args.push_back("--skip-schema-validation");
   if (request.include_crds) args.push_back("--include-crds");

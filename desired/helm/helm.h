@@ -47,6 +47,10 @@ struct TemplateRequest {
   std::vector<std::string> more_values_files;  // --values after values_file, in order (later ones win)
   // "--set=k=v", "--set-string=k=v", "--set-file=k=path": one argument each, so a value never reads as a flag
   std::vector<std::string> set_arguments;
+  // What the cluster serves, as the agent passes it from the live cluster: Capabilities.KubeVersion and
+  // extra Capabilities.APIVersions ("group/version" or "group/version/Kind"). Empty: helm's defaults.
+  std::string kube_version;
+  std::vector<std::string> api_versions;
   bool include_crds = true;
   bool no_hooks = false;
   bool skip_tests = true;

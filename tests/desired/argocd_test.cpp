@@ -261,6 +261,11 @@ TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
   EXPECT_EQ(prod["spec"]["replicas"], 5);
   EXPECT_EQ(prod["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/web-prod:latest");
   EXPECT_EQ(prod["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 9090);
+  // The Application pins the capabilities the chart sees (helm.kubeVersion, helm.apiVersions); the others
+  // render with the policy's (none here), so only this release has a ServiceMonitor.
+  json monitor = declared_json("monitoring.coreos.com", "ServiceMonitor", "prod", "prod-web");
+  EXPECT_EQ(monitor["metadata"]["labels"]["kube-version"], "v1.30.1");
+  EXPECT_EQ(declared("monitoring.coreos.com", "ServiceMonitor", "web", "storefront"), nullptr);
   // Directory, recursing, with exclude.
   EXPECT_NE(declared("apps", "Deployment", "guestbook", "guestbook-ui"), nullptr);
   EXPECT_NE(declared("", "Service", "guestbook", "guestbook-ui"), nullptr) << "recurse: true";

@@ -129,7 +129,10 @@ class FluxBuild : public ::testing::Test {
           testing::helm_binary() +
           "]\n"
           "    kustomizeCommand: [" +
-          testing::kubectl_binary() + ", kustomize]\n";
+          testing::kubectl_binary() +
+          ", kustomize]\n"
+          "    kubeVersion: v1.29.3\n"
+          "    apiVersions: [monitoring.coreos.com/v1, monitoring.coreos.com/v1/ServiceMonitor]\n";
       auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
       if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
       policies = std::move(loaded.set);
@@ -295,6 +298,21 @@ TEST_F(FluxBuild, AnOciChartWithPostRenderersAndAChartInTheRepositoryAreBuilt) {
   EXPECT_EQ(json::parse(jobs->json())["spec"]["schedule"], "*/5 * * * *");
   EXPECT_EQ(jobs->built_by()->applier, "system:serviceaccount:shop:shop-deployer")
       << "a HelmRelease's serviceAccountName applies what it builds";
+}
+
+// helm-controller renders with the live cluster's capabilities; the policy says what they are.
+TEST_F(FluxBuild, ChartsSeeTheClustersKubernetesAndApiVersionsThePolicyNames) {
+  json monitor = declared_json("monitoring.coreos.com", "ServiceMonitor", "shop", "jobs-cleanup");
+  EXPECT_EQ(monitor["metadata"]["labels"]["kube-version"], "v1.29.3");
+
+  // Without them the chart renders no ServiceMonitor, and no render made with them is taken from the cache.
+  SourceSpec spec = world_->policies.policies[0].source;
+  spec.kube_version.clear();
+  spec.api_versions.clear();
+  auto plain = world_->make_builder(spec);
+  auto snapshot = World::build(*plain, world_->head);
+  EXPECT_EQ(snapshot->find({"monitoring.coreos.com", "ServiceMonitor", "shop", "jobs-cleanup"}).object, nullptr);
+  EXPECT_NE(snapshot->find({"batch", "CronJob", "shop", "jobs-cleanup"}).object, nullptr);
 }
 
 // valuesFiles as source-controller builds them: merged in order into the chart's values.yaml (replacing it),

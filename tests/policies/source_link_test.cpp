@@ -100,6 +100,36 @@ TEST(PolicyKnownAs, MirrorUrlsAreCheckedAndGiveTheLinksWhenTheUrlHasNone) {
   EXPECT_NE(first_error(not_a_list).find("spec.source.knownAs"), std::string::npos) << first_error(not_a_list);
 }
 
+// kubeVersion and apiVersions: the cluster's capabilities, which helm renders for Flux and Argo CD see.
+TEST(PolicyCapabilities, KubernetesAndApiVersionsAreCheckedAndNeedAnAgentThatRendersCharts) {
+  const std::string flux = "    url: https://github.com/example/fleet.git\n    flux:\n      path: clusters/prod\n";
+  auto r = load(flux +
+                "    kubeVersion: v1.30.4-eks-a737599\n"
+                "    apiVersions: [v1, monitoring.coreos.com/v1, monitoring.coreos.com/v1/ServiceMonitor]\n");
+  ASSERT_TRUE(r.ok()) << first_error(r);
+  const auto& source = r.set.policies[0].source;
+  EXPECT_EQ(source.kube_version, "v1.30.4-eks-a737599");
+  EXPECT_EQ(source.api_versions, (std::vector<std::string>{"v1", "monitoring.coreos.com/v1",
+                                                           "monitoring.coreos.com/v1/ServiceMonitor"}));
+  EXPECT_TRUE(load(flux + "    kubeVersion: \"1.31\"\n").ok());
+
+  for (const char* bad : {"latest", "v1", "1.31.2.4", "v1.31.2 --debug", "v1.31.2-$(id)"}) {
+    auto version = load(flux + "    kubeVersion: \"" + bad + "\"\n");
+    ASSERT_FALSE(version.ok()) << bad;
+    EXPECT_EQ(first_error(version).rfind("prod.yaml:10:18: spec.source.kubeVersion: Kubernetes version", 0), 0u)
+        << first_error(version);
+  }
+  for (const char* bad : {"monitoring.coreos.com", "Monitoring.coreos.com/v1", "a/v1/Kind/x", "a//v1", "--x"}) {
+    auto versions = load(flux + "    apiVersions: [v1, \"" + bad + "\"]\n");
+    ASSERT_FALSE(versions.ok()) << bad;
+    EXPECT_EQ(first_error(versions).rfind("prod.yaml:10:23: spec.source.apiVersions[1]: API version", 0), 0u)
+        << first_error(versions);
+  }
+  auto plain = load("    url: https://github.com/example/fleet.git\n    kubeVersion: v1.31.2\n");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(first_error(plain).find("needs flux or argocd"), std::string::npos) << first_error(plain);
+}
+
 // The engine's fixture policy and repository (tests/fixtures/engine), with a web URL template.
 class SourceLinkTest : public ::testing::Test {
  protected:
