@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -47,6 +49,14 @@ std::string hex(const unsigned char* bytes, size_t size) {
     out += kHex[bytes[i] & 15];
   }
   return out;
+}
+
+gitgate::Status write_whole_file(const std::string& path, std::string_view text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  out.close();
+  if (!out) return gitgate::Error{"cannot write " + path + ": " + std::strerror(errno)};
+  return gitgate::Status::Ok();
 }
 
 bool is_capability(std::string_view text) {
@@ -172,10 +182,9 @@ void OutputCache::store(const std::string& kind, const std::string& key, const s
   std::error_code ec;
   fs::create_directories(fs::path(file).parent_path(), ec);
   std::string temp = file + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) return;
+  if (!write_whole_file(temp, text).ok()) {
+    fs::remove(temp, ec);
+    return;
   }
   fs::rename(temp, file, ec);
 }

@@ -63,6 +63,9 @@ void set_link_commits(BuildOutput& result,
                       const std::map<std::string, std::shared_ptr<const gitgate::CommitInfo>>& commits);
 
 std::string sha256_hex(std::string_view data);
+// Writes `text` as the whole content of `path`, closed and checked: a full disk fails here, not later as a
+// render of a truncated values file.
+gitgate::Status write_whole_file(const std::string& path, std::string_view text);
 // Whether a Kubernetes version or an API version may be passed to helm: letters, digits and . _ / + -, at
 // most 253 characters. Git's text reaches helm's command line only through this.
 bool is_capability(std::string_view text);

@@ -412,7 +412,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
       options.cache_dir = cache_dir;
       argocd_ = std::make_unique<desired::argocd::Builder>(std::move(options));
     }
-    auto built = argocd_->build(view, short_id(oid_hex(head)), cancel_fd);
+    auto built = argocd_->build(view, oid_hex(head), cancel_fd);
     stats_.argocd = built.stats;
     result = std::move(built);
   } else {

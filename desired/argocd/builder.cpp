@@ -68,6 +68,25 @@ bool glob_matches(const std::string& pattern, const std::string& path) {
   return false;
 }
 
+using BuildEnv = std::map<std::string, std::string>;
+
+// Go's isShellSpecialVar and isAlphaNum, as os.Expand reads names.
+bool shell_special(char c) {
+  return std::string_view("*#$@!?-0123456789").find(c) != std::string_view::npos;
+}
+bool name_char(char c) {
+  return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// A value file or set-file path: "$ref/rest" has its rest substituted once the ref is resolved, any other
+// path as a whole, as the repo-server does.
+std::string expand_file_path(const std::string& file, const BuildEnv& env) {
+  if (!file.starts_with("$")) return expand_build_env(file, env);
+  auto slash = file.find('/');
+  if (slash == std::string::npos) return file;
+  return file.substr(0, slash + 1) + expand_build_env(file.substr(slash + 1), env);
+}
+
 // Helm's --set parsing splits at commas; Argo CD escapes them unless the value is a {list}.
 std::string set_value(const std::string& value) {
   if (value.starts_with("{") && value.ends_with("}")) return value;
@@ -134,7 +153,8 @@ struct Builder::Cache {
 class Builder::Run {
  public:
   Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
-      : options_(options), cache_(cache), tree_(tree), commit_label_(std::move(commit)), cancel_fd_(cancel_fd) {
+      : options_(options), cache_(cache), tree_(tree), revision_(std::move(commit)),
+        commit_label_(revision_.size() >= 40 ? revision_.substr(0, 7) : revision_), cancel_fd_(cancel_fd) {
     self_ = repository_identities(options.spec);
     argo_ns_ = options.spec.argocd ? options.spec.argocd->ns : "argocd";
     controller_ = "system:serviceaccount:" + argo_ns_ + ":argocd-application-controller";
@@ -497,6 +517,21 @@ class Builder::Run {
           instance + ":" + b.group + "/" + b.kind + ":" + b.ns + "/" + str(meta, "name");
   }
 
+  // The build environment the repo-server gives one source of an Application (newEnv in its repository.go):
+  // `revision` is the commit for a Git source, the chart's version for a pulled chart.
+  BuildEnv build_env(const Owner& app, const json& source, const std::string& dest_ns,
+                     const std::string& revision) const {
+    return {{"ARGOCD_APP_NAME", gitgate::argocd::instance_name(app.ns, app.name, argo_ns_)},
+            {"ARGOCD_APP_NAMESPACE", dest_ns},
+            {"ARGOCD_APP_PROJECT_NAME", str(field(app.object, "spec"), "project")},
+            {"ARGOCD_APP_REVISION", revision},
+            {"ARGOCD_APP_REVISION_SHORT", revision.substr(0, 7)},
+            {"ARGOCD_APP_REVISION_SHORT_8", revision.substr(0, 8)},
+            {"ARGOCD_APP_SOURCE_REPO_URL", str(source, "repoURL")},
+            {"ARGOCD_APP_SOURCE_PATH", str(source, "path")},
+            {"ARGOCD_APP_SOURCE_TARGET_REVISION", str(source, "targetRevision")}};
+  }
+
   gitgate::Status render_source(const Owner& app, const json& source, const std::string& where,
                                 const std::map<std::string, json>& refs, const std::string& dest_ns,
                                 std::shared_ptr<BuildProvenance>& build, std::vector<Built>& out) {
@@ -519,10 +554,10 @@ class Builder::Run {
       build->rendered = true;
       build->chain.push_back({"chart " + *path + " (repository path)", "", 0, nullptr});
       return render_helm(app, source, where, refs, (*root / *path).string(), *path, "tree:" + tree_.id(*path),
-                         dest_ns, build, out);
+                         dest_ns, build_env(app, source, dest_ns, revision_), build, out);
     }
     if (source.contains("kustomize") || (kustomization && !source.contains("directory")))
-      return render_kustomize(app, source, where, *path, build, out);
+      return render_kustomize(app, source, where, *path, build_env(app, source, dest_ns, revision_), build, out);
     return read_directory(source, where, *path, build, out);
   }
 
@@ -557,7 +592,8 @@ class Builder::Run {
     build->chain.push_back({"chart " + pulled->name + " " + pulled->version + " (" + pulled->digest.substr(0, 19) +
                                 "…) from " + chart.repository,
                             "", 0, nullptr});
-    return render_helm(app, source, where, refs, pulled->path, "", pulled->digest, dest_ns, build, out);
+    return render_helm(app, source, where, refs, pulled->path, "", pulled->digest, dest_ns,
+                       build_env(app, source, dest_ns, pulled->version), build, out);
   }
 
   // A values or set-file path as Argo CD resolves it: "$ref/…" from the root of the source named `ref`,
@@ -598,8 +634,8 @@ class Builder::Run {
   gitgate::Status render_helm(const Owner& app, const json& source, const std::string& where,
                               const std::map<std::string, json>& refs, const std::string& chart,
                               const std::string& chart_path, const std::string& chart_key,
-                              const std::string& dest_ns, std::shared_ptr<BuildProvenance>& build,
-                              std::vector<Built>& out) {
+                              const std::string& dest_ns, const BuildEnv& env,
+                              std::shared_ptr<BuildProvenance>& build, std::vector<Built>& out) {
     const json& helm = field(source, "helm");
     helm::TemplateRequest request;
     request.chart = chart;
@@ -633,7 +669,7 @@ class Builder::Run {
     std::optional<std::vector<helm::ArchiveFile>> archive;  // a pulled chart's files, read once
     for (const auto& value_file : field(helm, "valueFiles")) {
       if (!value_file.is_string()) continue;
-      const std::string& name = value_file.get<std::string>();
+      const std::string name = expand_file_path(value_file.get<std::string>(), env);
       // A relative path in a pulled chart: the repo-server unpacks the chart and passes the file inside it.
       if (chart_path.empty() && !name.starts_with("$") && !name.starts_with("/") &&
           name.find("://") == std::string::npos) {
@@ -652,18 +688,18 @@ class Builder::Run {
         const fs::path* dir = work();
         if (dir == nullptr) return Error{"cannot create a temporary directory for helm values"};
         fs::path copy = *dir / ("chart-values-" + sha256_hex(file->data).substr(0, 16) + ".yaml");
-        std::ofstream(copy, std::ios::trunc) << file->data;
+        if (Status w = write_whole_file(copy.string(), file->data); !w.ok()) return w;
         request.more_values_files.push_back(copy.string());
         key += "chart values " + *clean + "\n";
         continue;
       }
       std::string error;
-      auto path = resolve_file(value_file.get<std::string>(), chart_path, refs, error);
+      auto path = resolve_file(name, chart_path, refs, error);
       if (!path) return Error{where + ".helm.valueFiles: " + error};
       auto text = tree_.read(*path);
       if (!text) {
         if (flag(helm, "ignoreMissingValueFiles")) continue;
-        return Error{where + ".helm.valueFiles: " + value_file.get<std::string>() + " (" + *path +
+        return Error{where + ".helm.valueFiles: " + name + " (" + *path +
                      ") is not in the repository at this commit"};
       }
       const fs::path* root = exported();
@@ -684,19 +720,19 @@ class Builder::Run {
       const fs::path* dir = work();
       if (dir == nullptr) return Error{"cannot create a temporary directory for helm values"};
       fs::path file = *dir / ("values-" + sha256_hex(inline_values).substr(0, 16) + ".yaml");
-      std::ofstream(file, std::ios::binary | std::ios::trunc) << inline_values;
+      if (Status w = write_whole_file(file.string(), inline_values); !w.ok()) return w;
       request.more_values_files.push_back(file.string());
       key += "inline " + inline_values + "\n";
     }
     for (const auto& parameter : field(helm, "parameters")) {
-      std::string name = str(parameter, "name"), value = str(parameter, "value");
+      std::string name = str(parameter, "name"), value = expand_build_env(str(parameter, "value"), env);
       if (name.empty()) continue;
       request.set_arguments.push_back((flag(parameter, "forceString") ? "--set-string=" : "--set=") + name + "=" +
                                       set_value(value));
       key += "set " + request.set_arguments.back() + "\n";
     }
     for (const auto& parameter : field(helm, "fileParameters")) {
-      std::string name = str(parameter, "name"), file = str(parameter, "path");
+      std::string name = str(parameter, "name"), file = expand_file_path(str(parameter, "path"), env);
       if (name.empty()) continue;
       std::string error;
       auto path = resolve_file(file, chart_path, refs, error);
@@ -775,8 +811,8 @@ class Builder::Run {
   // Argo CD edits the kustomization with `kustomize edit`; gitgate writes an overlay with the same fields
   // beside the exported tree, which builds the same objects.
   gitgate::Status render_kustomize(const Owner& app, const json& source, const std::string& where,
-                                   const std::string& path, std::shared_ptr<BuildProvenance>& build,
-                                   std::vector<Built>& out) {
+                                   const std::string& path, const BuildEnv& env,
+                                   std::shared_ptr<BuildProvenance>& build, std::vector<Built>& out) {
     const json& k = field(source, "kustomize");
     json overlay = {{"apiVersion", "kustomize.config.k8s.io/v1beta1"},
                     {"kind", "Kustomization"},
@@ -785,16 +821,26 @@ class Builder::Run {
     overlay["resources"] = json::array({path.empty() ? std::string("../..") : up + path});
     for (const char* f : {"namePrefix", "nameSuffix", "namespace"})
       if (!str(k, f).empty()) overlay[f] = str(k, f);
+    // The build environment reaches label values, images, and annotation values when asked, as in
+    // util/kustomize of Argo CD.
+    auto substituted = [&](const json& map, bool expand) {
+      json result = json::object();
+      for (const auto& [name, value] : map.items())
+        result[name] = expand && value.is_string() ? json(expand_build_env(value.get<std::string>(), env)) : value;
+      return result;
+    };
     if (field(k, "commonLabels").is_object() && !k["commonLabels"].empty()) {
+      json labels = substituted(k["commonLabels"], true);
       if (flag(k, "labelWithoutSelector"))
-        overlay["labels"] = json::array({{{"pairs", k["commonLabels"]}, {"includeSelectors", false}}});
+        overlay["labels"] = json::array({{{"pairs", labels}, {"includeSelectors", false}}});
       else
-        overlay["commonLabels"] = k["commonLabels"];
+        overlay["commonLabels"] = labels;
     }
     if (field(k, "commonAnnotations").is_object() && !k["commonAnnotations"].empty())
-      overlay["commonAnnotations"] = k["commonAnnotations"];
+      overlay["commonAnnotations"] = substituted(k["commonAnnotations"], flag(k, "commonAnnotationsEnvsubst"));
     for (const auto& image : field(k, "images"))
-      if (image.is_string()) overlay["images"].push_back(kustomize_image(image.get<std::string>()));
+      if (image.is_string())
+        overlay["images"].push_back(kustomize_image(expand_build_env(image.get<std::string>(), env)));
     if (field(k, "patches").is_array() && !k["patches"].empty()) overlay["patches"] = k["patches"];
     for (const auto& r : field(k, "replicas"))
       if (r.is_object()) overlay["replicas"].push_back(r);
@@ -818,7 +864,8 @@ class Builder::Run {
       if (root == nullptr) return Error{"the repository could not be exported for kustomize"};
       std::error_code ec;
       fs::create_directories(*root / overlay_dir, ec);
-      std::ofstream(*root / overlay_dir / "kustomization.yaml", std::ios::binary | std::ios::trunc) << overlay_text;
+      if (Status w = write_whole_file((*root / overlay_dir / "kustomization.yaml").string(), overlay_text); !w.ok())
+        return w;
       kustomize::RunOptions run;
       run.command = options_.spec.kustomize_command;
       run.timeout = options_.spec.render_timeout;
@@ -991,7 +1038,8 @@ class Builder::Run {
   const Options& options_;
   Cache& cache_;
   const SourceTree& tree_;
-  std::string commit_label_;
+  std::string revision_;      // the commit being built: ARGOCD_APP_REVISION of Git sources
+  std::string commit_label_;  // its short id, for messages
   int cancel_fd_;
   Result out_;
   std::set<std::string> self_;  // the policy's repository, by every URL it is known as
@@ -1006,6 +1054,53 @@ class Builder::Run {
   std::unordered_map<std::string, std::vector<manifests::Document>> file_docs_;
   fs::path export_dir_, work_dir_;
 };
+
+std::string expand_build_env(std::string_view text, const std::map<std::string, std::string>& env) {
+  auto lookup = [&](std::string_view name) -> std::string {
+    if (name == "$") return "$";
+    auto it = env.find(std::string(name));
+    return it == env.end() ? std::string() : it->second;
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] != '$' || i + 1 == text.size()) {
+      out += text[i++];
+      continue;
+    }
+    std::string_view rest = text.substr(i + 1);
+    if (rest[0] == '{') {
+      if (rest.size() > 2 && shell_special(rest[1]) && rest[2] == '}') {
+        out += lookup(rest.substr(1, 1));
+        i += 4;
+        continue;
+      }
+      size_t close = rest.find('}');
+      if (close == std::string_view::npos) {
+        i += 2;  // bad syntax: "${" is eaten
+      } else {
+        out += lookup(rest.substr(1, close - 1));  // "${}" is eaten: no name, nothing added
+        i += close + 2;
+      }
+      continue;
+    }
+    if (shell_special(rest[0])) {
+      out += lookup(rest.substr(0, 1));
+      i += 2;
+      continue;
+    }
+    size_t n = 0;
+    while (n < rest.size() && name_char(rest[n])) ++n;
+    if (n == 0) {
+      out += '$';  // "$" not followed by a name stays
+      ++i;
+      continue;
+    }
+    out += lookup(rest.substr(0, n));
+    i += n + 1;
+  }
+  return out;
+}
 
 Builder::Builder(Options options)
     : options_(std::move(options)), cache_(std::make_unique<Cache>(options_.cache_dir)) {}

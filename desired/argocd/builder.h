@@ -11,8 +11,10 @@
 // Application owns is declared with unknown values (UnbuiltOwner, recognised by Argo CD's tracking).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/declared.h"
 #include "core/source_spec.h"
@@ -45,6 +47,11 @@ struct Result : BuildOutput {
   Stats stats;
 };
 
+// The repo-server's build environment (ARGOCD_APP_NAME, ARGOCD_APP_REVISION, …) substituted into `text` as
+// Argo CD substitutes it into helm parameters, value file paths and kustomize images and labels (Go's
+// os.Expand): $NAME and ${NAME}; "$$" is "$"; a name that is not set, or a shell special ($1, $@), is "".
+std::string expand_build_env(std::string_view text, const std::map<std::string, std::string>& env);
+
 class Builder {
  public:
   explicit Builder(Options options);
@@ -52,8 +59,8 @@ class Builder {
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;
 
-  // `commit`: the commit's short id, for messages about builds that stay in force. `cancel_fd` readable
-  // stops kustomize and helm.
+  // `commit`: the commit's id, Argo CD's ARGOCD_APP_REVISION for Git sources (its first 7 characters in
+  // messages about builds that stay in force). `cancel_fd` readable stops kustomize and helm.
   Result build(const SourceTree& tree, const std::string& commit, int cancel_fd = -1);
 
  private:

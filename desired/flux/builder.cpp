@@ -350,10 +350,8 @@ class Builder::Run {
       auto written = kustomize::flux_kustomization(target, flux_fields);
       if (!written) return unbuilt(owner, build, written.error());
       std::string file_name = existing.empty() ? "kustomization.yaml" : existing;
-      {
-        std::ofstream out(target / file_name, std::ios::binary | std::ios::trunc);
-        out << *written;
-      }
+      if (Status w = write_whole_file((target / file_name).string(), *written); !w.ok())
+        return unbuilt(owner, build, w.error());
       kustomize::RunOptions run;
       run.command = options_.spec.kustomize_command;
       run.timeout = options_.spec.render_timeout;
@@ -363,8 +361,8 @@ class Builder::Run {
       ++out_.stats.kustomize_runs;
       // Put the directory back as Git has it: another Kustomization may build it with other fields.
       if (original) {
-        std::ofstream restore(target / file_name, std::ios::binary | std::ios::trunc);
-        restore << *original;
+        if (Status w = write_whole_file((target / file_name).string(), *original); !w.ok())
+          problem(owner.file, owner.line, "cannot put " + file_name + " back after the build: " + w.error());
       } else {
         fs::remove(target / file_name, ec);
       }
@@ -857,15 +855,12 @@ class Builder::Run {
       if (!fs::is_regular_file(copy / "values.yaml"))
         return Error{"valuesFiles: the chart has no values.yaml for them to replace, which source-controller "
                      "refuses"};
-      std::ofstream out(copy / "values.yaml", std::ios::trunc);
-      out << chart_values->values.dump();
-      if (!out) return Error{"cannot write the chart's merged values"};
+      if (Status w = write_whole_file((copy / "values.yaml").string(), chart_values->values.dump()); !w.ok())
+        return Error{"cannot write the chart's merged values: " + w.error()};
       chart = copy.string();
     }
-    {
-      std::ofstream out(work / "values.json");
-      out << values.dump();
-    }
+    if (Status w = write_whole_file((work / "values.json").string(), values.dump()); !w.ok())
+      return Error{"cannot write the release's values: " + w.error()};
     ++out_.stats.helm_runs;
     helm::TemplateRequest request;
     request.chart = chart;
@@ -888,12 +883,11 @@ class Builder::Run {
     for (const auto& renderer : post_renderers) {
       const json& k = field(renderer, "kustomize");
       if (!k.is_object()) continue;
-      {
-        std::ofstream out(work / "helm-output.yaml");
-        out << rest;
-        std::ofstream kfile(work / "kustomization.yaml");
-        kfile << kustomize::post_render_kustomization({"helm-output.yaml"}, k);
-      }
+      if (Status w = write_whole_file((work / "helm-output.yaml").string(), rest); !w.ok()) return Error{w.error()};
+      if (Status w = write_whole_file((work / "kustomization.yaml").string(),
+                                      kustomize::post_render_kustomization({"helm-output.yaml"}, k));
+          !w.ok())
+        return Error{w.error()};
       kustomize::RunOptions run;
       run.command = options_.spec.kustomize_command;
       run.timeout = options_.spec.render_timeout;

@@ -251,6 +251,9 @@ TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
   EXPECT_EQ(web["spec"]["replicas"], 2);
   EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/storefront:4.2.0");
   EXPECT_EQ(web["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+  // Argo CD's build environment in parameters: the chart's version is a pulled chart's revision.
+  EXPECT_EQ(web["spec"]["template"]["metadata"]["annotations"]["release"], "frontend-1.1.0 in web");
+  EXPECT_EQ(web["spec"]["template"]["metadata"]["annotations"]["price"], "$5 ");
   EXPECT_NE(declared("", "Namespace", "", "web"), nullptr) << "CreateNamespace=true";
   // Two sources: an OCI chart with $values/values/cache.yaml.
   json cache = declared_json("apps", "Deployment", "web", "cache-cache");
@@ -274,6 +277,9 @@ TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
   json shop = declared_json("apps", "Deployment", "shop", "prod-shop");
   EXPECT_EQ(shop["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/shop:2.0.1");
   EXPECT_EQ(shop["metadata"]["labels"]["team"], "shop");
+  // In label values (a Git source's revision is the commit), but not in annotations unless asked.
+  EXPECT_EQ(shop["metadata"]["labels"]["revision"], world_->head.substr(0, 7));
+  EXPECT_EQ(shop["metadata"]["annotations"]["rendered-for"], "$ARGOCD_APP_NAME");
   EXPECT_EQ(shop["spec"]["replicas"], 3);
   const DeclaredObject* shop_object = declared("apps", "Deployment", "shop", "prod-shop");
   ASSERT_NE(shop_object, nullptr);
@@ -441,6 +447,17 @@ TEST_F(ArgoBuild, TheControllersCascadeDeleteAfterARemovalFromGitIsAllowed) {
 // gitgate reads a mirror (here a file:// clone) of the repository Argo CD reads from GitHub: Applications name
 // the GitHub URL, which `knownAs` makes the policy's own. Without it the Application is reported as not built,
 // and the report says what to add. Links to declared lines go to the GitHub web UI.
+TEST(ArgoBuildEnv, SubstitutesAsGosOsExpandDoes) {
+  const std::map<std::string, std::string> env{{"ARGOCD_APP_NAME", "shop"}, {"ARGOCD_APP_REVISION", "1.2.0"}};
+  EXPECT_EQ(argocd::expand_build_env("$ARGOCD_APP_NAME", env), "shop");
+  EXPECT_EQ(argocd::expand_build_env("${ARGOCD_APP_NAME}-v$ARGOCD_APP_REVISION.tgz", env), "shop-v1.2.0.tgz");
+  EXPECT_EQ(argocd::expand_build_env("$$ARGOCD_APP_NAME costs $$5", env), "$ARGOCD_APP_NAME costs $5");
+  EXPECT_EQ(argocd::expand_build_env("$UNSET|${UNSET}|$1|${@}|$-x", env), "||||x");
+  EXPECT_EQ(argocd::expand_build_env("a $ b$", env), "a $ b$") << "a dollar not followed by a name stays";
+  EXPECT_EQ(argocd::expand_build_env("x${}y${z", env), "xyz") << "bad syntax is eaten: ${} and ${";
+  EXPECT_EQ(argocd::expand_build_env("no dollars", env), "no dollars");
+}
+
 TEST(ArgoKnownAs, ApplicationsNamingTheRepositoryByAnotherURLAreBuiltWhenThePolicyKnowsIt) {
   WorkRepo repo;
   repo.write("argocd/guestbook.yaml",
