@@ -644,6 +644,9 @@ class Builder::Run {
     request.include_crds = !flag(helm, "skipCrds");
     request.skip_tests = flag(helm, "skipTests");
     request.skip_schema_validation = flag(helm, "skipSchemaValidation");
+    request.build_missing_dependencies = !chart_path.empty();  // a chart in Git
+    if (const fs::path* root = chart_path.empty() ? nullptr : exported()) request.dependency_root = root->string();
+    request.dependency_ca_file = options_.spec.argocd->ca_file;
     // The cluster's capabilities, unless the Application pins them (helm.kubeVersion, helm.apiVersions), as the
     // repo-server chooses.
     request.kube_version = str(helm, "kubeVersion", options_.spec.kube_version);

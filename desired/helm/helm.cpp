@@ -8,6 +8,7 @@
 
 #include "core/subprocess.h"
 #include "desired/common.h"
+#include "manifests/yaml_document.h"
 
 namespace gitgate::desired::helm {
 namespace fs = std::filesystem;
@@ -89,6 +90,42 @@ Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std:
   return out;
 }
 
+bool missing_dependencies(const std::string& helm_error) {
+  return helm_error.find("but missing in charts/ directory") != std::string::npos;
+}
+
+gitgate::Status build_dependencies(const Tool& tool, const std::string& chart_dir, const std::string& root,
+                                   const std::string& ca_file) {
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(root, ec);
+  for (const char* file : {"Chart.yaml", "requirements.yaml"}) {
+    std::ifstream in(fs::path(chart_dir) / file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& leaf : manifests::scalar_leaves(text)) {
+      if (!leaf.path.starts_with("dependencies[") || !leaf.path.ends_with("].repository")) continue;
+      if (!leaf.value.starts_with("file://")) continue;
+      fs::path target = fs::weakly_canonical(fs::path(chart_dir) / leaf.value.substr(7), ec);
+      auto [end, _] = std::mismatch(base.begin(), base.end(), target.begin(), target.end());
+      if (ec || base.empty() || end != base.end())
+        return gitgate::Error{std::string(file) + ":" + std::to_string(leaf.line) + ": dependency repository " +
+                              leaf.value + " lies outside the repository"};
+    }
+  }
+  ProcessOptions p = process(tool, {"dependency", "build", chart_dir});
+  if (!ca_file.empty()) {
+    // helm has no --ca-file here: the CA goes in a directory of its own that Go's TLS reads besides the
+    // system's bundle (SSL_CERT_DIR replaces only the directories, not /etc/ssl/certs/ca-certificates.crt).
+    fs::path dir = fs::path(tool.home.empty() ? fs::temp_directory_path().string() : tool.home) / "dependency-ca";
+    fs::create_directories(dir, ec);
+    fs::copy_file(ca_file, dir / "ca.crt", fs::copy_options::overwrite_existing, ec);
+    if (ec) return gitgate::Error{"cannot read the chart repositories' CA " + ca_file + ": " + ec.message()};
+    p.environment.push_back("SSL_CERT_DIR=" + dir.string());
+  }
+  ProcessResult run = run_process(p);
+  if (!run.succeeded()) return gitgate::Error{failure(tool, run, "dependency build")};
+  return gitgate::Status::Ok();
+}
+
 Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
   std::vector<std::string> args{"template", request.release, request.chart, "--namespace", request.ns};
   if (!request.values_file.empty()) args.insert(args.end(), {"--values", request.values_file});
@@ -101,6 +138,13 @@ Result<std::string> render(const Tool& tool, const TemplateRequest& request) {
   if (request.include_crds) args.push_back("--include-crds");
   if (request.no_hooks) args.push_back("--no-hooks");
   ProcessResult run = run_process(process(tool, args));
+  if (!run.succeeded() && request.build_missing_dependencies && run.started && missing_dependencies(run.err) &&
+      fs::is_directory(request.chart)) {
+    if (Status built = build_dependencies(tool, request.chart, request.dependency_root, request.dependency_ca_file);
+        !built.ok())
+      return Error{"the chart's dependencies are not in its charts/ directory, and " + built.error()};
+    run = run_process(process(tool, args));
+  }
   if (!run.succeeded()) return Error{failure(tool, run, "template " + request.release)};
   return std::move(run.out);
 }

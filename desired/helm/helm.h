@@ -51,6 +51,11 @@ struct TemplateRequest {
   // extra Capabilities.APIVersions ("group/version" or "group/version/Kind"). Empty: helm's defaults.
   std::string kube_version;
   std::vector<std::string> api_versions;
+  // A chart directory whose dependencies are not in its charts/: `helm dependency build` once, then render
+  // again (Argo CD's repo-server; source-controller for charts in Git), trusting this CA besides the system's.
+  bool build_missing_dependencies = false;
+  std::string dependency_root;  // where file:// dependencies may point: the exported repository
+  std::string dependency_ca_file;
   bool include_crds = true;
   bool no_hooks = false;
   bool skip_tests = true;
@@ -59,6 +64,17 @@ struct TemplateRequest {
 
 // `helm template` of a release: the rendered stream, each document after a "# Source:" comment.
 gitgate::Result<std::string> render(const Tool& tool, const TemplateRequest& request);
+
+// Whether `helm template` failed because the chart's dependencies are not in its charts/ directory.
+bool missing_dependencies(const std::string& helm_error);
+
+// `helm dependency build` in a chart directory, as Argo CD's repo-server runs it when `helm template` says
+// dependencies are missing (and source-controller builds a chart from Git): from Chart.lock when there is
+// one, else the newest versions Chart.yaml allows. `ca_file` is trusted besides the system's CAs.
+// A `file://` dependency must lie inside `root` (the repository's files): Git cannot make helm read the
+// rest of the disk.
+gitgate::Status build_dependencies(const Tool& tool, const std::string& chart_dir, const std::string& root,
+                                   const std::string& ca_file);
 
 // "sha256:<hex>" of a file's content; "" when unreadable.
 std::string file_digest(const std::string& path);

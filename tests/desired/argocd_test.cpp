@@ -269,6 +269,12 @@ TEST_F(ArgoBuild, EachSourceTypeIsBuiltAsTheRepoServerBuildsIt) {
   json monitor = declared_json("monitoring.coreos.com", "ServiceMonitor", "prod", "prod-web");
   EXPECT_EQ(monitor["metadata"]["labels"]["kube-version"], "v1.30.1");
   EXPECT_EQ(declared("monitoring.coreos.com", "ServiceMonitor", "web", "storefront"), nullptr);
+  // A chart in Git whose dependency is not vendored: built with `helm dependency build` first (~1.0.0: 1.0.0).
+  json umbrella = declared_json("apps", "Deployment", "umbrella", "umbrella");
+  ASSERT_FALSE(umbrella.empty()) << problems(*world_->snapshot);
+  EXPECT_EQ(umbrella["metadata"]["labels"]["helm.sh/chart"], "web-1.0.0");
+  EXPECT_EQ(umbrella["spec"]["replicas"], 4);
+  EXPECT_EQ(umbrella["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/umbrella:3.1.0");
   // Directory, recursing, with exclude.
   EXPECT_NE(declared("apps", "Deployment", "guestbook", "guestbook-ui"), nullptr);
   EXPECT_NE(declared("", "Service", "guestbook", "guestbook-ui"), nullptr) << "recurse: true";
@@ -306,8 +312,8 @@ TEST_F(ArgoBuild, AppOfAppsIsDeclaredAndFollowedAndASelfManagingRootIsReportedOn
   EXPECT_EQ(chain[2].what, "chart charts/apps (repository path)");
   EXPECT_TRUE(problem(*world_->snapshot, "Application argocd/root is rendered again by Application argocd/root"))
       << problems(*world_->snapshot);
-  EXPECT_EQ(world_->builder->last_stats().argocd.applications, 10u)
-      << "root, platform, frontend, cache, legacy, prod-web, guestbook, shop and two tenants";
+  EXPECT_EQ(world_->builder->last_stats().argocd.applications, 11u)
+      << "root, platform, frontend, cache, legacy, prod-web, umbrella, guestbook, shop and two tenants";
 }
 
 TEST_F(ArgoBuild, HooksAreCreatedAndDeletedByTheController) {

@@ -1,6 +1,7 @@
 // Chart archives read without helm (desired/helm/chart_archive): a chart `helm package` wrote, and tar streams
 // written here byte by byte for what helm never writes but an archive from a chart repository may hold.
 #include "desired/helm/chart_archive.h"
+#include "desired/helm/helm.h"
 
 #include <gtest/gtest.h>
 
@@ -105,6 +106,33 @@ TEST(ChartArchive, PathsThatLeaveTheDirectoryAndBrokenOrHugeArchivesAreRefusedWi
   EXPECT_NE(truncated.error().find("truncated.tgz: it is not a complete gzip stream"), std::string::npos)
       << truncated.error();
   EXPECT_FALSE(read_chart_archive((dir / "absent.tgz").string()).ok());
+}
+
+// A chart in Git may name local charts as dependencies (file://../common), but only inside the repository:
+// Git cannot make helm package the rest of the disk into declared objects.
+TEST(HelmDependencies, AFileDependencyOutsideTheRepositoryIsRefusedBeforeHelmRuns) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "repo/charts/app");
+  std::filesystem::create_directories(dir.path() / "repo/charts/common");
+  std::filesystem::create_directories(dir.path() / "elsewhere");
+  auto chart = [&](const std::string& repository) {
+    gitgate::testing::write_file(dir.path() / "repo/charts/app/Chart.yaml",
+                                 "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: common\n"
+                                 "    version: 0.1.0\n    repository: " + repository + "\n");
+  };
+  Tool tool;
+  tool.command = {"/bin/false"};  // helm must not run for a refused chart
+  std::string root = (dir.path() / "repo").string(), app = (dir.path() / "repo/charts/app").string();
+  chart("file://../../../elsewhere");
+  Status refused = build_dependencies(tool, app, root, "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error(), "Chart.yaml:7: dependency repository file://../../../elsewhere lies outside the repository");
+  chart("file:///etc");
+  EXPECT_FALSE(build_dependencies(tool, app, root, "").ok());
+  chart("file://../common");  // inside: helm runs (and here fails, being /bin/false)
+  Status inside = build_dependencies(tool, app, root, "");
+  ASSERT_FALSE(inside.ok());
+  EXPECT_NE(inside.error().find("helm dependency build"), std::string::npos) << inside.error();
 }
 
 }  // namespace
