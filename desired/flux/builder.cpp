@@ -541,16 +541,29 @@ class Builder::Run {
     // The chart.
     std::string chart_path, chart_digest, chart_label;
     std::vector<Built> extra;  // the HelmChart helm-controller creates for spec.chart
-    const json& chart_spec = field(field(spec, "chart"), "spec");
+    json chart_spec = field(field(spec, "chart"), "spec");
+    std::string chart_spec_ns = owner.ns;  // where the chart's sourceRef is looked up by default
     const json& chart_ref = field(spec, "chartRef");
     helm::ChartSource source;
     std::chrono::microseconds source_ttl = std::chrono::minutes(10);
     bool from_tree = false;
-    if (chart_ref.is_object()) {
+    // chartRef to a HelmChart that Git declares: built from that HelmChart's spec, as from chart.spec (the
+    // HelmChart is Git's, so helm-controller creates none).
+    const Built* declared_chart = nullptr;
+    if (chart_ref.is_object() && str(chart_ref, "kind") == "HelmChart") {
+      std::string name = str(chart_ref, "name"), ns = str(chart_ref, "namespace", owner.ns);
+      declared_chart = find(kSourceGroup, "HelmChart", ns, name);
+      if (declared_chart == nullptr)
+        return unbuilt(owner, build, "its HelmChart " + ns + "/" + name + " is not declared in the repository");
+      chart_spec = field(declared_chart->object, "spec");
+      chart_spec_ns = ns;
+      if (!chart_spec.is_object()) return unbuilt(owner, build, "its HelmChart " + ns + "/" + name + " has no spec");
+    }
+    if (chart_ref.is_object() && declared_chart == nullptr) {
       std::string kind = str(chart_ref, "kind"), name = str(chart_ref, "name"),
                   ns = str(chart_ref, "namespace", owner.ns);
       if (kind != "OCIRepository")
-        return unbuilt(owner, build, "chartRef kind " + kind + " is not supported yet");
+        return unbuilt(owner, build, "chartRef kind " + kind + " is not supported (OCIRepository, HelmChart)");
       const Built* repo = find(kSourceGroup, "OCIRepository", ns, name);
       if (repo == nullptr)
         return unbuilt(owner, build,
@@ -571,7 +584,7 @@ class Builder::Run {
     } else if (chart_spec.is_object()) {
       const json& ref = field(chart_spec, "sourceRef");
       std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),
-                  ns = str(ref, "namespace", owner.ns);
+                  ns = str(ref, "namespace", chart_spec_ns);
       source.chart = str(chart_spec, "chart");
       source.version = str(chart_spec, "version", "*");
       if (kind == "HelmRepository") {
@@ -588,8 +601,8 @@ class Builder::Run {
           return unbuilt(owner, build,
                          "HelmRepository " + ns + "/" + name + " of type oci has no oci:// url");
       } else if (kind == "GitRepository") {
-        Owner as_kustomization{owner.ns,   owner.name, json{{"sourceRef", ref}},
-                               owner.file, owner.line, kKustomizeGroup};
+        Owner as_kustomization{chart_spec_ns, owner.name, json{{"sourceRef", ref}},
+                               owner.file,    owner.line, kKustomizeGroup};
         if (!is_self(as_kustomization))
           return unbuilt(owner, build,
                          "its chart is in GitRepository " + ns + "/" + name +
@@ -608,27 +621,29 @@ class Builder::Run {
         return unbuilt(owner, build, "charts from a " + kind + " are not supported yet");
       }
       // The HelmChart helm-controller creates for it, in the source's namespace, as helm-controller itself.
-      Built helm_chart;
-      helm_chart.group = kSourceGroup;
-      helm_chart.kind = "HelmChart";
-      helm_chart.ns = ns;
-      helm_chart.name = owner.ns + "-" + owner.name;
-      helm_chart.file = owner.file;
-      helm_chart.line = owner.line;
-      helm_chart.object = {
-          {"apiVersion", "source.toolkit.fluxcd.io/v1"},
-          {"kind", "HelmChart"},
-          {"metadata",
-           {{"name", helm_chart.name},
-            {"namespace", ns},
-            {"labels",
-             {{"helm.toolkit.fluxcd.io/name", owner.name}, {"helm.toolkit.fluxcd.io/namespace", owner.ns}}}}},
-          {"spec", {{"chart", source.chart}, {"sourceRef", {{"kind", kind}, {"name", name}}}}}};
-      if (kind != "GitRepository") helm_chart.object["spec"]["version"] = source.version;
-      auto chart_build = provenance_of(owner, "system:serviceaccount:" + flux_ns_ + ":helm-controller");
-      chart_build->rendered = true;
-      helm_chart.build = chart_build;
-      extra.push_back(std::move(helm_chart));
+      if (declared_chart == nullptr) {
+        Built helm_chart;
+        helm_chart.group = kSourceGroup;
+        helm_chart.kind = "HelmChart";
+        helm_chart.ns = ns;
+        helm_chart.name = owner.ns + "-" + owner.name;
+        helm_chart.file = owner.file;
+        helm_chart.line = owner.line;
+        helm_chart.object = {
+            {"apiVersion", "source.toolkit.fluxcd.io/v1"},
+            {"kind", "HelmChart"},
+            {"metadata",
+             {{"name", helm_chart.name},
+              {"namespace", ns},
+              {"labels",
+               {{"helm.toolkit.fluxcd.io/name", owner.name}, {"helm.toolkit.fluxcd.io/namespace", owner.ns}}}}},
+            {"spec", {{"chart", source.chart}, {"sourceRef", {{"kind", kind}, {"name", name}}}}}};
+        if (kind != "GitRepository") helm_chart.object["spec"]["version"] = source.version;
+        auto chart_build = provenance_of(owner, "system:serviceaccount:" + flux_ns_ + ":helm-controller");
+        chart_build->rendered = true;
+        helm_chart.build = chart_build;
+        extra.push_back(std::move(helm_chart));
+      }
     } else {
       return unbuilt(owner, build, "it names no chart (spec.chart or spec.chartRef)");
     }

@@ -315,6 +315,21 @@ TEST_F(FluxBuild, ChartsSeeTheClustersKubernetesAndApiVersionsThePolicyNames) {
   EXPECT_NE(snapshot->find({"batch", "CronJob", "shop", "jobs-cleanup"}).object, nullptr);
 }
 
+// chartRef to a HelmChart that Git declares: built from that HelmChart's spec; helm-controller creates no
+// HelmChart of its own for it.
+TEST_F(FluxBuild, AChartRefToADeclaredHelmChartIsBuiltFromThatHelmChart) {
+  json charted = declared_json("apps", "Deployment", "shop", "charted");
+  ASSERT_FALSE(charted.empty()) << problems(*world_->snapshot);
+  EXPECT_EQ(charted["metadata"]["labels"]["helm.sh/chart"], "web-1.0.0") << "~1.0.0 leaves 1.1.0 out";
+  EXPECT_EQ(charted["spec"]["replicas"], 6);
+  EXPECT_EQ(charted["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/web-prod:latest")
+      << "the HelmChart's valuesFiles";
+  EXPECT_EQ(declared("source.toolkit.fluxcd.io", "HelmChart", "flux-system", "shop-charted"), nullptr);
+  const DeclaredObject* chart = declared("source.toolkit.fluxcd.io", "HelmChart", "flux-system", "web-stable");
+  ASSERT_NE(chart, nullptr);
+  EXPECT_EQ(chart->file(), "releases/charted.yaml");
+}
+
 // valuesFiles as source-controller builds them: merged in order into the chart's values.yaml (replacing it),
 // under valuesFrom and the inline values; read from the chart for a pulled chart, from the repository's root
 // for a chart in Git, whose lines are cited.
