@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "desired/common.h"
 #include "manifests/yaml_document.h"
@@ -101,9 +102,20 @@ class Generator {
 
  private:
   gitgate::Result<ParamSets> list(const json& spec) {
-    if (field(spec, "elementsYaml").is_string()) return Error{"list.elementsYaml is not evaluated"};
+    json elements = field(spec, "elements");
+    if (field(spec, "elementsYaml").is_string()) {
+      // A YAML list of maps. One with templates is rendered from an earlier matrix generator's parameters,
+      // with template functions (toJson, toYaml) gitgate does not evaluate.
+      const std::string& text = spec["elementsYaml"].get_ref<const std::string&>();
+      if (text.find("{{") != std::string::npos) return Error{"list.elementsYaml with templates is not evaluated"};
+      auto docs = manifests::yaml_documents_as_json(text);
+      if (!docs || docs->size() != 1) return Error{"list.elementsYaml is not one YAML list"};
+      json parsed = json::parse((*docs)[0], nullptr, false);
+      if (!parsed.is_array()) return Error{"list.elementsYaml is not a YAML list"};
+      for (auto& element : parsed) elements.push_back(std::move(element));
+    }
     ParamSets out;
-    for (const auto& element : field(spec, "elements")) {
+    for (const auto& element : elements) {
       if (!element.is_object()) return Error{"list.elements holds something other than a map"};
       if (go_) {
         out.push_back(element);
@@ -119,7 +131,16 @@ class Generator {
 
   gitgate::Result<ParamSets> git(const json& spec) {
     if (Status s = git_.same_tree(spec); !s.ok()) return Error{s.error()};
-    if (!str(spec, "pathParamPrefix").empty()) return Error{"git.pathParamPrefix is not supported yet"};
+    const std::string prefix = str(spec, "pathParamPrefix");
+    // With pathParamPrefix the path parameters sit under it: `.prefix.path.basename`, `prefix.path.basename`.
+    auto path_of = [&](const std::string& dir, const std::string& file) {
+      json p = path_params(dir, file, go_);
+      if (prefix.empty()) return p;
+      if (go_) return json{{prefix, p}};
+      json flat = json::object();
+      for (const auto& [k, v] : p.items()) flat[prefix + "." + k] = v;
+      return flat;
+    };
     collect_tree();
     ParamSets out;
     if (field(spec, "directories").is_array()) {
@@ -130,7 +151,7 @@ class Generator {
         bool in = std::any_of(included.begin(), included.end(), [&](const auto& p) { return glob(p, dir); });
         bool out_of = std::any_of(excluded.begin(), excluded.end(), [&](const auto& p) { return glob(p, dir); });
         if (!in || out_of) continue;
-        out.push_back(path_params(dir, "", go_));
+        out.push_back(path_of(dir, ""));
         if (out.size() > max_) return Error{"the git generator yields more than " + std::to_string(max_) + " directories"};
       }
       return out;
@@ -155,7 +176,7 @@ class Generator {
               json params = json::object();
               if (go_) params = item;
               else flatten(item, "", params);
-              json path = path_params(dirname_of(file), basename_of(file), go_);
+              json path = path_of(dirname_of(file), basename_of(file));
               params.update(path);
               out.push_back(std::move(params));
               if (out.size() > max_) return Error{"the git generator yields more than " + std::to_string(max_) + " items"};
@@ -254,6 +275,165 @@ class Generator {
   std::vector<std::string> directories_, files_;
 };
 
+// A Go template expression as ApplicationSets write them: a pipeline of commands (`.path.basename | lower`,
+// `index .path.segments 1`, `default "dev" .env`), each a parameter reference, a literal or one of the
+// functions below applied to its arguments, the previous command's value appended last. Anything else
+// (variables, `if`, `range`, parentheses, other functions) is reported, never guessed.
+class Pipeline {
+ public:
+  Pipeline(const std::string& expr, const json& params) : text_(expr), params_(params) {}
+
+  gitgate::Result<json> evaluate() {
+    std::optional<json> piped;
+    while (true) {
+      auto value = command(piped);
+      if (!value) return value;
+      piped = std::move(*value);
+      skip_spaces();
+      if (at_ == text_.size()) return *piped;
+      if (text_[at_] != '|') return unsupported();
+      ++at_;
+    }
+  }
+
+ private:
+  gitgate::Result<json> command(const std::optional<json>& piped) {
+    skip_spaces();
+    std::vector<json> args;
+    std::string function;
+    if (at_ < text_.size() && std::isalpha(static_cast<unsigned char>(text_[at_]))) {
+      size_t start = at_;
+      while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_')) ++at_;
+      function = text_.substr(start, at_ - start);
+    }
+    while (true) {
+      skip_spaces();
+      if (at_ == text_.size() || text_[at_] == '|') break;
+      auto arg = operand();
+      if (!arg) return arg;
+      args.push_back(std::move(*arg));
+    }
+    if (piped) args.push_back(*piped);
+    if (function.empty()) {
+      if (args.size() != 1) return unsupported();
+      return args[0];
+    }
+    return call(function, args);
+  }
+
+  gitgate::Result<json> operand() {
+    char c = text_[at_];
+    if (c == '"' || c == '`') {
+      std::string out;
+      for (++at_; at_ < text_.size() && text_[at_] != c; ++at_) {
+        if (c == '"' && text_[at_] == '\\' && at_ + 1 < text_.size()) ++at_;
+        out += text_[at_];
+      }
+      if (at_ == text_.size()) return unsupported();
+      ++at_;
+      return json(out);
+    }
+    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
+      size_t start = at_++;
+      while (at_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[at_]))) ++at_;
+      std::string digits = text_.substr(start, at_ - start);
+      if (digits == "-" || digits.size() > 18) return unsupported();
+      return json(std::stoll(digits));
+    }
+    if (c != '.') return unsupported();
+    size_t start = at_;
+    while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '.' ||
+                                  text_[at_] == '_'))
+      ++at_;
+    std::string ref = text_.substr(start, at_ - start);
+    const json* value = &params_;
+    for (size_t from = 1; from < ref.size();) {
+      size_t dot = ref.find('.', from);
+      std::string part = ref.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      if (!value->is_object() || !value->contains(part))
+        return Error{"template expression {{" + text_ + "}} names no parameter the generators give"};
+      value = &(*value)[part];
+      if (dot == std::string::npos) break;
+      from = dot + 1;
+    }
+    return *value;
+  }
+
+  static std::string text_of(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+  static bool empty(const json& v) {
+    return v.is_null() || (v.is_string() && v.get_ref<const std::string&>().empty()) ||
+           (v.is_boolean() && !v.get<bool>()) || (v.is_number() && v == 0) ||
+           ((v.is_array() || v.is_object()) && v.empty());
+  }
+
+  gitgate::Result<json> call(const std::string& f, const std::vector<json>& a) {
+    auto strings = [&](size_t n) {
+      return a.size() == n && std::all_of(a.begin(), a.end(), [](const json& v) { return v.is_primitive(); });
+    };
+    if (f == "index" && a.size() == 2) {
+      if (a[0].is_array() && a[1].is_number_integer()) {
+        auto i = a[1].get<long long>();
+        if (i < 0 || static_cast<size_t>(i) >= a[0].size())
+          return Error{"template expression {{" + text_ + "}}: index out of range"};
+        return a[0][static_cast<size_t>(i)];
+      }
+      if (a[0].is_object() && a[1].is_string() && a[0].contains(a[1].get<std::string>()))
+        return a[0][a[1].get<std::string>()];
+      return Error{"template expression {{" + text_ + "}}: index of nothing"};
+    }
+    if (f == "default" && a.size() == 2) return empty(a[1]) ? a[0] : a[1];
+    if ((f == "lower" || f == "upper") && strings(1)) {
+      std::string t = text_of(a[0]);
+      for (auto& c : t)
+        c = static_cast<char>(f == "lower" ? std::tolower(static_cast<unsigned char>(c))
+                                           : std::toupper(static_cast<unsigned char>(c)));
+      return json(t);
+    }
+    if (f == "normalize" && strings(1)) return json(normalized(text_of(a[0])));
+    if (f == "trim" && strings(1)) {
+      std::string t = text_of(a[0]);
+      size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
+      return json(b == std::string::npos ? std::string() : t.substr(b, e - b + 1));
+    }
+    if ((f == "trimPrefix" || f == "trimSuffix") && strings(2)) {
+      std::string p = text_of(a[0]), t = text_of(a[1]);
+      if (f == "trimPrefix" && t.starts_with(p)) t.erase(0, p.size());
+      if (f == "trimSuffix" && t.ends_with(p)) t.erase(t.size() - p.size());
+      return json(t);
+    }
+    if (f == "replace" && strings(3)) {
+      std::string from = text_of(a[0]), to = text_of(a[1]), t = text_of(a[2]), out;
+      if (from.empty()) return json(t);
+      for (size_t i = 0; i < t.size();) {
+        if (t.compare(i, from.size(), from) == 0) {
+          out += to;
+          i += from.size();
+        } else {
+          out += t[i++];
+        }
+      }
+      return json(out);
+    }
+    if (f == "quote" && strings(1)) return json("\"" + text_of(a[0]) + "\"");
+    if (f == "toString" && strings(1)) return json(text_of(a[0]));
+    return unsupported();
+  }
+
+  gitgate::Error unsupported() const {
+    return Error{"template expression {{" + text_ +
+                 "}} uses Go template functions or actions gitgate does not evaluate (it evaluates parameter "
+                 "references, index, default, lower, upper, normalize, trim, trimPrefix, trimSuffix, replace, "
+                 "quote, toString)"};
+  }
+  void skip_spaces() {
+    while (at_ < text_.size() && text_[at_] == ' ') ++at_;
+  }
+
+  std::string text_;
+  const json& params_;
+  size_t at_ = 0;
+};
+
 // Replaces every {{ … }} in `text`; an expression beyond a parameter reference is reported.
 gitgate::Result<std::string> render(const std::string& text, const json& params, bool go) {
   std::string out;
@@ -272,24 +452,12 @@ gitgate::Result<std::string> render(const std::string& text, const json& params,
     while (!expr.empty() && expr.front() == ' ') expr.erase(0, 1);
     while (!expr.empty() && expr.back() == ' ') expr.pop_back();
     const json* value = nullptr;
+    json evaluated;
     if (go) {
-      bool reference = expr.starts_with(".") &&
-                       std::all_of(expr.begin(), expr.end(), [](char c) {
-                         return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_';
-                       });
-      if (!reference) return Error{"template expression {{" + expr + "}} uses Go template functions, which gitgate does not evaluate"};
-      value = &params;
-      for (size_t start = 1; start <= expr.size();) {
-        size_t dot = expr.find('.', start);
-        std::string part = expr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-        if (!value->is_object() || !value->contains(part)) {
-          value = nullptr;
-          break;
-        }
-        value = &(*value)[part];
-        if (dot == std::string::npos) break;
-        start = dot + 1;
-      }
+      auto result = Pipeline(expr, params).evaluate();
+      if (!result) return Error{result.error()};
+      evaluated = std::move(*result);
+      value = &evaluated;
     } else if (params.contains(expr)) {
       value = &params[expr];
     }

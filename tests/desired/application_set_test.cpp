@@ -74,6 +74,34 @@ TEST_F(ApplicationSets, GitFilesAreFlattenedForFasttemplateAndMergedByKey) {
   EXPECT_EQ((*apps)[1]["spec"]["destination"]["namespace"], "prod");
 }
 
+// Go template pipelines with the functions ApplicationSets commonly use, pathParamPrefix, and elementsYaml.
+TEST_F(ApplicationSets, PipelinesPathParamPrefixAndElementsYamlAreEvaluatedAsArgoCDDoes) {
+  auto apps = generate(R"({"metadata": {"name": "apps", "namespace": "argocd"}, "spec": {
+    "goTemplate": true,
+    "generators": [{"matrix": {"generators": [
+      {"git": {"repoURL": "x", "pathParamPrefix": "app", "directories": [{"path": "apps/w*"}]}},
+      {"list": {"elementsYaml": "- env: Dev_Env\n  tier: \"\"\n- env: prod\n  tier: gold\n"}}]}}],
+    "template": {"metadata": {"name": "{{ .app.path.basename }}-{{ .env | normalize }}"},
+                 "spec": {"source": {"path": "{{ index .app.path.segments 0 }}/{{ .app.path.basename | upper }}"},
+                          "destination": {"namespace": "{{ .env | lower | replace \"_\" \"-\" | trimSuffix \"-env\" }}"},
+                          "project": "{{ default \"silver\" .tier | quote }}"}}}})");
+  ASSERT_TRUE(apps.ok()) << apps.error();
+  EXPECT_EQ(names(*apps), (std::vector<std::string>{"web-dev-env", "web-prod"}));
+  EXPECT_EQ((*apps)[0]["spec"]["source"]["path"], "apps/WEB");
+  EXPECT_EQ((*apps)[0]["spec"]["destination"]["namespace"], "dev");
+  EXPECT_EQ((*apps)[0]["spec"]["project"], "\"silver\"") << "default replaces an empty value";
+  EXPECT_EQ((*apps)[1]["spec"]["project"], "\"gold\"");
+  auto flat = generate(R"({"spec": {"generators": [{"git": {"repoURL": "x", "pathParamPrefix": "app",
+    "files": [{"path": "clusters/*/config.json"}]}}],
+    "template": {"metadata": {"name": "{{cluster.name}}-{{app.path.basename}}"}}}})");
+  ASSERT_TRUE(flat.ok()) << flat.error();
+  EXPECT_EQ(names(*flat), (std::vector<std::string>{"dev-dev", "prod-prod"}));
+  auto out_of_range = generate(R"({"spec": {"goTemplate": true, "generators": [{"list": {"elements": [{"a": ["x"]}]}}],
+    "template": {"metadata": {"name": "{{ index .a 3 }}"}}}})");
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_NE(out_of_range.error().find("index out of range"), std::string::npos) << out_of_range.error();
+}
+
 TEST_F(ApplicationSets, WhatGitAloneCannotTellIsReportedNotGuessed) {
   auto clusters = generate(R"({"spec": {"generators": [{"clusters": {}}], "template": {}}})");
   ASSERT_FALSE(clusters.ok());
@@ -81,10 +109,17 @@ TEST_F(ApplicationSets, WhatGitAloneCannotTellIsReportedNotGuessed) {
   auto scm = generate(R"({"spec": {"generators": [{"scmProvider": {}}], "template": {}}})");
   ASSERT_FALSE(scm.ok());
   EXPECT_NE(scm.error().find("needs an API outside Git"), std::string::npos);
-  auto functions = generate(R"({"spec": {"goTemplate": true, "generators": [{"list": {"elements": [{"a": "x"}]}}],
-    "template": {"metadata": {"name": "{{ .a | upper }}"}}}})");
-  ASSERT_FALSE(functions.ok());
-  EXPECT_NE(functions.error().find("uses Go template functions"), std::string::npos) << functions.error();
+  for (const char* expr : {"{{ .a | toYaml }}", "{{ if .a }}x{{ end }}", "{{ $x := .a }}", "{{ (lower .a) }}",
+                           "{{ index .a - }}", "{{ printf \\\"%s\\\" .a }}"}) {
+    auto functions = generate(std::string(R"({"spec": {"goTemplate": true, "generators": [{"list": {"elements": [{"a": "x"}]}}],
+      "template": {"metadata": {"name": ")") + expr + R"("}}}})");
+    ASSERT_FALSE(functions.ok()) << expr;
+    EXPECT_NE(functions.error().find("gitgate does not evaluate"), std::string::npos) << functions.error();
+  }
+  auto templated = generate(R"({"spec": {"generators": [{"list": {"elementsYaml": "{{ .x | toJson }}"}}],
+    "template": {"metadata": {"name": "x"}}}})");
+  ASSERT_FALSE(templated.ok());
+  EXPECT_NE(templated.error().find("elementsYaml with templates"), std::string::npos) << templated.error();
   other_repository_ = true;
   auto other = generate(R"({"spec": {"generators": [{"git": {"repoURL": "y", "directories": [{"path": "*"}]}}],
     "template": {"metadata": {"name": "x"}}}})");
