@@ -147,9 +147,9 @@ void add_serve_command(CLI::App& app, ExitCode& exit) {
                   "After SIGTERM, keep serving this long with /readyz false before draining")
       ->capture_default_str();
   cmd->add_option("--max-connections", flags->max_connections,
-                  "Open webhook connections beyond this are closed at once (each holds about 80 KiB of TLS "
-                  "state). Default: as many as a quarter of the container's memory limit holds (819 under "
-                  "256Mi), else 10000");
+                  "Most open webhook connections (each holds about 80 KiB of TLS state): past it a newcomer "
+                  "replaces the longest-idle one, and is refused when all are busy. Default: as many as a "
+                  "quarter of the container's memory limit holds (819 under 256Mi), else 10000");
   cmd->add_option("--request-memory-budget", flags->request_memory_budget,
                   "Memory the reviews in flight may use (bytes, Ki, Mi, Gi): a review up to 256 KiB costs its "
                   "body, a larger one about 15x its body (parsed document, diff scratch). Past it a review "

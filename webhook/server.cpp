@@ -196,6 +196,9 @@ struct Worker {
   asio::steady_timer sweep{ioc};
 
   ~Worker();
+  // Past --max-connections: closes the connection of this thread that has waited longest for its TLS
+  // handshake or its next request, so a newcomer can take its place; false when every one is busy.
+  bool evict_idle();
   void wait_for_record(Session& session);
   std::shared_ptr<Session> stop_waiting(Session& session);
   void arm_sweep();
@@ -310,7 +313,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<LargeReviewLane> lane_;
   std::atomic<size_t> next_worker_{0};
   std::atomic<size_t> connections_{0};
-  std::atomic<uint64_t> refused_connections_{0};  // closed at once: past max_connections
+  std::atomic<uint64_t> refused_connections_{0};  // closed at once: past max_connections, none idle
+  std::atomic<uint64_t> evicted_connections_{0};  // idle ones closed to make room for a newcomer
   uint64_t refused_unlogged_ = 0;                 // since the last warning; acceptor's thread only
   Clock::time_point refusal_logged_{};
   static constexpr size_t kMaxAdminSessions = 256;
@@ -349,9 +353,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start() {
+    idle_since_ = Clock::now();
     beast::get_lowest_layer(stream_).expires_after(server_.options().handshake_timeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+  }
+
+  // Waiting for a handshake or for its next request, since when: what evict_idle() may close.
+  bool idle(Clock::time_point& since) const {
+    since = idle_since_;
+    return state_ == State::Handshake || state_ == State::Idle;
+  }
+  void evict() {
+    state_ = State::Closing;  // not picked again before its aborted read or handshake ends it
+    beast::get_lowest_layer(stream_).cancel();
   }
 
   // Drain: an idle connection gets a short last chance for a request already on its way, then closes.
@@ -388,6 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
     if (server_.draining()) return close();
     state_ = State::Idle;
+    idle_since_ = Clock::now();
     beast::get_lowest_layer(stream_).expires_after(server_.options().idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code e, size_t n) {
       self->on_first_bytes(e, n);
@@ -838,6 +854,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_address_;
   std::string peer_subject_;
   State state_ = State::Handshake;
+  Clock::time_point idle_since_;
   Clock::time_point received_;
   Clock::time_point deadline_;
   Clock::time_point answer_by_;
@@ -856,6 +873,21 @@ class Session : public std::enable_shared_from_this<Session> {
   bool synced_ = false;
   uint64_t requests_ = 0;  // reviews decided on this connection
 };
+
+bool Worker::evict_idle() {
+  Session* oldest = nullptr;
+  Clock::time_point oldest_since = Clock::time_point::max();
+  for (Session* s : sessions) {
+    Clock::time_point since;
+    if (s->idle(since) && since < oldest_since) {
+      oldest = s;
+      oldest_since = since;
+    }
+  }
+  if (oldest == nullptr) return false;
+  oldest->evict();  // its pending read or handshake ends with operation_aborted, and with it the session
+  return true;
+}
 
 Worker::~Worker() {
   while (waiting_first != nullptr) stop_waiting(*waiting_first);
@@ -964,18 +996,23 @@ void ServerImpl::accept() {
   acceptor_.async_accept(worker.ioc, [this, &worker](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      if (connections_.fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
-        connections_.fetch_sub(1, std::memory_order_relaxed);
-        beast::error_code ignored;
-        socket.close(ignored);
-        connection_refused();
-      } else {
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        asio::post(worker.ioc, [&worker, s = std::move(socket)]() mutable {
-          std::make_shared<Session>(worker, std::move(s), worker.tls_reader.get())->start();
-        });
-      }
+      bool full = connections_.fetch_add(1, std::memory_order_relaxed) >= options_.max_connections;
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      // Full: the connection that has been idle longest on the newcomer's thread makes room (an idle client
+      // reconnects when it needs to), so holding connections open cannot lock the API server out. With
+      // every connection busy, the newcomer is refused.
+      asio::post(worker.ioc, [this, &worker, full, s = std::move(socket)]() mutable {
+        if (full && !worker.evict_idle()) {
+          connections_.fetch_sub(1, std::memory_order_relaxed);
+          beast::error_code closed;
+          s.close(closed);
+          asio::post(admin_ioc_, [this] { connection_refused(); });
+          return;
+        }
+        if (full) evicted_connections_.fetch_add(1, std::memory_order_relaxed);
+        std::make_shared<Session>(worker, std::move(s), worker.tls_reader.get())->start();
+      });
     } else {
       log::warn("accept failed: " + ec.message());
     }
@@ -993,7 +1030,7 @@ void ServerImpl::connection_refused() {
   refusal_logged_ = now;
   log::warn("closed " + std::to_string(refused_unlogged_) + " new webhook connection(s): " +
             std::to_string(options_.max_connections) +
-            " are open, the most --max-connections allows (each holds about " +
+            " are open and busy, the most --max-connections allows (each holds about " +
             std::to_string(kConnectionMemoryBytes >> 10) +
             " KiB). The API server's calls on them fail; if it is the API server that opens so many, raise "
             "--max-connections and the memory limit, else find who does");
@@ -1044,8 +1081,11 @@ void ServerImpl::serve_admin(tcp::socket socket) {
         append_metric_header(res.body(), "gitgate_connections", "gauge", "Open webhook connections.");
         res.body() += "gitgate_connections " + std::to_string(server.connections_.load()) + "\n";
         append_metric(res.body(), "gitgate_connections_refused_total", "counter",
-                      "Webhook connections closed at once because --max-connections were open.",
+                      "Webhook connections closed at once: --max-connections were open and none was idle.",
                       std::to_string(server.refused_connections_.load()));
+        append_metric(res.body(), "gitgate_connections_evicted_total", "counter",
+                      "Idle webhook connections closed to make room for a new one past --max-connections.",
+                      std::to_string(server.evicted_connections_.load()));
         append_metric_header(res.body(), "gitgate_tls_reloads_total", "counter",
                              "Serving certificate reloads, by result.");
         res.body() += "gitgate_tls_reloads_total{result=\"ok\"} " + std::to_string(server.tls_->reloads()) + "\n";

@@ -514,9 +514,12 @@ TEST_F(ServerTest, ALargeReviewThatWaitedInTheLanePastItsDeadlineIs503WithoutBei
   EXPECT_EQ(reply.status, 200) << reply.body;
 }
 
-TEST_F(ServerTest, ConnectionsPastTheMostAllowedAreClosedCountedAndTheRestServed) {
+// Past --max-connections, the connection idle longest makes room for a newcomer, so connections held open
+// cannot lock the API server out; only when every connection is busy is the newcomer refused.
+TEST_F(ServerTest, PastTheMostConnectionsTheLongestIdleMakesRoomAndOnlyBusyOnesRefuseANewcomer) {
   ServerOptions options;
   options.max_connections = 3;
+  options.threads = 1;  // one thread holds every connection, so the oldest idle one is found
   start(options);
   std::vector<std::unique_ptr<HttpsClient>> open;
   HttpReply reply;
@@ -524,21 +527,39 @@ TEST_F(ServerTest, ConnectionsPastTheMostAllowedAreClosedCountedAndTheRestServed
     open.push_back(std::make_unique<HttpsClient>(client_options()));
     ASSERT_EQ(open.back()->post("/validate", review("u" + std::to_string(i), "cfg"), reply), "");
     EXPECT_EQ(reply.status, 200);
+    std::this_thread::sleep_for(20ms);
   }
   HttpsClient fourth(client_options());
-  EXPECT_NE(fourth.post("/validate", review("u3", "cfg"), reply), "") << "a fourth connection was served";
-  std::string m = metrics();
-  EXPECT_NE(m.find("gitgate_connections_refused_total 1\n"), std::string::npos) << m;
-  EXPECT_NE(m.find("gitgate_connections 3\n"), std::string::npos) << m;
-  // The open ones keep being served; once one closes, a new one is.
-  ASSERT_EQ(open[0]->post("/validate", review("again", "cfg"), reply), "");
+  ASSERT_EQ(fourth.post("/validate", review("u3", "cfg"), reply), "") << "a newcomer is served";
   EXPECT_EQ(reply.status, 200);
-  open.pop_back();
+  std::string m = metrics();
+  EXPECT_NE(m.find("gitgate_connections_evicted_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("gitgate_connections 3\n"), std::string::npos) << m;
+  EXPECT_NE(open[0]->post("/validate", review("again", "cfg"), reply), "") << "the oldest idle one was closed";
+  ASSERT_EQ(open[2]->post("/validate", review("still", "cfg"), reply), "") << "the others were not";
+  EXPECT_EQ(reply.status, 200);
+
+  // Every connection busy (its record held): a newcomer is refused and counted.
   for (int i = 0; i < 100 && metrics().find("gitgate_connections 2\n") == std::string::npos; ++i)
     std::this_thread::sleep_for(20ms);
-  HttpsClient fifth(client_options());
-  ASSERT_EQ(fifth.post("/validate", review("u5", "cfg"), reply), "");
-  EXPECT_EQ(reply.status, 200);
+  app_.hold_records = true;
+  std::vector<std::thread> busy;
+  std::vector<std::unique_ptr<HttpsClient>> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(std::make_unique<HttpsClient>(client_options()));
+  for (int i = 0; i < 3; ++i)
+    busy.emplace_back([&, i] {
+      HttpReply r;
+      EXPECT_EQ(clients[i]->post("/validate?timeout=10s", review("busy" + std::to_string(i), "cfg"), r), "");
+    });
+  // The two connections left from above are closed first: idle, they make room for two of these.
+  ASSERT_TRUE(app_.wait_held(3));
+  HttpsClient refused(client_options());
+  EXPECT_NE(refused.post("/validate", review("refused", "cfg"), reply), "") << "served with every connection busy";
+  app_.release(RecordOutcome{});
+  app_.hold_records = false;
+  for (auto& t : busy) t.join();
+  m = metrics();
+  EXPECT_NE(m.find("gitgate_connections_refused_total 1\n"), std::string::npos) << m;
 }
 
 TEST(MaxConnections, DefaultIsAQuarterOfTheMemoryLimitAtEightyKiBEach) {
