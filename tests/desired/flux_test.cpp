@@ -315,6 +315,15 @@ TEST_F(FluxBuild, ChartsSeeTheClustersKubernetesAndApiVersionsThePolicyNames) {
   EXPECT_NE(snapshot->find({"batch", "CronJob", "shop", "jobs-cleanup"}).object, nullptr);
 }
 
+// A chart in Git with a dependency that is not vendored: fetched (helm dependency build) before the render.
+TEST_F(FluxBuild, AChartInGitHasItsDependenciesBuiltFirst) {
+  json umbrella = declared_json("apps", "Deployment", "shop", "umbrella");
+  ASSERT_FALSE(umbrella.empty()) << problems(*world_->snapshot);
+  EXPECT_EQ(umbrella["metadata"]["labels"]["helm.sh/chart"], "web-1.0.0");
+  EXPECT_EQ(umbrella["spec"]["replicas"], 3);
+  EXPECT_EQ(umbrella["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/example/umbrella:2.4.0");
+}
+
 // chartRef to a HelmChart that Git declares: built from that HelmChart's spec; helm-controller creates no
 // HelmChart of its own for it.
 TEST_F(FluxBuild, AChartRefToADeclaredHelmChartIsBuiltFromThatHelmChart) {
