@@ -609,9 +609,12 @@ class Session : public std::enable_shared_from_this<Session> {
   static LaneResult decide_large(ReviewDecoder& decoder, Evaluator& evaluator, std::string_view body,
                                  bool may_sync, const Session& session, RecordDone done) {
     LaneResult result;
-    // Waited behind other large reviews past its deadline: the API server is about to give up on it, so the
-    // lane does not spend a decode on it (that would only delay the reviews queued behind this one).
-    if (Clock::now() >= session.deadline_) {
+    // Reached the lane past its deadline (its body was slow, or other large reviews were ahead): the API
+    // server is about to give up on it, so the lane does not spend a decode on it, which would only delay the
+    // reviews queued behind. A review back from waiting for a sync on miss is decided whatever the time: that
+    // wait ends at the deadline by design, and the answer uses the snapshot there is.
+    if (may_sync && Clock::now() >= session.deadline_) {
+      decoder.trim();
       result.kind = LaneResult::Kind::Overdue;
       return result;
     }
@@ -652,10 +655,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return decide_in_lane(false);
       case LaneResult::Kind::Overdue:
         return reply_error(http::status::service_unavailable,
-                           "this review waited behind other large reviews (over " +
-                               std::to_string(kLargeBodyBytes >> 10) +
-                               " KiB) past its deadline and was not decided. Try again; if this persists, find "
-                               "who sends large reviews");
+                           "this large review (over " + std::to_string(kLargeBodyBytes >> 10) +
+                               " KiB) was not decided: reading its body and waiting behind other large reviews "
+                               "took it past its deadline (0.8 of its ?timeout=). Try again; if this persists, "
+                               "find who sends large reviews");
       case LaneResult::Kind::Decided:
         break;
     }

@@ -137,7 +137,11 @@ TEST(HostileInputFault, OversizedDeepDuplicateAndInvalidInputGetClearAnswersAndM
         EXPECT_EQ(s.status, c.expected_status) << c.name << ": " << s.line;
         EXPECT_NE(s.line.find(c.expected_text), std::string::npos) << c.name << ": " << s.line;
       } else {
-        EXPECT_TRUE(s.status == 200 || (s.status >= 400 && s.status < 500)) << c.name << ": " << s.line;
+        // Under sanitizers reading a huge body can take the review past its deadline: then the lane answers
+        // 503 without deciding (the API server would have given up on a later answer).
+        bool overdue = s.status == 503 && s.line.find("past its deadline") != std::string::npos;
+        EXPECT_TRUE(s.status == 200 || (s.status >= 400 && s.status < 500) || (!resource_bounds() && overdue))
+            << c.name << ": " << s.line;
         if (resource_bounds()) {
           EXPECT_LT(s.ms, 1000) << c.name << ": " << s.line;
         }
