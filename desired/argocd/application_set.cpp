@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <string_view>
 
 #include "desired/common.h"
 #include "manifests/yaml_document.h"
@@ -71,6 +72,21 @@ json path_params(const std::string& path, const std::string& file, bool go) {
     if (k != "path") flat["path." + k] = v;
   for (size_t i = 0; i < segments.size(); ++i) flat["path[" + std::to_string(i) + "]"] = segments[i];
   return flat;
+}
+
+// The value at a dotted path ("cluster.name") of Go-template parameters; nullptr when a part is missing or
+// what holds it is not a map.
+const json* at_path(const json& params, std::string_view path) {
+  const json* at = &params;
+  for (size_t start = 0; start <= path.size();) {
+    size_t dot = path.find('.', start);
+    std::string part(path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (!at->is_object() || !at->contains(part)) return nullptr;
+    at = &(*at)[part];
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return at;
 }
 
 bool glob(const std::string& pattern, const std::string& path) {
@@ -219,18 +235,7 @@ class Generator {
     auto key_of = [&](const json& params) {
       std::string out;
       for (const auto& k : keys) {
-        const json* at = &params;
-        if (go_) {
-          for (size_t start = 0; start <= k.size() && at->is_object();) {
-            size_t dot = k.find('.', start);
-            std::string part = k.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-            at = at->contains(part) ? &(*at)[part] : nullptr;
-            if (at == nullptr || dot == std::string::npos) break;
-            start = dot + 1;
-          }
-        } else {
-          at = params.contains(k) ? &params[k] : nullptr;
-        }
+        const json* at = go_ ? at_path(params, k) : (params.contains(k) ? &params[k] : nullptr);
         out += (at == nullptr ? std::string("\x01") : at->dump()) + "\x02";
       }
       return out;
@@ -345,17 +350,9 @@ class Pipeline {
     while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '.' ||
                                   text_[at_] == '_'))
       ++at_;
-    std::string ref = text_.substr(start, at_ - start);
-    const json* value = &params_;
-    for (size_t from = 1; from < ref.size();) {
-      size_t dot = ref.find('.', from);
-      std::string part = ref.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
-      if (!value->is_object() || !value->contains(part))
-        return Error{"template expression {{" + text_ + "}} names no parameter the generators give"};
-      value = &(*value)[part];
-      if (dot == std::string::npos) break;
-      from = dot + 1;
-    }
+    std::string ref = text_.substr(start + 1, at_ - start - 1);  // "." alone: every parameter
+    const json* value = ref.empty() ? &params_ : at_path(params_, ref);
+    if (value == nullptr) return Error{"template expression {{" + text_ + "}} names no parameter the generators give"};
     return *value;
   }
 
