@@ -886,9 +886,11 @@ class Builder::Run {
     request.no_hooks = no_hooks;
     request.kube_version = options_.spec.kube_version;
     request.api_versions = options_.spec.api_versions;
-    request.build_missing_dependencies = true;  // a chart directory from Git (archives hold theirs)
-    if (const fs::path* root = exported()) request.dependency_root = root->string();
-    request.dependency_ca_file = options_.spec.flux ? options_.spec.flux->ca_file : "";
+    if (fs::is_directory(chart)) {  // a chart from Git: pulled archives hold their dependencies
+      request.build_missing_dependencies = true;
+      if (const fs::path* root = exported()) request.dependency_root = root->string();
+      request.dependency_ca_file = options_.spec.flux ? options_.spec.flux->ca_file : "";
+    }
     auto output = helm::render(tool(), request);
     if (!output) return output;
     if (!post_renderers.is_array() || post_renderers.empty()) return output;
