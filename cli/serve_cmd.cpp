@@ -29,14 +29,14 @@ struct ServeFlags {
 
 // The flag, else half the container's memory limit (the rest: the snapshots, the audit queue, connections,
 // the allocator's slack), else 256 MiB.
-Result<size_t> request_memory_budget(const std::string& flag) {
+Result<size_t> request_memory_budget(const std::string& flag, uint64_t limit) {
   if (!flag.empty()) {
     auto bytes = parse_byte_size(flag);
     if (!bytes) return Error{"--request-memory-budget: " + bytes.error()};
     if (*bytes < 4 * 1024 * 1024) return Error{"--request-memory-budget: at least 4Mi"};
     return static_cast<size_t>(*bytes);
   }
-  if (uint64_t limit = webhook::container_memory_limit(); limit > 0) {
+  if (limit > 0) {
     log::info("request memory budget: " + std::to_string(limit / 2 >> 20) + " MiB, half the container's " +
               std::to_string(limit >> 20) + " MiB memory limit");
     return static_cast<size_t>(limit / 2);
@@ -46,8 +46,7 @@ Result<size_t> request_memory_budget(const std::string& flag) {
 
 // The flag, else as many connections as a quarter of the container's memory limit holds (each keeps about
 // 80 KiB of TLS state, however idle), else 10,000.
-size_t max_connections(size_t flag) {
-  uint64_t limit = webhook::container_memory_limit();
+size_t max_connections(size_t flag, uint64_t limit) {
   if (flag == 0) {
     size_t n = webhook::default_max_connections(limit);
     if (limit > 0)
@@ -95,13 +94,14 @@ int serve(ServeFlags& flags) {
   }
   flags.gate.audit.on_failure = *on_failure;
   flags.gate.audit.backlog_capacity = flags.audit_backlog;
-  auto budget = request_memory_budget(flags.request_memory_budget);
+  const uint64_t memory_limit = webhook::container_memory_limit();
+  auto budget = request_memory_budget(flags.request_memory_budget, memory_limit);
   if (!budget) {
     std::cerr << "gitgate serve: " << budget.error() << "\n";
     return 2;
   }
   flags.server.request_memory_budget = *budget;
-  flags.server.max_connections = max_connections(flags.max_connections);
+  flags.server.max_connections = max_connections(flags.max_connections, memory_limit);
   flags.gate.audit_enabled = flags.gate.audit.to_stdout || !flags.gate.audit.file.empty();
   // async: about 7 MB of queued records at most; beyond that, answers wait for the disk (back-pressure).
   flags.gate.audit.queue_capacity = 8192;
