@@ -37,6 +37,10 @@ struct ArgoSpec {
   // How Applications name the cluster gitgate guards (destination.server or destination.name). Applications
   // sent elsewhere apply to another cluster: what they build is not declared here.
   std::vector<std::string> destinations{"https://kubernetes.default.svc", "in-cluster"};
+  // When `path` is a chart or a kustomization, the Application created outside Git that syncs it: its name
+  // is the Helm release name and the tracking its objects carry. "" = the path's last segment for the
+  // release, and no tracking declared.
+  std::string root_application;
 };
 
 struct SourceSpec {

@@ -34,8 +34,9 @@ constexpr std::array<std::string_view, 11> kSpecFields{
     "mode",      "source", "scope",     "agents",           "controllers", "breakGlass",
     "unmanaged", "ignore", "ownership", "governedMetadata", "allowDebug"};
 constexpr std::array<std::string_view, 3> kFluxFields{"path", "namespace", "caFile"};
-constexpr std::array<std::string_view, 6> kArgoFields{"path",   "namespace",           "tracking",
-                                                     "caFile", "plainHTTPRegistries", "destinations"};
+constexpr std::array<std::string_view, 7> kArgoFields{"path",   "namespace",           "tracking",
+                                                     "caFile", "plainHTTPRegistries", "destinations",
+                                                     "rootApplication"};
 constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
     {{"label", ArgoTracking::Label},
      {"annotation", ArgoTracking::Annotation},
@@ -772,7 +773,8 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
   }
   if (const Entry* argocd = f->get("argocd")) {
     if (auto af = map(*argocd, kArgoFields,
-                       "a map with path, namespace, tracking, caFile, plainHTTPRegistries and destinations")) {
+                       "a map with path, namespace, tracking, caFile, plainHTTPRegistries, destinations and "
+                       "rootApplication")) {
       ArgoSpec spec;
       if (const Entry* path = af->get("path")) {
         if (auto text = checked(*path, syntax::check_repo_path)) spec.path = std::move(*text);
@@ -782,6 +784,9 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
       }
       if (const Entry* ns = af->get("namespace")) {
         if (auto text = checked(*ns, syntax::check_namespace_name)) spec.ns = std::move(*text);
+      }
+      if (const Entry* root = af->get("rootApplication")) {
+        if (auto text = checked(*root, syntax::check_application_name)) spec.root_application = std::move(*text);
       }
       if (const Entry* tracking = af->get("tracking")) {
         if (auto text = string(*tracking)) {

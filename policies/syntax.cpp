@@ -168,17 +168,23 @@ Status check_namespace_name(std::string_view text) {
   return Status::Ok();
 }
 
-Status check_policy_name(std::string_view text) {
-  if (text.empty()) return fail("empty policy name");
-  if (text.size() > 253) return fail("policy name " + quote(text) + " is longer than 253 characters");
+namespace {
+// A DNS-1123 subdomain, as Kubernetes names most objects; `what` names it in the message.
+Status check_subdomain(std::string_view text, const std::string& what) {
+  if (text.empty()) return fail("empty " + what);
+  if (text.size() > 253) return fail(what + " " + quote(text) + " is longer than 253 characters");
   for (char c : text) {
     if (!is_lower_alnum(c) && c != '-' && c != '.')
-      return fail("policy name " + quote(text) + " may hold only lowercase letters, digits, '-' and '.'");
+      return fail(what + " " + quote(text) + " may hold only lowercase letters, digits, '-' and '.'");
   }
   if (!is_lower_alnum(text.front()) || !is_lower_alnum(text.back()))
-    return fail("policy name " + quote(text) + " must start and end with a letter or digit");
+    return fail(what + " " + quote(text) + " must start and end with a letter or digit");
   return Status::Ok();
 }
+}  // namespace
+
+Status check_policy_name(std::string_view text) { return check_subdomain(text, "policy name"); }
+Status check_application_name(std::string_view text) { return check_subdomain(text, "Application name"); }
 
 Status check_agent_name(std::string_view text) {
   if (text.empty()) return fail("empty agent name");

@@ -30,6 +30,7 @@ Status check_pattern(Subject subject, std::string_view text);
 
 Status check_namespace_name(std::string_view text);  // DNS-1123 label
 Status check_policy_name(std::string_view text);     // DNS-1123 subdomain
+Status check_application_name(std::string_view text);  // DNS-1123 subdomain
 Status check_agent_name(std::string_view text);
 Status check_branch(std::string_view text);           // a Git ref name, never an option ("-x")
 Status check_repo_path(std::string_view text);        // relative, no "..", inside the repository

@@ -39,7 +39,15 @@ struct Owner {
   // How the Application or ApplicationSet itself was built, when another one rendered or generated it: its
   // links end this owner's chain (app of apps).
   std::shared_ptr<const BuildProvenance> from;
-  std::string what() const { return kind + " " + ns + "/" + name; }
+  // The Application that syncs argocd.path when that path is a chart or a kustomization: it is created
+  // outside Git (`argocd app create`), so it is not itself declared, and its objects carry its tracking only
+  // when the policy names it (argocd.rootApplication).
+  bool outside_git = false;
+  bool tracked = true;
+  std::string what() const {
+    return outside_git ? "the root Application " + ns + "/" + name + " that syncs argocd.path '" + file + "'"
+                       : kind + " " + ns + "/" + name;
+  }
   std::string id() const { return kind + "/" + ns + "/" + name; }
 };
 
@@ -211,6 +219,7 @@ class Builder::Run {
       read_file(root, *text);
       return;
     }
+    if (source_type(root) != SourceType::Directory) return root_application(root);
     std::vector<std::string> dirs{root};
     size_t files = 0;
     while (!dirs.empty()) {
@@ -232,6 +241,35 @@ class Builder::Run {
       }
     }
     if (files == 0) problem(root, 0, "argocd.path holds no manifests at this commit");
+  }
+
+  enum class SourceType { Helm, Kustomize, Directory };
+  // What the repo-server makes of a directory with no explicit source type (its discovery): a chart when it
+  // holds Chart.yaml, else a kustomization when it holds one, else plain manifests.
+  SourceType source_type(const std::string& dir) const {
+    std::string prefix = dir.empty() ? "" : dir + "/";
+    if (tree_.read(prefix + "Chart.yaml")) return SourceType::Helm;
+    for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
+      if (tree_.read(prefix + name)) return SourceType::Kustomize;
+    return SourceType::Directory;
+  }
+
+  // argocd.path is a chart or a kustomization (a Helm chart of Applications, say): an Application created
+  // outside Git syncs it, rendering it as any source, into Argo CD's namespace.
+  void root_application(const std::string& root) {
+    const std::string& named = options_.spec.argocd->root_application;
+    std::string name = named;
+    if (name.empty()) name = root.empty() ? "root" : root.substr(root.rfind('/') + 1);
+    json source = {{"repoURL", options_.spec.url}, {"path", root}, {"targetRevision", options_.spec.branch}};
+    json object = {{"apiVersion", "argoproj.io/v1alpha1"},
+                   {"kind", "Application"},
+                   {"metadata", {{"name", name}, {"namespace", argo_ns_}}},
+                   {"spec", {{"project", "default"}, {"destination", {{"namespace", argo_ns_}}}, {"source", source}}}};
+    Owner owner{"Application", argo_ns_, name, std::move(object), root, 0, false, nullptr};
+    owner.outside_git = true;
+    owner.tracked = !named.empty();
+    discovered_at_.emplace(owner.id(), root);
+    apps_.push_back(std::move(owner));
   }
 
   void read_file(const std::string& path, const std::string& text) {
@@ -365,7 +403,8 @@ class Builder::Run {
       add(it->second, &owner);
       return;
     }
-    if (owner.kind != "Application") return;
+    // Without its name, what the root Application owns cannot be told by its tracking.
+    if (owner.kind != "Application" || !owner.tracked) return;
     build->rendered = true;  // nothing of it is read from Git as written
     build->values_unknown = true;
     build->unknown_reason = reason;
@@ -476,7 +515,7 @@ class Builder::Run {
     close_chain(app, *build);
     for (auto& b : objects) {
       place(b, default_ns);
-      track(b, app);
+      if (app.tracked) track(b, app);
     }
     for (const auto& option : field(field(spec, "syncPolicy"), "syncOptions")) {
       if (!option.is_string() || option.get<std::string>() != "CreateNamespace=true" || dest_ns.empty()) continue;
@@ -543,10 +582,9 @@ class Builder::Run {
     if (!path->empty() && tree_.list(*path).empty())
       return Error{where + ".path '" + *path + "' is not in the repository at this commit"};
     if (source.contains("plugin")) return Error{where + ".plugin: config management plugins are not built"};
-    bool helm_chart = tree_.read(*path + (path->empty() ? "" : "/") + "Chart.yaml").has_value();
-    bool kustomization = false;
-    for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
-      if (tree_.read(*path + (path->empty() ? "" : "/") + name)) kustomization = true;
+    SourceType type = source_type(*path);
+    bool helm_chart = type == SourceType::Helm;
+    bool kustomization = type == SourceType::Kustomize;
     if (source.contains("helm") || (helm_chart && !source.contains("kustomize") && !source.contains("directory"))) {
       if (!helm_chart) return Error{where + ".path '" + *path + "' has no Chart.yaml at this commit"};
       const fs::path* root = exported();

@@ -554,5 +554,98 @@ TEST(ArgoDestinations, ApplicationsForAnotherClusterAreNotDeclaredHere) {
   EXPECT_FALSE(declared(*edge, "here")) << "in-cluster is the hub, not this cluster";
 }
 
+// argocd.path is what the root Application created outside Git (`argocd app create apps --path apps`)
+// syncs: a Helm chart of Applications, or a kustomization of them. It is rendered as that Application would
+// render it, and what it renders is followed.
+TEST(ArgoRoot, ARootPathThatIsAChartOrAKustomizationIsRenderedAsItsApplicationRendersIt) {
+  WorkRepo repo;
+  repo.write("apps/Chart.yaml", "apiVersion: v2\nname: apps\nversion: 0.1.0\n");
+  repo.write("apps/values.yaml",
+             "repoURL: " + repo.file_url() + "\napplications:\n  - name: guestbook\n  - name: billing\n"
+             "    namespace: money\n");
+  repo.write("apps/templates/applications.yaml",
+             "{{- range .Values.applications }}\n"
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n"
+             "  name: {{ .name }}\n  namespace: argocd\n  labels:\n    release: {{ $.Release.Name }}\n"
+             "spec:\n  project: default\n  destination:\n    server: https://kubernetes.default.svc\n"
+             "    namespace: {{ .namespace | default .name }}\n  source:\n    repoURL: {{ $.Values.repoURL }}\n"
+             "    targetRevision: HEAD\n    path: {{ .name }}\n  syncPolicy:\n    automated:\n"
+             "      prune: true\n      selfHeal: true\n---\n{{ end }}");
+  repo.write("guestbook/ui.yaml", gitstate::testing::deployment("guestbook-ui", 2));
+  repo.write("billing/api.yaml", gitstate::testing::deployment("billing-api", 3));
+  repo.write("overlay/kustomization.yaml",
+             "resources: [../guestbook-app.yaml]\npatches:\n  - patch: |-\n"
+             "      - op: replace\n        path: /spec/destination/namespace\n        value: guestbook-prod\n"
+             "    target:\n      kind: Application\n");
+  repo.write("guestbook-app.yaml",
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\n"
+             "  namespace: argocd\nspec:\n  project: default\n  destination:\n    namespace: guestbook\n"
+             "  source:\n    repoURL: " + repo.file_url() + "\n    path: guestbook\n");
+  std::string head = repo.commit("a chart of Applications, and a kustomization of one");
+  repo.push();
+  auto build = [&](const std::string& argocd) {
+    std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                         "  source:\n    url: " + repo.file_url() + "\n    argocd:\n" + argocd +
+                         "    helmCommand: [" + testing::helm_binary() + "]\n" +
+                         "    kustomizeCommand: [" + testing::kubectl_binary() + ", kustomize]\n";
+    auto loaded = policies::load_policies_from_text("argo.yaml", policy);
+    if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+    auto builder =
+        gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
+    if (!builder.ok()) throw std::runtime_error(builder.error());
+    auto snapshot = (*builder)->build(head, -1);
+    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
+    return *snapshot;
+  };
+  auto object = [](const Snapshot& s, const std::string& group, const std::string& kind, const std::string& ns,
+                   const std::string& name) {
+    const DeclaredObject* o = s.find({group, kind, ns, name}).object;
+    return o == nullptr ? json() : json::parse(o->json());
+  };
+  auto reported = [](const Snapshot& s) {
+    std::string out;
+    for (const auto& p : s.problems()) out += p.to_string() + "\n";
+    return out;
+  };
+
+  // A chart, its root unnamed: the release is named after the path, and no tracking is declared for it.
+  auto chart = build("      path: apps\n");
+  json billing = object(*chart, "argoproj.io", "Application", "argocd", "billing");
+  ASSERT_TRUE(billing.is_object()) << reported(*chart);
+  EXPECT_EQ(billing["metadata"]["labels"]["release"], "apps");
+  EXPECT_FALSE(billing["metadata"]["labels"].contains("app.kubernetes.io/instance"))
+      << "the root's name is not known: its tracking is not declared";
+  EXPECT_EQ(billing["spec"]["syncPolicy"]["automated"]["selfHeal"], true);
+  EXPECT_EQ(billing["spec"]["destination"]["namespace"], "money");
+  const DeclaredObject* api = chart->find({"apps", "Deployment", "money", "billing-api"}).object;
+  ASSERT_NE(api, nullptr) << "what a rendered Application builds is followed: " << reported(*chart);
+  ASSERT_NE(api->built_by(), nullptr);
+  EXPECT_EQ(api->built_by()->chain.front().what, "Application argocd/billing");
+  EXPECT_EQ(object(*chart, "apps", "Deployment", "money", "billing-api")["metadata"]["labels"]
+                ["app.kubernetes.io/instance"],
+            "billing");
+  const DeclaredObject* app = chart->find({"argoproj.io", "Application", "argocd", "guestbook"}).object;
+  ASSERT_NE(app, nullptr);
+  ASSERT_NE(app->built_by(), nullptr);
+  EXPECT_EQ(app->built_by()->chain.front().what, "the root Application argocd/apps that syncs argocd.path 'apps'");
+  EXPECT_EQ(chart->find({"argoproj.io", "Application", "argocd", "apps"}).object, nullptr)
+      << "the root Application is not in Git, so it is not declared";
+
+  // Named: its name is the release and the tracking of what it renders.
+  auto named = build("      path: apps\n      rootApplication: root-apps\n");
+  billing = object(*named, "argoproj.io", "Application", "argocd", "billing");
+  EXPECT_EQ(billing["metadata"]["labels"]["release"], "root-apps") << reported(*named);
+  EXPECT_EQ(billing["metadata"]["labels"]["app.kubernetes.io/instance"], "root-apps");
+
+  // A kustomization: built by kustomize, its patch applied; the kustomization.yaml is not an object.
+  auto overlay = build("      path: overlay\n");
+  json guestbook = object(*overlay, "argoproj.io", "Application", "argocd", "guestbook");
+  ASSERT_TRUE(guestbook.is_object()) << reported(*overlay);
+  EXPECT_EQ(guestbook["spec"]["destination"]["namespace"], "guestbook-prod");
+  EXPECT_NE(overlay->find({"apps", "Deployment", "guestbook-prod", "guestbook-ui"}).object, nullptr)
+      << reported(*overlay);
+  EXPECT_EQ(reported(*overlay).find("skipped"), std::string::npos) << reported(*overlay);
+}
+
 }  // namespace
 }  // namespace gitgate::desired
