@@ -13,6 +13,7 @@
 
 #include "core/duration.h"
 #include "desired/common.h"
+#include "desired/flux/artifact.h"
 #include "desired/flux/substitute.h"
 #include "desired/helm/chart_archive.h"
 #include "desired/helm/helm.h"
@@ -28,6 +29,7 @@ namespace {
 constexpr const char* kKustomizeGroup = "kustomize.toolkit.fluxcd.io";
 constexpr const char* kHelmGroup = "helm.toolkit.fluxcd.io";
 constexpr const char* kSourceGroup = "source.toolkit.fluxcd.io";
+constexpr const char* kGeneratorGroup = "source.extensions.fluxcd.io";
 // Flux's MergeMaps: maps merge key by key, everything else is replaced.
 void merge_maps(json& into, const json& from) {
   if (!from.is_object()) return;
@@ -98,7 +100,8 @@ class Builder::Run {
   }
   ~Run() {
     std::error_code ec;
-    if (!export_dir_.empty()) fs::remove_all(export_dir_, ec);
+    for (const auto& [tree, dir] : export_dirs_)
+      if (!dir.empty()) fs::remove_all(dir, ec);
   }
 
   Result run() {
@@ -189,10 +192,61 @@ class Builder::Run {
     std::string kind = str(ref, "kind", "GitRepository");
     std::string name = str(ref, "name");
     std::string ns = str(ref, "namespace", k.ns);
-    if (kind != "GitRepository") return false;
+    return kind == "GitRepository" && is_self_git(ns, name);
+  }
+
+  // Whether the GitRepository ns/name is the policy's own repository.
+  bool is_self_git(const std::string& ns, const std::string& name) const {
     if (name == "flux-system" && ns == flux_ns_) return true;
     const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
     return repo != nullptr && self_.contains(repository_identity(str(field(repo->object, "spec"), "url")));
+  }
+
+  // The ExternalArtifact ns/name as the ArtifactGenerator that Git declares for it builds it, from the
+  // policy's repository; null with `reason` set when it cannot be built.
+  const ArtifactTree* external_artifact(const std::string& ns, const std::string& name, std::string& reason) {
+    std::string id = ns + "/" + name;
+    if (auto it = artifacts_.find(id); it != artifacts_.end()) {
+      reason = it->second.reason;
+      return it->second.tree.get();
+    }
+    Artifact& made = artifacts_[id];
+    const Built* generator = nullptr;
+    const json* spec_of_artifact = nullptr;
+    for (const auto& b : built_) {
+      if (b.group != kGeneratorGroup || b.kind != "ArtifactGenerator" || b.ns != ns) continue;
+      for (const auto& a : field(field(b.object, "spec"), "artifacts"))
+        if (str(a, "name") == name) {
+          generator = &b;
+          spec_of_artifact = &a;
+        }
+      if (generator != nullptr) break;
+    }
+    if (generator == nullptr) {
+      made.reason = "its source ExternalArtifact " + id + " is made by no ArtifactGenerator declared in the repository";
+      reason = made.reason;
+      return nullptr;
+    }
+    std::string what = "ArtifactGenerator " + ns + "/" + generator->name + " (" + generator->file + ":" +
+                       std::to_string(generator->line) + ")";
+    const json& spec = field(generator->object, "spec");
+    if (spec.contains("pathPattern")) {
+      made.reason = what + " discovers its artifacts with pathPattern, which is not built yet";
+      reason = made.reason;
+      return nullptr;
+    }
+    std::set<std::string> aliases;
+    for (const auto& source : field(spec, "sources"))
+      if (str(source, "kind") == "GitRepository" && is_self_git(str(source, "namespace", ns), str(source, "name")))
+        aliases.insert(str(source, "alias"));
+    auto tree = build_artifact(tree_, *spec_of_artifact, aliases);
+    if (!tree) {
+      made.reason = what + ", artifact " + name + ": " + tree.error();
+      reason = made.reason;
+      return nullptr;
+    }
+    made.tree = std::move(*tree);
+    return made.tree.get();
   }
 
   // The Kustomization below flux.path whose own path is flux.path: what `flux bootstrap` writes in
@@ -275,21 +329,20 @@ class Builder::Run {
   }
 
   // --- the exported tree, written once per build when kustomize or a Git chart needs it ------------------
-  const fs::path* exported() {
-    if (!export_dir_.empty()) return &export_dir_;
+  // `tree` is the repository's (the default) or an ExternalArtifact's.
+  const fs::path* exported(const SourceTree* tree = nullptr) {
+    if (tree == nullptr) tree = &tree_;
+    fs::path& dir = export_dirs_[tree];
+    if (!dir.empty()) return &dir;
     std::string pattern = (fs::temp_directory_path() / "gitgate-flux-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return nullptr;
-    export_dir_ = pattern;
+    dir = pattern;
     std::vector<Problem> skipped;
-    if (Status s = tree_.export_to(export_dir_.string(), skipped); !s.ok()) {
+    if (Status s = tree->export_to(dir.string(), skipped); !s.ok()) {
       problem("", 0, "cannot export the tree for kustomize: " + s.error());
       return nullptr;
     }
-    return &export_dir_;
-  }
-
-  void dependencies(const std::string& dir, std::set<std::string>& visited, std::string& key, int depth) {
-    kustomize_inputs(tree_, dir, visited, key, depth);
+    return &dir;
   }
 
   // --- Kustomizations
@@ -300,8 +353,19 @@ class Builder::Run {
     bool root = owner.label_prefix + "/" + owner.ns + "/" + owner.name == root_id_;
     if (elsewhere(owner)) return;
     auto build = provenance_of(owner, applier(owner, "kustomize-controller"));
-    if (!root && !is_self(owner)) {
-      const json& ref = field(owner.spec, "sourceRef");
+    const SourceTree* tree = &tree_;
+    const ArtifactTree* artifact = nullptr;
+    const json& source_ref = field(owner.spec, "sourceRef");
+    if (!root && str(source_ref, "kind") == "ExternalArtifact") {
+      std::string reason;
+      artifact = external_artifact(str(source_ref, "namespace", owner.ns), str(source_ref, "name"), reason);
+      if (artifact == nullptr) return unbuilt(owner, build, reason);
+      tree = artifact;
+      build->chain.push_back({"ExternalArtifact " + str(source_ref, "namespace", owner.ns) + "/" +
+                                  str(source_ref, "name") + " (copied from the repository)",
+                              "", 0, nullptr});
+    } else if (!root && !is_self(owner)) {
+      const json& ref = source_ref;
       unbuilt(owner, build,
               "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) +
                   "/" + str(ref, "name") +
@@ -314,8 +378,9 @@ class Builder::Run {
       unbuilt(owner, build, "spec.path climbs out of the repository");
       return;
     }
-    if (!tree_.read(*dir + "/kustomization.yaml") && tree_.list(*dir).empty() && !dir->empty()) {
-      unbuilt(owner, build, "spec.path '" + *dir + "' is not in the repository at this commit");
+    if (!tree->read(*dir + "/kustomization.yaml") && tree->list(*dir).empty() && !dir->empty()) {
+      unbuilt(owner, build, "spec.path '" + *dir + "' is not in the " +
+                                (artifact != nullptr ? std::string("artifact") : "repository at this commit"));
       return;
     }
     json flux_fields = json::object();
@@ -325,16 +390,16 @@ class Builder::Run {
     std::set<std::string> visited;
     std::string key = "kustomize\n" + flux_fields.dump() + "\n";
     for (const auto& arg : options_.spec.kustomize_command) key += arg + " ";
-    dependencies(*dir, visited, key, 0);
+    kustomize_inputs(*tree, *dir, visited, key, 0);
     for (const auto& component : field(owner.spec, "components")) {
       if (!component.is_string()) continue;
-      if (auto c = clean_path(*dir + "/" + component.get<std::string>())) dependencies(*c, visited, key, 0);
+      if (auto c = clean_path(*dir + "/" + component.get<std::string>())) kustomize_inputs(*tree, *c, visited, key, 0);
     }
     std::string cache_key = sha256_hex(key);
     fingerprint_ += "k" + cache_key + "\n";
     auto output = cache_.outputs.load("kustomize", cache_key);
     if (!output) {
-      const fs::path* root_dir = exported();
+      const fs::path* root_dir = exported(tree);
       if (root_dir == nullptr)
         return unbuilt(owner, build, "the repository could not be exported for kustomize");
       fs::path target = dir->empty() ? *root_dir : *root_dir / *dir;
@@ -383,7 +448,8 @@ class Builder::Run {
     bool substitutes = owner.spec.contains("postBuild") && substitution_runs(variables, substitute_always);
     std::vector<Built> objects;
     for (const auto& document : kustomize::split_documents(*output)) {
-      auto made = kustomized_object(owner, *dir, document, variables, substitutes, build, patch_values);
+      auto made = kustomized_object(owner, *tree, artifact, *dir, document, variables, substitutes, build,
+                                    patch_values);
       if (made) objects.push_back(std::move(*made));
     }
     succeeded(owner, objects);
@@ -417,7 +483,8 @@ class Builder::Run {
     return v;
   }
 
-  std::optional<Built> kustomized_object(const Owner& owner, const std::string& dir,
+  std::optional<Built> kustomized_object(const Owner& owner, const SourceTree& tree, const ArtifactTree* artifact,
+                                         const std::string& dir,
                                          const std::string& document, const Variables& variables,
                                          bool substitutes, const std::shared_ptr<BuildProvenance>& build,
                                          const std::vector<ValueOrigin>& patch_values) {
@@ -469,8 +536,8 @@ class Builder::Run {
     b.file = owner.file;
     b.line = owner.line;
     if (!doc.origin.empty()) {
-      if (auto file = clean_path((dir.empty() ? "" : dir + "/") + doc.origin); file && tree_.read(*file)) {
-        b.file = *file;
+      if (auto file = clean_path((dir.empty() ? "" : dir + "/") + doc.origin); file && tree.read(*file)) {
+        b.file = artifact != nullptr ? artifact->origin(*file) : *file;
         b.line = 1;
         locate(b, doc.kind);
       }
@@ -942,7 +1009,12 @@ class Builder::Run {
   std::vector<Built> built_;
   std::unordered_map<std::string, size_t> index_;
   std::unordered_map<std::string, std::vector<manifests::Document>> file_docs_;
-  fs::path export_dir_;
+  std::map<const SourceTree*, fs::path> export_dirs_;  // the repository's and each ExternalArtifact's
+  struct Artifact {
+    std::unique_ptr<ArtifactTree> tree;
+    std::string reason;  // why it could not be built
+  };
+  std::map<std::string, Artifact> artifacts_;  // by namespace/name
 };
 
 Builder::Builder(Options options)

@@ -602,5 +602,78 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
       << reported;
 }
 
+// Flux 2.7's source composition, as flux2-kustomize-helm-example now does it: an ArtifactGenerator copies
+// directories of the repository into ExternalArtifacts, and Kustomizations build those. The objects are
+// built from the copies and cite their files in Git.
+TEST(FluxArtifacts, AKustomizationOfAnExternalArtifactCopiedFromTheRepositoryIsBuiltAndCitesGit) {
+  WorkRepo repo;
+  repo.write("clusters/prod/flux-system/gotk-sync.yaml",
+             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
+             "  namespace: flux-system\nspec:\n  interval: 1m0s\n  ref:\n    branch: main\n  url: " +
+                 repo.file_url() +
+                 "\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+                 "  name: flux-system\n  namespace: flux-system\nspec:\n  interval: 10m0s\n  path: ./clusters/prod\n"
+                 "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n");
+  repo.write("clusters/prod/flux-system/kustomization.yaml",
+             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-sync.yaml\n");
+  repo.write("clusters/prod/artifacts.yaml",
+             "apiVersion: source.extensions.fluxcd.io/v1beta1\nkind: ArtifactGenerator\nmetadata:\n"
+             "  name: flux-system\n  namespace: flux-system\nspec:\n  sources:\n    - alias: monorepo\n"
+             "      kind: GitRepository\n      name: flux-system\n  artifacts:\n    - name: apps\n"
+             "      originRevision: \"@monorepo\"\n      copy:\n        - from: \"@monorepo/apps/base/**\"\n"
+             "          to: \"@artifact/base/\"\n        - from: \"@monorepo/apps/production/**\"\n"
+             "          to: \"@artifact/production/\"\n");
+  repo.write("clusters/prod/apps.yaml",
+             "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+             "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: ExternalArtifact\n"
+             "    name: apps\n  path: ./production\n  prune: true\n---\n"
+             "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: orphan\n"
+             "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: ExternalArtifact\n"
+             "    name: nobody-makes-this\n  path: ./\n  prune: true\n");
+  repo.write("apps/base/web/kustomization.yaml",
+             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml]\n");
+  repo.write("apps/base/web/deployment.yaml", gitstate::testing::deployment("web", 1));
+  repo.write("apps/production/kustomization.yaml",
+             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\n"
+             "resources: [../base/web]\npatches:\n  - patch: |-\n      - op: replace\n        path: /spec/replicas\n"
+             "        value: 4\n    target:\n      kind: Deployment\n");
+  std::string head = repo.commit("apps through an ExternalArtifact");
+  repo.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+                       "  source:\n    url: " +
+                       repo.file_url() + "\n    flux:\n      path: clusters/prod\n    helmCommand: [" +
+                       testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
+                       ", kustomize]\n";
+  auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
+  auto builder =
+      gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
+  ASSERT_TRUE(builder.ok()) << builder.error();
+  auto snapshot = (*builder)->build(head, -1);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
+  const Snapshot& s = **snapshot;
+  std::string reported;
+  for (const auto& p : s.problems()) reported += p.to_string() + "\n";
+
+  const DeclaredObject* web = s.find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << reported;
+  json object = json::parse(web->json());
+  EXPECT_EQ(object["spec"]["replicas"], 4) << "the production overlay's patch, from the artifact";
+  EXPECT_EQ(object["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"], "apps");
+  EXPECT_EQ(web->file(), "apps/base/web/deployment.yaml") << "its file in Git, not in the artifact";
+  ASSERT_NE(web->built_by(), nullptr);
+  std::string chain;
+  for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find("Kustomization flux-system/apps"), std::string::npos) << chain;
+  EXPECT_NE(chain.find("ExternalArtifact flux-system/apps"), std::string::npos) << chain;
+
+  bool orphan_unbuilt = false;
+  for (const auto& u : s.unbuilt()) orphan_unbuilt |= u.name == "orphan";
+  EXPECT_TRUE(orphan_unbuilt) << "what it owns is declared with unknown values";
+  EXPECT_NE(reported.find("ExternalArtifact flux-system/nobody-makes-this is made by no ArtifactGenerator"),
+            std::string::npos)
+      << reported;
+}
+
 }  // namespace
 }  // namespace gitgate::desired
