@@ -186,20 +186,40 @@ class Builder::Run {
     }
   }
 
-  // Whether a Kustomization's sourceRef is the policy's own repository.
-  bool is_self(const Owner& k) const {
+  // Why a Kustomization's sourceRef is not the policy's tree ("" when it is).
+  std::string foreign(const Owner& k) const {
     const json& ref = field(k.spec, "sourceRef");
     std::string kind = str(ref, "kind", "GitRepository");
     std::string name = str(ref, "name");
     std::string ns = str(ref, "namespace", k.ns);
-    return kind == "GitRepository" && is_self_git(ns, name);
+    if (kind != "GitRepository")
+      return "its source " + kind + " " + ns + "/" + name + " is not the policy's repository, and gitgate follows "
+             "only that one yet";
+    return foreign_git(ns, name);
   }
 
-  // Whether the GitRepository ns/name is the policy's own repository.
-  bool is_self_git(const std::string& ns, const std::string& name) const {
-    if (name == "flux-system" && ns == flux_ns_) return true;
+  // Why the GitRepository ns/name is not the policy's repository at the policy's branch ("" when it is).
+  std::string foreign_git(const std::string& ns, const std::string& name) const {
+    if (name == "flux-system" && ns == flux_ns_) return "";
     const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
-    return repo != nullptr && self_.contains(repository_identity(str(field(repo->object, "spec"), "url")));
+    std::string what = "its source GitRepository " + ns + "/" + name;
+    if (repo == nullptr) return what + " is not declared in the repository";
+    const json& spec = field(repo->object, "spec");
+    std::string url = str(spec, "url");
+    if (!self_.contains(repository_identity(url)))
+      return what + " (" + url + ") is another repository, and gitgate follows only the policy's yet (if it is "
+             "the same repository under another URL, add that URL to spec.source.knownAs)";
+    // Flux follows ref.commit, else ref.name, else ref.semver, else ref.tag, else ref.branch ("master").
+    const json& ref = field(spec, "ref");
+    for (const char* pinned : {"commit", "name", "semver", "tag"})
+      if (!str(ref, pinned).empty())
+        return what + " is the policy's repository at " + pinned + " '" + str(ref, pinned) +
+               "', and gitgate builds only the policy's branch '" + options_.spec.branch + "'";
+    std::string branch = str(ref, "branch", "master");
+    if (branch != options_.spec.branch)
+      return what + " is the policy's repository at branch '" + branch + "', and gitgate builds only the policy's "
+             "branch '" + options_.spec.branch + "' (a policy for that branch covers it)";
+    return "";
   }
 
   // The ExternalArtifact ns/name as the ArtifactGenerator that Git declares for it builds it, from the
@@ -237,7 +257,7 @@ class Builder::Run {
     }
     std::set<std::string> aliases;
     for (const auto& source : field(spec, "sources"))
-      if (str(source, "kind") == "GitRepository" && is_self_git(str(source, "namespace", ns), str(source, "name")))
+      if (str(source, "kind") == "GitRepository" && foreign_git(str(source, "namespace", ns), str(source, "name")).empty())
         aliases.insert(str(source, "alias"));
     auto tree = build_artifact(tree_, *spec_of_artifact, aliases);
     if (!tree) {
@@ -364,14 +384,8 @@ class Builder::Run {
       build->chain.push_back({"ExternalArtifact " + str(source_ref, "namespace", owner.ns) + "/" +
                                   str(source_ref, "name") + " (copied from the repository)",
                               "", 0, nullptr});
-    } else if (!root && !is_self(owner)) {
-      const json& ref = source_ref;
-      unbuilt(owner, build,
-              "its source " + str(ref, "kind", "GitRepository") + " " + str(ref, "namespace", owner.ns) +
-                  "/" + str(ref, "name") +
-                  " is not the policy's repository, and gitgate follows only that one yet (if it is the same "
-                  "repository under another URL, add that URL to spec.source.knownAs)");
-      return;
+    } else if (std::string reason = root ? "" : foreign(owner); !reason.empty()) {
+      return unbuilt(owner, build, reason);
     }
     auto dir = clean_path(str(owner.spec, "path"));
     if (!dir) {
@@ -670,11 +684,8 @@ class Builder::Run {
       } else if (kind == "GitRepository") {
         Owner as_kustomization{chart_spec_ns, owner.name, json{{"sourceRef", ref}},
                                owner.file,    owner.line, kKustomizeGroup};
-        if (!is_self(as_kustomization))
-          return unbuilt(owner, build,
-                         "its chart is in GitRepository " + ns + "/" + name +
-                             ", another repository, which gitgate does not follow yet (if it is the same "
-                             "repository under another URL, add that URL to spec.source.knownAs)");
+        if (std::string reason = foreign(as_kustomization); !reason.empty())
+          return unbuilt(owner, build, "the chart's source: " + reason.substr(std::string("its source ").size()));
         auto path = clean_path(source.chart);
         if (!path || !tree_.read(*path + "/Chart.yaml"))
           return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");

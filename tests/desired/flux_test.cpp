@@ -629,7 +629,13 @@ TEST(FluxArtifacts, AKustomizationOfAnExternalArtifactCopiedFromTheRepositoryIsB
              "    name: apps\n  path: ./production\n  prune: true\n---\n"
              "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: orphan\n"
              "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: ExternalArtifact\n"
-             "    name: nobody-makes-this\n  path: ./\n  prune: true\n");
+             "    name: nobody-makes-this\n  path: ./\n  prune: true\n---\n"
+             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: tenant\n"
+             "  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + repo.file_url() + "\n  ref:\n"
+             "    branch: tenant\n---\n"
+             "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: tenant\n"
+             "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: GitRepository\n"
+             "    name: tenant\n  path: ./apps/production\n  prune: true\n");
   repo.write("apps/base/web/kustomization.yaml",
              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml]\n");
   repo.write("apps/base/web/deployment.yaml", gitstate::testing::deployment("web", 1));
@@ -673,6 +679,10 @@ TEST(FluxArtifacts, AKustomizationOfAnExternalArtifactCopiedFromTheRepositoryIsB
   EXPECT_NE(reported.find("ExternalArtifact flux-system/nobody-makes-this is made by no ArtifactGenerator"),
             std::string::npos)
       << reported;
+  EXPECT_NE(reported.find("GitRepository flux-system/tenant is the policy's repository at branch 'tenant', and "
+                          "gitgate builds only the policy's branch 'main'"),
+            std::string::npos)
+      << "the same URL at another branch is another tree: " << reported;
 }
 
 }  // namespace
