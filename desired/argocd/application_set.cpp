@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "desired/argocd/go_template.h"
 #include "desired/common.h"
 #include "manifests/yaml_document.h"
 
@@ -18,16 +19,6 @@ using ParamSets = std::vector<json>;
 
 constexpr size_t kMaxTreeEntries = 20000;
 constexpr int kMaxGeneratorDepth = 3;
-
-// Argo CD's SanitizeName: lower case, characters a DNS name may not hold become '-'.
-std::string normalized(std::string name) {
-  for (auto& c : name) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '-';
-  }
-  while (!name.empty() && (name.back() == '-' || name.back() == '.')) name.pop_back();
-  return name;
-}
 
 std::string basename_of(const std::string& path) {
   auto slash = path.rfind('/');
@@ -58,10 +49,10 @@ json path_params(const std::string& path, const std::string& file, bool go) {
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  json p = {{"path", path}, {"basename", basename_of(path)}, {"basenameNormalized", normalized(basename_of(path))}};
+  json p = {{"path", path}, {"basename", basename_of(path)}, {"basenameNormalized", normalized_name(basename_of(path))}};
   if (!file.empty()) {
     p["filename"] = file;
-    p["filenameNormalized"] = normalized(file);
+    p["filenameNormalized"] = normalized_name(file);
   }
   if (go) {
     p["segments"] = segments;
@@ -280,159 +271,10 @@ class Generator {
   std::vector<std::string> directories_, files_;
 };
 
-// A Go template expression as ApplicationSets write them: a pipeline of commands (`.path.basename | lower`,
-// `index .path.segments 1`, `default "dev" .env`), each a parameter reference, a literal or one of the
-// functions below applied to its arguments, the previous command's value appended last. Anything else
-// (variables, `if`, `range`, parentheses, other functions) is reported, never guessed.
-class Pipeline {
- public:
-  Pipeline(const std::string& expr, const json& params) : text_(expr), params_(params) {}
-
-  gitgate::Result<json> evaluate() {
-    std::optional<json> piped;
-    while (true) {
-      auto value = command(piped);
-      if (!value) return value;
-      piped = std::move(*value);
-      skip_spaces();
-      if (at_ == text_.size()) return *piped;
-      if (text_[at_] != '|') return unsupported();
-      ++at_;
-    }
-  }
-
- private:
-  gitgate::Result<json> command(const std::optional<json>& piped) {
-    skip_spaces();
-    std::vector<json> args;
-    std::string function;
-    if (at_ < text_.size() && std::isalpha(static_cast<unsigned char>(text_[at_]))) {
-      size_t start = at_;
-      while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_')) ++at_;
-      function = text_.substr(start, at_ - start);
-    }
-    while (true) {
-      skip_spaces();
-      if (at_ == text_.size() || text_[at_] == '|') break;
-      auto arg = operand();
-      if (!arg) return arg;
-      args.push_back(std::move(*arg));
-    }
-    if (piped) args.push_back(*piped);
-    if (function.empty()) {
-      if (args.size() != 1) return unsupported();
-      return args[0];
-    }
-    return call(function, args);
-  }
-
-  gitgate::Result<json> operand() {
-    char c = text_[at_];
-    if (c == '"' || c == '`') {
-      std::string out;
-      for (++at_; at_ < text_.size() && text_[at_] != c; ++at_) {
-        if (c == '"' && text_[at_] == '\\' && at_ + 1 < text_.size()) ++at_;
-        out += text_[at_];
-      }
-      if (at_ == text_.size()) return unsupported();
-      ++at_;
-      return json(out);
-    }
-    if (c == '-' || std::isdigit(static_cast<unsigned char>(c))) {
-      size_t start = at_++;
-      while (at_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[at_]))) ++at_;
-      std::string digits = text_.substr(start, at_ - start);
-      if (digits == "-" || digits.size() > 18) return unsupported();
-      return json(std::stoll(digits));
-    }
-    if (c != '.') return unsupported();
-    size_t start = at_;
-    while (at_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '.' ||
-                                  text_[at_] == '_'))
-      ++at_;
-    std::string ref = text_.substr(start + 1, at_ - start - 1);  // "." alone: every parameter
-    const json* value = ref.empty() ? &params_ : at_path(params_, ref);
-    if (value == nullptr) return Error{"template expression {{" + text_ + "}} names no parameter the generators give"};
-    return *value;
-  }
-
-  static std::string text_of(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
-  static bool empty(const json& v) {
-    return v.is_null() || (v.is_string() && v.get_ref<const std::string&>().empty()) ||
-           (v.is_boolean() && !v.get<bool>()) || (v.is_number() && v == 0) ||
-           ((v.is_array() || v.is_object()) && v.empty());
-  }
-
-  gitgate::Result<json> call(const std::string& f, const std::vector<json>& a) {
-    auto strings = [&](size_t n) {
-      return a.size() == n && std::all_of(a.begin(), a.end(), [](const json& v) { return v.is_primitive(); });
-    };
-    if (f == "index" && a.size() == 2) {
-      if (a[0].is_array() && a[1].is_number_integer()) {
-        auto i = a[1].get<long long>();
-        if (i < 0 || static_cast<size_t>(i) >= a[0].size())
-          return Error{"template expression {{" + text_ + "}}: index out of range"};
-        return a[0][static_cast<size_t>(i)];
-      }
-      if (a[0].is_object() && a[1].is_string() && a[0].contains(a[1].get<std::string>()))
-        return a[0][a[1].get<std::string>()];
-      return Error{"template expression {{" + text_ + "}}: index of nothing"};
-    }
-    if (f == "default" && a.size() == 2) return empty(a[1]) ? a[0] : a[1];
-    if ((f == "lower" || f == "upper") && strings(1)) {
-      std::string t = text_of(a[0]);
-      for (auto& c : t)
-        c = static_cast<char>(f == "lower" ? std::tolower(static_cast<unsigned char>(c))
-                                           : std::toupper(static_cast<unsigned char>(c)));
-      return json(t);
-    }
-    if (f == "normalize" && strings(1)) return json(normalized(text_of(a[0])));
-    if (f == "trim" && strings(1)) {
-      std::string t = text_of(a[0]);
-      size_t b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
-      return json(b == std::string::npos ? std::string() : t.substr(b, e - b + 1));
-    }
-    if ((f == "trimPrefix" || f == "trimSuffix") && strings(2)) {
-      std::string p = text_of(a[0]), t = text_of(a[1]);
-      if (f == "trimPrefix" && t.starts_with(p)) t.erase(0, p.size());
-      if (f == "trimSuffix" && t.ends_with(p)) t.erase(t.size() - p.size());
-      return json(t);
-    }
-    if (f == "replace" && strings(3)) {
-      std::string from = text_of(a[0]), to = text_of(a[1]), t = text_of(a[2]), out;
-      if (from.empty()) return json(t);
-      for (size_t i = 0; i < t.size();) {
-        if (t.compare(i, from.size(), from) == 0) {
-          out += to;
-          i += from.size();
-        } else {
-          out += t[i++];
-        }
-      }
-      return json(out);
-    }
-    if (f == "quote" && strings(1)) return json("\"" + text_of(a[0]) + "\"");
-    if (f == "toString" && strings(1)) return json(text_of(a[0]));
-    return unsupported();
-  }
-
-  gitgate::Error unsupported() const {
-    return Error{"template expression {{" + text_ +
-                 "}} uses Go template functions or actions gitgate does not evaluate (it evaluates parameter "
-                 "references, index, default, lower, upper, normalize, trim, trimPrefix, trimSuffix, replace, "
-                 "quote, toString)"};
-  }
-  void skip_spaces() {
-    while (at_ < text_.size() && text_[at_] == ' ') ++at_;
-  }
-
-  std::string text_;
-  const json& params_;
-  size_t at_ = 0;
-};
-
-// Replaces every {{ … }} in `text`; an expression beyond a parameter reference is reported.
+// Renders `text`: as a Go template (goTemplate: true), or with fasttemplate, where each {{ name }} is a
+// parameter.
 gitgate::Result<std::string> render(const std::string& text, const json& params, bool go) {
+  if (go) return render_go_template(text, params);
   std::string out;
   size_t at = 0;
   while (true) {
@@ -442,25 +284,12 @@ gitgate::Result<std::string> render(const std::string& text, const json& params,
     if (close == std::string::npos) break;
     out += text.substr(at, open - at);
     std::string expr = text.substr(open + 2, close - open - 2);
-    if (go && (expr.starts_with("-") || expr.ends_with("-"))) {
-      expr.erase(0, expr.starts_with("-") ? 1 : 0);
-      if (expr.ends_with("-")) expr.pop_back();
-    }
     while (!expr.empty() && expr.front() == ' ') expr.erase(0, 1);
     while (!expr.empty() && expr.back() == ' ') expr.pop_back();
-    const json* value = nullptr;
-    json evaluated;
-    if (go) {
-      auto result = Pipeline(expr, params).evaluate();
-      if (!result) return Error{result.error()};
-      evaluated = std::move(*result);
-      value = &evaluated;
-    } else if (params.contains(expr)) {
-      value = &params[expr];
-    }
-    if (value == nullptr) return Error{"template expression {{" + expr + "}} names no parameter the generators give"};
-    if (value->is_string()) out += value->get<std::string>();
-    else if (value->is_primitive()) out += value->dump();
+    if (!params.contains(expr)) return Error{"template expression {{" + expr + "}} names no parameter the generators give"};
+    const json& value = params[expr];
+    if (value.is_string()) out += value.get<std::string>();
+    else if (value.is_primitive()) out += value.dump();
     else return Error{"template expression {{" + expr + "}} is a map or list, not a value"};
     at = close + 2;
   }
@@ -484,7 +313,7 @@ gitgate::Status render_all(json& node, const json& params, bool go) {
 gitgate::Result<std::vector<json>> generate_applications(const json& set, const GitView& git, size_t max) {
   const json& spec = field(set, "spec");
   bool go = flag(spec, "goTemplate");
-  if (spec.contains("templatePatch")) return Error{"spec.templatePatch is not evaluated"};
+  std::string patch = str(spec, "templatePatch");
   const json& generators = field(spec, "generators");
   if (!generators.is_array() || generators.empty()) return Error{"spec.generators is empty"};
   std::string ns = str(field(set, "metadata"), "namespace");
@@ -507,6 +336,22 @@ gitgate::Result<std::vector<json>> generate_applications(const json& set, const 
       if (!ns.empty()) meta["namespace"] = ns;
       result["metadata"] = meta;
       result["spec"] = field(app, "spec");
+      if (!patch.empty()) {
+        // Applied as the controller applies it: a strategic merge patch of the Application, whose type
+        // declares no merge keys, so maps merge, lists are replaced and null removes.
+        auto text = render(patch, p, go);
+        if (!text) return Error{"spec.templatePatch: " + text.error()};
+        auto documents = manifests::yaml_documents_as_json(*text);
+        if (!documents) return Error{"spec.templatePatch renders YAML that does not parse: " + documents.error()};
+        for (const auto& document : *documents) {
+          json parsed = json::parse(document, nullptr, false);
+          if (parsed.is_null()) continue;
+          if (!parsed.is_object()) return Error{"spec.templatePatch renders something other than a map"};
+          result.merge_patch(parsed);
+        }
+        if (!ns.empty()) result["metadata"]["namespace"] = ns;
+        meta = field(result, "metadata");
+      }
       if (str(meta, "name").empty()) return Error{"the template gives an Application without a name"};
       out.push_back(std::move(result));
       if (out.size() > max) return Error{"more than " + std::to_string(max) + " Applications"};

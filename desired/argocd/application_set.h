@@ -1,9 +1,8 @@
 // The Applications an ApplicationSet generates, from what Git alone tells: the list, git (directories and
-// files) generators and matrix / merge of those, rendered into spec.template with Go templates
-// (goTemplate: true, `{{ .path.basename | lower }}`, with the common functions) or fasttemplate
-// (`{{path.basename}}`). Generators that need the cluster or another API (clusters, SCM providers, pull
-// requests, plugins, cluster decision resources), templatePatch, and template actions and functions beyond
-// those evaluated are reported as not built.
+// files) generators and matrix / merge of those, rendered into spec.template and spec.templatePatch with Go
+// templates (goTemplate: true; go_template.h) or fasttemplate (`{{path.basename}}`). Generators that need
+// the cluster or another API (clusters, SCM providers, pull requests, plugins, cluster decision resources)
+// and template constructs beyond those evaluated are reported as not built.
 #pragma once
 
 #include <functional>

@@ -109,8 +109,8 @@ TEST_F(ApplicationSets, WhatGitAloneCannotTellIsReportedNotGuessed) {
   auto scm = generate(R"({"spec": {"generators": [{"scmProvider": {}}], "template": {}}})");
   ASSERT_FALSE(scm.ok());
   EXPECT_NE(scm.error().find("needs an API outside Git"), std::string::npos);
-  for (const char* expr : {"{{ .a | toYaml }}", "{{ if .a }}x{{ end }}", "{{ $x := .a }}", "{{ (lower .a) }}",
-                           "{{ index .a - }}", "{{ printf \\\"%s\\\" .a }}"}) {
+  for (const char* expr : {"{{ .a | sha256sum }}", "{{ template \\\"x\\\" }}", "{{ range $i, $v, $w := .a }}{{ end }}",
+                           "{{ index .a - }}", "{{ printf \\\"%x\\\" .a }}", "{{ eq .a 1 }}"}) {
     auto functions = generate(std::string(R"({"spec": {"goTemplate": true, "generators": [{"list": {"elements": [{"a": "x"}]}}],
       "template": {"metadata": {"name": ")") + expr + R"("}}}})");
     ASSERT_FALSE(functions.ok()) << expr;
@@ -125,6 +125,40 @@ TEST_F(ApplicationSets, WhatGitAloneCannotTellIsReportedNotGuessed) {
     "template": {"metadata": {"name": "x"}}}})");
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error(), "another repository");
+}
+
+// templatePatch, as Argo CD applies it: rendered with the element's parameters (if, variables, range and
+// the sprig functions people write there), then merged into the Application: maps merge, lists are replaced,
+// null removes. A patch that turns automated sync off is what the controller writes, so it is declared.
+TEST_F(ApplicationSets, TemplatePatchIsRenderedAndMergedAsTheControllerDoes) {
+  auto apps = generate(R"({"metadata": {"name": "apps", "namespace": "argocd"}, "spec": {
+    "goTemplate": true,
+    "generators": [{"list": {"elements": [
+      {"name": "web", "autoSync": "true", "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
+      {"name": "db", "autoSync": "false", "annotations": {"team": "data"}}]}}],
+    "template": {"metadata": {"name": "{{.name}}"},
+                 "spec": {"project": "default", "source": {"path": "apps/{{.name}}"},
+                          "syncPolicy": {"automated": {"prune": true, "selfHeal": true},
+                                         "syncOptions": ["ApplyOutOfSyncOnly=true"]}}},
+    "templatePatch": "{{- $manual := eq .autoSync \"false\" }}\n{{- if $manual }}\nspec:\n  syncPolicy:\n    automated: null\n{{- else }}\nspec:\n  syncPolicy:\n    syncOptions:\n    {{- range .syncOptions }}\n      - {{ . }}\n    {{- end }}\n{{- end }}\n{{- with .annotations }}\nmetadata:\n  annotations: {{ toJson . }}\n{{- end }}\n"}})");
+  ASSERT_TRUE(apps.ok()) << apps.error();
+  ASSERT_EQ(apps->size(), 2u);
+  const json& web = (*apps)[0];
+  const json& db = (*apps)[1];
+  EXPECT_EQ(web["spec"]["syncPolicy"]["automated"]["selfHeal"], true);
+  EXPECT_EQ(web["spec"]["syncPolicy"]["syncOptions"], json({"CreateNamespace=true", "ServerSideApply=true"}))
+      << "a list is replaced, not merged";
+  EXPECT_FALSE(db["spec"]["syncPolicy"].contains("automated")) << "null removes: " << db.dump();
+  EXPECT_EQ(db["spec"]["syncPolicy"]["syncOptions"], json({"ApplyOutOfSyncOnly=true"}));
+  EXPECT_EQ(db["metadata"]["annotations"]["team"], "data");
+  EXPECT_EQ(db["metadata"]["namespace"], "argocd");
+  EXPECT_EQ(db["spec"]["source"]["path"], "apps/db") << "the rest of the template stays";
+
+  auto broken = generate(R"({"spec": {"goTemplate": true, "generators": [{"list": {"elements": [{"a": "x"}]}}],
+    "template": {"metadata": {"name": "x"}}, "templatePatch": "spec: [unclosed"}})");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().find("spec.templatePatch renders YAML that does not parse"), std::string::npos)
+      << broken.error();
 }
 
 }  // namespace
