@@ -8,7 +8,11 @@ bool substitution_runs(const Variables& variables, bool always) {
   return always || !variables.values.empty() || variables.incomplete;
 }
 
-std::string substitute(std::string_view text, const Variables& variables) {
+namespace {
+constexpr int kMaxNesting = 16;
+}  // namespace
+
+std::string substitute(std::string_view text, const Variables& variables, int depth) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
@@ -21,8 +25,18 @@ std::string substitute(std::string_view text, const Variables& variables) {
       out += text[i++];
       continue;
     }
-    size_t end = text.find('}', i + 2);
-    if (end == std::string_view::npos) {
+    // The closing brace of this expression: a default may hold expressions of its own
+    // (`${CLAIM:-${APP}}`), as envsubst parses them.
+    size_t end = i + 2;
+    for (int open = 0; end < text.size(); ++end) {
+      if (text.compare(end, 2, "${") == 0) {
+        ++open;
+        ++end;
+      } else if (text[end] == '}' && open-- == 0) {
+        break;
+      }
+    }
+    if (end >= text.size()) {
       out.append(text.substr(i));
       break;
     }
@@ -56,7 +70,7 @@ std::string substitute(std::string_view text, const Variables& variables) {
     } else if (it == variables.values.end() && variables.incomplete) {
       out.append(verbatim);  // may be set where gitgate cannot read: matches any value
     } else if (fallback) {
-      out.append(*fallback);
+      out.append(depth < kMaxNesting ? substitute(*fallback, variables, depth + 1) : std::string(*fallback));
     }
   }
   return out;

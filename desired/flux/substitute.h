@@ -19,7 +19,8 @@ struct Variables {
 // `${var}`, `${var:=default}` (also `:-`, `=`, `-`: the default when the value is empty or unset), `$${var}`
 // for a literal `${var}`. An unset variable is "" when every source is known, and stays verbatim otherwise.
 // Forms Flux documents as unsupported are left verbatim.
-std::string substitute(std::string_view text, const Variables& variables);
+// A default may itself hold expressions (`${CLAIM:-${APP}}`); `depth` bounds that nesting.
+std::string substitute(std::string_view text, const Variables& variables, int depth = 0);
 
 // Whether Flux would substitute at all: when some variable is known, or the strategy is Always.
 bool substitution_runs(const Variables& variables, bool always);
