@@ -43,11 +43,21 @@ struct ArgoSpec {
   std::string root_application;
 };
 
+// Another Git repository the agent's objects build from (a Flux GitRepository, an Argo CD Application's
+// repoURL): fetched like the policy's own, into its own cache repository, at one branch.
+struct OtherRepository {
+  std::string url;
+  std::string branch = "main";  // what HEAD and an unset revision mean, and the only one fetched
+  std::string credentials;      // directory, as SourceSpec::credentials
+};
+
 struct SourceSpec {
   std::string url;  // file://, https://, ssh:// (and git:// for tests)
   // Other URLs of the same repository, as Flux GitRepositories and Argo CD Applications name it when gitgate
   // reads it from elsewhere (a mirror, a file:// clone). Never fetched: only compared.
   std::vector<std::string> known_as;
+  // Other repositories that Flux GitRepositories and Argo CD Applications name: only these are fetched.
+  std::vector<OtherRepository> repositories;
   std::string branch = "main";
   std::vector<std::string> paths{"."};  // directories (or files) inside the repository
   std::chrono::microseconds interval = std::chrono::seconds(30);

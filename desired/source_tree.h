@@ -8,6 +8,7 @@
 
 #include "core/declared.h"
 #include "core/result.h"
+#include "core/source_spec.h"
 
 namespace gitgate::desired {
 
@@ -30,6 +31,14 @@ class SourceTree {
   // reported in `problems`), so kustomize can build it.
   virtual gitgate::Status export_to(const std::string& directory,
                                     std::vector<gitgate::Problem>& problems) const = 0;
+};
+
+// Another repository the agent builds from (SourceSpec::repositories), at the commit its cache holds.
+struct OtherTree {
+  gitgate::OtherRepository repository;
+  const SourceTree* tree = nullptr;  // null when nothing has been fetched
+  std::string commit;                // full id of the commit `tree` is
+  std::string problem;               // why it is missing or stale ("" when the last fetch succeeded)
 };
 
 }  // namespace gitgate::desired

@@ -1,10 +1,12 @@
 #include "gitstate/snapshot_builder.h"
 
-#include "gitstate/git_tree.h"
-
 #include <poll.h>
 
 #include <algorithm>
+
+#include "gitstate/git_tree.h"
+#include "gitstate/remote_url.h"
+#include "gitstate/source.h"
 
 namespace gitgate::gitstate {
 namespace fs = std::filesystem;
@@ -399,10 +401,67 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
 // The object graph of the GitOps agent (desired/): Flux's from spec.flux.path, Argo CD's from
 // spec.argocd.path. What the agent would apply, each object with its provenance chain, the commits that last
 // changed the files it cites.
+void SnapshotBuilder::note_other_fetch(const OtherRepository& other, std::string error) {
+  other_errors_[other.url + "\n" + other.branch] = std::move(error);
+}
+
+namespace {
+
+// One of spec.repositories opened at the commit its cache repository holds, for one build.
+struct OpenedOther {
+  RepositoryPtr repo;
+  CommitPtr commit;
+  TreePtr tree;
+  std::unique_ptr<GitTree> view;
+};
+
+}  // namespace
+
 Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
   RenderLimits limits;
   limits.max_file_bytes = limits_.max_file_bytes;
   GitTree view(repo_.get(), tree, limits);
+  std::vector<OpenedOther> opened(spec_.repositories.size());
+  std::vector<desired::OtherTree> others;
+  std::string cache_dir_of_others = fs::path(git_dir_).parent_path().string();
+  for (size_t i = 0; i < spec_.repositories.size(); ++i) {
+    const auto& repository = spec_.repositories[i];
+    desired::OtherTree other{repository, nullptr, "", ""};
+    auto error = other_errors_.find(repository.url + "\n" + repository.branch);
+    std::string fetch_error = error == other_errors_.end() ? "not fetched yet" : error->second;
+    SourceSpec at;
+    at.url = repository.url;
+    at.branch = repository.branch;
+    std::string dir = cache_repository(cache_dir_of_others, at);
+    git_repository* raw_repo = nullptr;
+    git_oid id;
+    git_commit* raw_commit = nullptr;
+    git_tree* raw_tree = nullptr;
+    std::error_code ec;
+    if (fs::exists(fs::path(dir) / "HEAD", ec) && git_repository_open_bare(&raw_repo, dir.c_str()) == 0) {
+      opened[i].repo.reset(raw_repo);
+      if (git_reference_name_to_id(&id, raw_repo, kFetchedRef) == 0 && git_commit_lookup(&raw_commit, raw_repo, &id) == 0) {
+        opened[i].commit.reset(raw_commit);
+        if (git_commit_tree(&raw_tree, raw_commit) == 0) {
+          opened[i].tree.reset(raw_tree);
+          opened[i].view = std::make_unique<GitTree>(raw_repo, raw_tree, limits);
+          other.tree = opened[i].view.get();
+          other.commit = oid_hex(id);
+        }
+      }
+    }
+    auto redacted = parse_remote_url(repository.url);
+    std::string name = (redacted ? redacted->redacted : std::string("another repository")) + " branch " +
+                       repository.branch;
+    if (other.tree == nullptr) {
+      other.problem = fetch_error.empty() ? "its cache holds no commit" : fetch_error;
+    } else if (error != other_errors_.end() && !fetch_error.empty()) {  // not when offline: never fetched here
+      other.problem = fetch_error;
+      out.problems.push_back({"", 0, name + " could not be fetched (" + fetch_error + "); built from " +
+                                         short_id(other.commit) + ", the last commit fetched"});
+    }
+    others.push_back(std::move(other));
+  }
   std::string cache_dir = git_dir_ + ".desired";
   desired::BuildOutput result;
   if (spec_.argocd) {
@@ -412,7 +471,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
       options.cache_dir = cache_dir;
       argocd_ = std::make_unique<desired::argocd::Builder>(std::move(options));
     }
-    auto built = argocd_->build(view, oid_hex(head), cancel_fd);
+    auto built = argocd_->build(view, oid_hex(head), cancel_fd, others);
     stats_.argocd = built.stats;
     result = std::move(built);
   } else {
@@ -422,7 +481,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
       options.cache_dir = cache_dir;
       flux_ = std::make_unique<desired::flux::Builder>(std::move(options));
     }
-    auto built = flux_->build(view, short_id(oid_hex(head)), cancel_fd);
+    auto built = flux_->build(view, short_id(oid_hex(head)), cancel_fd, others);
     stats_.flux = built.stats;
     result = std::move(built);
   }
@@ -439,6 +498,19 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   stats_.commits_walked = provenance_.commits_walked();
   std::map<std::string, std::shared_ptr<const CommitInfo>> commits;
   for (const auto& target : targets) commits[target.path] = last_change(answers, target.path, out);
+  // A file of another repository ("<url>//<path>") cites the commit it was read at.
+  for (const auto& file : desired::cited_files(result)) {
+    for (size_t i = 0; i < others.size(); ++i) {
+      if (others[i].tree == nullptr || !file.starts_with(others[i].repository.url + "//")) continue;
+      git_oid id;
+      if (git_oid_fromstr(&id, others[i].commit.c_str()) != 0) break;
+      if (auto info = commits_.get(opened[i].repo.get(), id)) {
+        out.commits.insert(info->id);
+        commits[file] = info;
+      }
+      break;
+    }
+  }
   desired::set_link_commits(result, commits);
   stats_.files = targets.size();
   out.objects.insert(out.objects.end(), result.objects.begin(), result.objects.end());

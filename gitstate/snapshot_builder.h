@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,9 @@ class SnapshotBuilder {
   // sources.
   bool rebuilds_unchanged_commits() const { return spec_.flux.has_value() || spec_.argocd.has_value(); }
   const std::string& fingerprint() const { return fingerprint_; }
+  // The outcome of the last fetch of one of spec.repositories ("" when it succeeded), reported with every
+  // build until the next fetch. Its cache repository is next to this one.
+  void note_other_fetch(const gitgate::OtherRepository& other, std::string error);
 
  private:
   struct TreeFile {
@@ -113,6 +117,7 @@ class SnapshotBuilder {
   std::string signers_problem_;  // reported with every snapshot: load error, or lines skipped
   Stats stats_;
   std::string fingerprint_;
+  std::map<std::string, std::string> other_errors_;  // by url '\n' branch
 };
 
 }  // namespace gitgate::gitstate

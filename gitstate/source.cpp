@@ -45,8 +45,7 @@ struct FetchOutcome {
 };
 
 // Runs one fetch in a child process, killed at the deadline or when `cancel_fd` becomes readable.
-FetchOutcome fetch(const SourceOptions& options, const std::string& git_dir, int cancel_fd) {
-  FetchRequest request{git_dir, options.spec.url, options.spec.branch, options.spec.credentials};
+FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, int cancel_fd) {
   ProcessOptions process;
   process.argv = fetch_child_argv(options.fetch_program, request);
   process.timeout = options.spec.fetch_timeout;
@@ -60,6 +59,17 @@ FetchOutcome fetch(const SourceOptions& options, const std::string& git_dir, int
   if (run.timed_out || run.cancelled || !run.started || detail.empty())
     detail = "fetch " + run.outcome(options.spec.fetch_timeout) + (detail.empty() ? "" : ": " + detail);
   return {false, detail};
+}
+
+FetchRequest main_request(const SourceOptions& options, const std::string& git_dir) {
+  return {git_dir, options.spec.url, options.spec.branch, options.spec.credentials};
+}
+
+FetchRequest other_request(const SourceOptions& options, const OtherRepository& other) {
+  SourceSpec spec;
+  spec.url = other.url;
+  spec.branch = other.branch;
+  return {cache_repository(options.cache_dir, spec), other.url, other.branch, other.credentials};
 }
 
 Status validate(const SourceOptions& options) {
@@ -248,7 +258,7 @@ void Source::sync() {
     status_.last_attempt_unix_ms = now_unix_ms();
     ++status_.fetches;
   }
-  FetchOutcome fetched = fetch(options_, git_dir_, stop_pipe_[0]);
+  FetchOutcome fetched = fetch(options_, main_request(options_, git_dir_), stop_pipe_[0]);
   if (!fetched.ok) {
     record_failure(fetched.error);
     // After a restart with the remote away, the cache still holds the last commit fetched: serve it.
@@ -259,6 +269,7 @@ void Source::sync() {
     if (fetched.ok) record_failure("the fetch reported success but the cache holds no commit");
     return;
   }
+  fetch_others();
   auto signers = builder_->refresh_signers();
   if (!signers) {
     record_failure(signers.error());
@@ -283,17 +294,36 @@ void Source::sync() {
   publish(std::move(*snapshot), fetched.ok);
 }
 
+// The other repositories Flux and Argo CD build from: each fetched at most once per interval (a sync on miss
+// is for the policy's own branch), its outcome handed to the builder.
+void Source::fetch_others() {
+  const auto& others = options_.spec.repositories;
+  if (others.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  other_fetched_at_.resize(others.size());
+  for (size_t i = 0; i < others.size(); ++i) {
+    if (other_fetched_at_[i] != std::chrono::steady_clock::time_point{} &&
+        now - other_fetched_at_[i] < options_.spec.interval)
+      continue;
+    other_fetched_at_[i] = now;
+    builder_->note_other_fetch(others[i], fetch(options_, other_request(options_, others[i]), stop_pipe_[0]).error);
+  }
+}
+
 Result<std::shared_ptr<const SnapshotWindow>> sync_once(const SourceOptions& options, bool fetch_first) {
   if (gitgate::Status s = validate(options); !s.ok()) return Error{"source: " + s.error()};
   std::string git_dir = cache_repository(options.cache_dir, options.spec);
   if (fetch_first) {
     std::error_code ec;
     fs::create_directories(options.cache_dir, ec);
-    FetchOutcome fetched = fetch(options, git_dir, -1);
+    FetchOutcome fetched = fetch(options, main_request(options, git_dir), -1);
     if (!fetched.ok) return Error{fetched.error};
   }
   auto builder = SnapshotBuilder::create(git_dir, options.spec, limits_of(options));
   if (!builder) return Error{"source: " + builder.error()};
+  if (fetch_first)
+    for (const auto& other : options.spec.repositories)
+      (*builder)->note_other_fetch(other, fetch(options, other_request(options, other), -1).error);
   auto head = (*builder)->fetched_head();
   if (!head)
     return Error{"the cache " + git_dir + " holds nothing fetched from " +

@@ -88,6 +88,7 @@ class Source {
   // `fetched`: the snapshot comes from a fetch that succeeded (not the cache with the remote away).
   void publish(std::shared_ptr<const gitgate::Snapshot> snapshot, bool fetched);
   void record_failure(const std::string& message);
+  void fetch_others();
 
   SourceOptions options_;
   std::string git_dir_;
@@ -95,6 +96,7 @@ class Source {
   gitgate::Published<gitgate::SnapshotWindow> window_;
   std::string published_commit_;  // sync thread only
   bool signers_changed_ = false;  // sync thread only
+  std::vector<std::chrono::steady_clock::time_point> other_fetched_at_;  // sync thread only
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -41,8 +41,9 @@ constexpr std::array<std::pair<std::string_view, ArgoTracking>, 3> kTrackings{
     {{"label", ArgoTracking::Label},
      {"annotation", ArgoTracking::Annotation},
      {"annotation+label", ArgoTracking::AnnotationAndLabel}}};
-constexpr std::array<std::string_view, 23> kSourceFields{"url",
+constexpr std::array<std::string_view, 24> kSourceFields{"url",
                                                          "knownAs",
+                                                         "repositories",
                                                          "branch",
                                                          "paths",
                                                          "interval",
@@ -64,6 +65,8 @@ constexpr std::array<std::string_view, 23> kSourceFields{"url",
                                                          "helmCommand",
                                                          "kubeVersion",
                                                          "apiVersions"};
+constexpr std::array<std::string_view, 3> kRepositoryFields{"url", "branch", "credentials"};
+constexpr size_t kMaxRepositories = 32;
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
 constexpr std::array<std::string_view, 4> kAgentFields{"name", "users", "groups", "mustMatchGit"};
@@ -629,6 +632,44 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
   }
   if (const Entry* branch = f->get("branch")) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
+  }
+  if (const Entry* repositories = f->get("repositories")) {
+    if (auto items = list(*repositories, "a list of repositories (url, branch, credentials)")) {
+      if (items->size() > kMaxRepositories)
+        error(repositories->mark(), repositories->path + ": more than " + std::to_string(kMaxRepositories) +
+                                        " repositories");
+      for (const Entry& item : *items) {
+        auto r = map(item, kRepositoryFields, "a map with url, branch and credentials");
+        if (!r) continue;
+        OtherRepository other;
+        std::string other_scheme;
+        if (const Entry* url = r->get("url")) {
+          if (auto text = string(*url)) {
+            if (auto checked_url = syntax::check_git_url(*text); !checked_url) {
+              error(url->mark(), url->path + ": " + checked_url.error());
+            } else {
+              other.url = *text;
+              other_scheme = checked_url->scheme;
+            }
+          }
+        } else {
+          error(item.where(), item.path + ": missing required field 'url'");
+        }
+        if (const Entry* branch = r->get("branch")) {
+          if (auto text = checked(*branch, syntax::check_branch)) other.branch = std::move(*text);
+        }
+        if (const Entry* credentials = r->get("credentials")) {
+          if (auto text = checked(*credentials, syntax::check_file_path)) other.credentials = std::move(*text);
+          if (other_scheme == "http")
+            error(credentials->mark(), credentials->path +
+                                           ": credentials would travel unencrypted over http://; use an https:// URL");
+        }
+        out.repositories.push_back(std::move(other));
+      }
+    }
+    if (!f->get("flux") && !f->get("argocd"))
+      error(repositories->key_mark, repositories->path + ": only Flux and Argo CD builds read other repositories, "
+                                                         "so it needs flux or argocd in the same source");
   }
   if (const Entry* paths = f->get("paths")) {
     if (auto items = strings(*paths)) {

@@ -20,6 +20,8 @@ const CommitInfo& commit_of_line(const Decision& decision) {
 
 void add_source_link(Decision& decision, std::string_view web_url_template, size_t max_message_bytes) {
   if (web_url_template.empty() || !decision.declared || !decision.snapshot_commit) return;
+  // A file of another repository ("<url>//<path>"): the policy's web URL does not show it.
+  if (decision.declared->file().find("://") != std::string::npos) return;
   decision.url = expand_web_url(web_url_template, commit_of_line(decision).id, decision.declared->file(),
                                 decision.declared->line());
   if (decision.url.empty() || !decision.violation || decision.message.empty()) return;

@@ -160,9 +160,11 @@ struct Builder::Cache {
 // One build of one commit.
 class Builder::Run {
  public:
-  Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
+  Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd,
+      const std::vector<OtherTree>& others)
       : options_(options), cache_(cache), tree_(tree), revision_(std::move(commit)),
-        commit_label_(revision_.size() >= 40 ? revision_.substr(0, 7) : revision_), cancel_fd_(cancel_fd) {
+        commit_label_(revision_.size() >= 40 ? revision_.substr(0, 7) : revision_), cancel_fd_(cancel_fd),
+        others_(others) {
     self_ = repository_identities(options.spec);
     argo_ns_ = options.spec.argocd ? options.spec.argocd->ns : "argocd";
     controller_ = "system:serviceaccount:" + argo_ns_ + ":argocd-application-controller";
@@ -170,7 +172,8 @@ class Builder::Run {
   }
   ~Run() {
     std::error_code ec;
-    if (!export_dir_.empty()) fs::remove_all(export_dir_, ec);
+    for (const auto& [tree, dir] : export_dirs_)
+      if (!dir.empty()) fs::remove_all(dir, ec);
     if (!work_dir_.empty()) fs::remove_all(work_dir_, ec);
   }
 
@@ -246,11 +249,12 @@ class Builder::Run {
   enum class SourceType { Helm, Kustomize, Directory };
   // What the repo-server makes of a directory with no explicit source type (its discovery): a chart when it
   // holds Chart.yaml, else a kustomization when it holds one, else plain manifests.
-  SourceType source_type(const std::string& dir) const {
+  SourceType source_type(const std::string& dir, const SourceTree* tree = nullptr) const {
+    if (tree == nullptr) tree = &tree_;
     std::string prefix = dir.empty() ? "" : dir + "/";
-    if (tree_.read(prefix + "Chart.yaml")) return SourceType::Helm;
+    if (tree->read(prefix + "Chart.yaml")) return SourceType::Helm;
     for (const char* name : {"kustomization.yaml", "kustomization.yml", "Kustomization"})
-      if (tree_.read(prefix + name)) return SourceType::Kustomize;
+      if (tree->read(prefix + name)) return SourceType::Kustomize;
     return SourceType::Directory;
   }
 
@@ -417,17 +421,21 @@ class Builder::Run {
   }
 
   // --- scratch space ------------------------------------------------------------------------------------
-  const fs::path* exported() {
-    if (!export_dir_.empty()) return &export_dir_;
+  // The tree `tree` (the repository's by default, or another repository's) written out for helm and
+  // kustomize, once per build.
+  const fs::path* exported(const SourceTree* tree = nullptr) {
+    if (tree == nullptr) tree = &tree_;
+    fs::path& dir = export_dirs_[tree];
+    if (!dir.empty()) return &dir;
     std::string pattern = (fs::temp_directory_path() / "gitgate-argocd-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return nullptr;
-    export_dir_ = pattern;
+    dir = pattern;
     std::vector<Problem> skipped;
-    if (Status s = tree_.export_to(export_dir_.string(), skipped); !s.ok()) {
+    if (Status s = tree->export_to(dir.string(), skipped); !s.ok()) {
       problem("", 0, "cannot export the tree for kustomize and helm: " + s.error());
       return nullptr;
     }
-    return &export_dir_;
+    return &dir;
   }
 
   const fs::path* work() {
@@ -470,6 +478,45 @@ class Builder::Run {
       return Error{what + " targetRevision '" + revision + "' is not the policy's branch '" +
                    options_.spec.branch + "', the only revision gitgate builds"};
     return Status::Ok();
+  }
+
+  // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
+  // spec.repositories at the branch targetRevision names (HEAD and none: the listed branch).
+  gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
+    other = nullptr;
+    std::string repo = str(source, "repoURL");
+    std::string revision = str(source, "targetRevision");
+    if (revision.starts_with("refs/heads/")) revision = revision.substr(11);
+    bool self = self_.contains(repository_identity(repo));
+    if (self && (revision.empty() || revision == "HEAD" || revision == options_.spec.branch)) return Status::Ok();
+    std::string listed;
+    for (const auto& o : others_) {
+      if (repository_identity(o.repository.url) != repository_identity(repo)) continue;
+      if (revision.empty() || revision == "HEAD" || revision == o.repository.branch) {
+        if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
+        other = &o;
+        return Status::Ok();
+      }
+      listed += (listed.empty() ? "'" : ", '") + o.repository.branch + "'";
+    }
+    if (!listed.empty())
+      return Error{what + " targetRevision '" + revision + "' of " + repo +
+                   " is not a branch spec.source.repositories lists (" + listed + ")"};
+    if (self)
+      return Error{what + " targetRevision '" + revision + "' is not the policy's branch '" + options_.spec.branch +
+                   "'; list the repository at that branch in spec.source.repositories for gitgate to build it"};
+    return Error{what + " repoURL " + repo +
+                 " is another Git repository: list it in spec.source.repositories (with its branch and "
+                 "credentials) for gitgate to fetch and build it (if it is the same repository under another URL, "
+                 "add that URL to spec.source.knownAs)"};
+  }
+
+  const SourceTree& source_tree() const {
+    return source_repository_ != nullptr ? *source_repository_->tree : tree_;
+  }
+  // How a file of the source being rendered is cited: another repository's as "<url>//<path>".
+  std::string cite(const std::string& path) const {
+    return source_repository_ != nullptr ? source_repository_->repository.url + "//" + path : path;
   }
 
   // --- Applications -------------------------------------------------------------------------------------
@@ -576,22 +623,35 @@ class Builder::Run {
                                 std::shared_ptr<BuildProvenance>& build, std::vector<Built>& out) {
     std::string chart = str(source, "chart");
     if (!chart.empty()) return render_pulled_chart(app, source, where, refs, dest_ns, build, out);
-    if (Status s = same_tree(source, where); !s.ok()) return s;
+    const OtherTree* other = nullptr;
+    if (Status s = resolve_tree(source, where, other); !s.ok()) return s;
+    struct Restore {
+      const OtherTree*& at;
+      ~Restore() { at = nullptr; }
+    } restore{source_repository_};
+    source_repository_ = other;
+    const SourceTree& tree = source_tree();
+    if (other != nullptr) {
+      build->chain.push_back({"repository " + other->repository.url + " branch " + other->repository.branch +
+                                  " @ " + other->commit.substr(0, 7),
+                              "", 0, nullptr});
+      fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
+    }
     auto path = clean_path(str(source, "path"));
     if (!path) return Error{where + ".path climbs out of the repository"};
-    if (!path->empty() && tree_.list(*path).empty())
+    if (!path->empty() && tree.list(*path).empty())
       return Error{where + ".path '" + *path + "' is not in the repository at this commit"};
     if (source.contains("plugin")) return Error{where + ".plugin: config management plugins are not built"};
-    SourceType type = source_type(*path);
+    SourceType type = source_type(*path, &tree);
     bool helm_chart = type == SourceType::Helm;
     bool kustomization = type == SourceType::Kustomize;
     if (source.contains("helm") || (helm_chart && !source.contains("kustomize") && !source.contains("directory"))) {
       if (!helm_chart) return Error{where + ".path '" + *path + "' has no Chart.yaml at this commit"};
-      const fs::path* root = exported();
+      const fs::path* root = exported(&tree);
       if (root == nullptr) return Error{"the repository could not be exported for helm"};
       build->rendered = true;
-      build->chain.push_back({"chart " + *path + " (repository path)", "", 0, nullptr});
-      return render_helm(app, source, where, refs, (*root / *path).string(), *path, "tree:" + tree_.id(*path),
+      build->chain.push_back({"chart " + cite(*path) + " (repository path)", "", 0, nullptr});
+      return render_helm(app, source, where, refs, (*root / *path).string(), *path, "tree:" + tree.id(*path),
                          dest_ns, build_env(app, source, dest_ns, revision_), build, out);
     }
     if (source.contains("kustomize") || (kustomization && !source.contains("directory")))
@@ -636,8 +696,11 @@ class Builder::Run {
 
   // A values or set-file path as Argo CD resolves it: "$ref/…" from the root of the source named `ref`,
   // "/…" from the repository's root, else from the chart's path. nullopt with `error` set when it cannot be.
+  // `tree` is set to the tree the path is in: the ref's repository, else the chart's.
   std::optional<std::string> resolve_file(const std::string& file, const std::string& chart_path,
-                                          const std::map<std::string, json>& refs, std::string& error) const {
+                                          const std::map<std::string, json>& refs, std::string& error,
+                                          const OtherTree*& in) const {
+    in = source_repository_;
     if (file.starts_with("$")) {
       auto slash = file.find('/');
       std::string ref = file.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
@@ -646,7 +709,7 @@ class Builder::Run {
         error = "'" + file + "' names no source with ref: " + ref;
         return std::nullopt;
       }
-      if (Status s = same_tree(it->second, "the source with ref: " + ref); !s.ok()) {
+      if (Status s = resolve_tree(it->second, "the source with ref: " + ref, in); !s.ok()) {
         error = s.error();
         return std::nullopt;
       }
@@ -683,7 +746,8 @@ class Builder::Run {
     request.skip_tests = flag(helm, "skipTests");
     request.skip_schema_validation = flag(helm, "skipSchemaValidation");
     request.build_missing_dependencies = !chart_path.empty();  // a chart in Git
-    if (const fs::path* root = chart_path.empty() ? nullptr : exported()) request.dependency_root = root->string();
+    if (const fs::path* root = chart_path.empty() ? nullptr : exported(&source_tree()))
+      request.dependency_root = root->string();
     request.dependency_ca_file = options_.spec.argocd->ca_file;
     // The cluster's capabilities, unless the Application pins them (helm.kubeVersion, helm.apiVersions), as the
     // repo-server chooses.
@@ -735,20 +799,22 @@ class Builder::Run {
         continue;
       }
       std::string error;
-      auto path = resolve_file(name, chart_path, refs, error);
+      const OtherTree* in = nullptr;
+      auto path = resolve_file(name, chart_path, refs, error, in);
       if (!path) return Error{where + ".helm.valueFiles: " + error};
-      auto text = tree_.read(*path);
+      const SourceTree& values_tree = in != nullptr ? *in->tree : tree_;
+      std::string cited = in != nullptr ? in->repository.url + "//" + *path : *path;
+      auto text = values_tree.read(*path);
       if (!text) {
         if (flag(helm, "ignoreMissingValueFiles")) continue;
-        return Error{where + ".helm.valueFiles: " + name + " (" + *path +
-                     ") is not in the repository at this commit"};
+        return Error{where + ".helm.valueFiles: " + name + " (" + cited + ") is not in the repository at this commit"};
       }
-      const fs::path* root = exported();
+      const fs::path* root = exported(&values_tree);
       if (root == nullptr) return Error{"the repository could not be exported for helm"};
       request.more_values_files.push_back((*root / *path).string());
-      key += "values " + *path + "=" + tree_.id(*path) + "\n";
+      key += "values " + cited + "=" + values_tree.id(*path) + "\n";
       std::vector<ValueOrigin> these;
-      add_origins(these, manifests::scalar_leaves(*text), "valueFiles " + *path, *path);
+      add_origins(these, manifests::scalar_leaves(*text), "valueFiles " + cited, cited);
       file_values.insert(file_values.begin(), these.begin(), these.end());
     }
     std::string inline_values;
@@ -776,14 +842,17 @@ class Builder::Run {
       std::string name = str(parameter, "name"), file = expand_file_path(str(parameter, "path"), env);
       if (name.empty()) continue;
       std::string error;
-      auto path = resolve_file(file, chart_path, refs, error);
+      const OtherTree* in = nullptr;
+      auto path = resolve_file(file, chart_path, refs, error, in);
       if (!path) return Error{where + ".helm.fileParameters: " + error};
-      if (!tree_.read(*path))
+      const SourceTree& file_tree = in != nullptr ? *in->tree : tree_;
+      if (!file_tree.read(*path))
         return Error{where + ".helm.fileParameters: " + file + " is not in the repository at this commit"};
-      const fs::path* root = exported();
+      const fs::path* root = exported(&file_tree);
       if (root == nullptr) return Error{"the repository could not be exported for helm"};
       request.set_arguments.push_back("--set-file=" + name + "=" + set_value((*root / *path).string()));
-      key += "set-file " + name + "=" + *path + "@" + tree_.id(*path) + "\n";
+      key += "set-file " + name + "=" + (in != nullptr ? in->repository.url + "//" : "") + *path + "@" +
+             file_tree.id(*path) + "\n";
     }
 
     // Where the values a denial may cite are written: the Application's own values and parameters first.
@@ -893,15 +962,16 @@ class Builder::Run {
     std::set<std::string> visited;
     std::string key = "argocd-kustomize\n" + overlay_text + "\n";
     for (const auto& arg : options_.spec.kustomize_command) key += arg + " ";
-    kustomize_inputs(tree_, path, visited, key);
+    const SourceTree& tree = source_tree();
+    kustomize_inputs(tree, path, visited, key);
     for (const auto& c : field(k, "components"))
       if (c.is_string())
-        if (auto p = clean_path(path + "/" + c.get<std::string>())) kustomize_inputs(tree_, *p, visited, key);
+        if (auto p = clean_path(path + "/" + c.get<std::string>())) kustomize_inputs(tree, *p, visited, key);
     std::string cache_key = sha256_hex(key);
     fingerprint_ += "k" + cache_key + "\n";
     auto output = cache_.outputs.load("argocd-kustomize", cache_key);
     if (!output) {
-      const fs::path* root = exported();
+      const fs::path* root = exported(&tree);
       if (root == nullptr) return Error{"the repository could not be exported for kustomize"};
       std::error_code ec;
       fs::create_directories(*root / overlay_dir, ec);
@@ -954,10 +1024,10 @@ class Builder::Run {
       b.file = app.file;
       b.line = app.line;
       if (!doc.origin.empty())
-        if (auto file = clean_path(overlay_dir + "/" + doc.origin); file && tree_.read(*file)) {
-          b.file = *file;
+        if (auto file = clean_path(overlay_dir + "/" + doc.origin); file && tree.read(*file)) {
+          b.file = cite(*file);
           b.line = 1;
-          locate(b);
+          locate(b, tree, *file);
         }
       b.build = build;
       if (patched && !patch_values.empty()) {
@@ -974,12 +1044,12 @@ class Builder::Run {
 
   // The line of the document that declares an object in its file (the first of the same kind whose name the
   // built name contains: prefixes and suffixes are added by the build).
-  void locate(Built& b) {
+  void locate(Built& b, const SourceTree& tree, const std::string& path) {
     auto it = file_docs_.find(b.file);
     if (it == file_docs_.end()) {
-      auto text = tree_.read(b.file);
+      auto text = tree.read(path);
       it = file_docs_
-               .emplace(b.file, text ? manifests::parse_file(b.file, *text, {}).documents
+               .emplace(b.file, text ? manifests::parse_file(path, *text, {}).documents
                                      : std::vector<manifests::Document>{})
                .first;
     }
@@ -998,13 +1068,14 @@ class Builder::Run {
     const json& directory = field(source, "directory");
     bool recurse = flag(directory, "recurse");
     std::string include = str(directory, "include"), exclude = str(directory, "exclude");
+    const SourceTree& tree = source_tree();
     std::vector<std::string> dirs{path};
     size_t files = 0;
     std::vector<std::string> found;
     while (!dirs.empty()) {
       std::string dir = dirs.back();
       dirs.pop_back();
-      for (const auto& entry : tree_.list(dir)) {
+      for (const auto& entry : tree.list(dir)) {
         std::string file = dir.empty() ? entry.name : dir + "/" + entry.name;
         if (entry.directory) {
           if (recurse) dirs.push_back(file);
@@ -1025,10 +1096,10 @@ class Builder::Run {
     manifests::Limits limits;
     limits.max_file_bytes = options_.spec.max_file_bytes;
     for (const auto& file : found) {
-      auto text = tree_.read(file);
+      auto text = tree.read(file);
       if (!text) continue;
-      fingerprint_ += "d" + file + "=" + tree_.id(file) + "\n";
-      auto parsed = manifests::parse_file(file, *text, limits);
+      fingerprint_ += "d" + cite(file) + "=" + tree.id(file) + "\n";
+      auto parsed = manifests::parse_file(cite(file), *text, limits);
       for (auto& p : parsed.problems) out_.problems.push_back(std::move(p));
       for (auto& doc : parsed.documents) {
         Built b;
@@ -1037,7 +1108,7 @@ class Builder::Run {
         b.group = group_of(doc.api_version);
         b.kind = doc.kind;
         b.name = doc.name;
-        b.file = file;
+        b.file = cite(file);
         b.line = doc.line;
         b.column = doc.column;
         b.build = build;
@@ -1082,6 +1153,7 @@ class Builder::Run {
   std::string revision_;      // the commit being built: ARGOCD_APP_REVISION of Git sources
   std::string commit_label_;  // its short id, for messages
   int cancel_fd_;
+  const std::vector<OtherTree>& others_;
   Result out_;
   std::set<std::string> self_;  // the policy's repository, by every URL it is known as
   std::string argo_ns_, controller_, appset_controller_;
@@ -1093,7 +1165,11 @@ class Builder::Run {
   std::vector<Built> built_;
   std::unordered_map<std::string, size_t> index_;
   std::unordered_map<std::string, std::vector<manifests::Document>> file_docs_;
-  fs::path export_dir_, work_dir_;
+  std::map<const SourceTree*, fs::path> export_dirs_;  // the repository's and other repositories'
+  fs::path work_dir_;
+  // The tree of the source being rendered: another repository's (spec.repositories), or null for the
+  // policy's own.
+  const OtherTree* source_repository_ = nullptr;
 };
 
 std::string expand_build_env(std::string_view text, const std::map<std::string, std::string>& env) {
@@ -1147,9 +1223,10 @@ Builder::Builder(Options options)
     : options_(std::move(options)), cache_(std::make_unique<Cache>(options_.cache_dir)) {}
 Builder::~Builder() = default;
 
-Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd) {
+Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd,
+                      const std::vector<OtherTree>& others) {
   ++cache_->builds;
-  return Run(options_, *cache_, tree, commit, cancel_fd).run();
+  return Run(options_, *cache_, tree, commit, cancel_fd, others).run();
 }
 
 }  // namespace gitgate::desired::argocd

@@ -61,7 +61,9 @@ class Builder {
 
   // `commit`: the commit's id, Argo CD's ARGOCD_APP_REVISION for Git sources (its first 7 characters in
   // messages about builds that stay in force). `cancel_fd` readable stops kustomize and helm.
-  Result build(const SourceTree& tree, const std::string& commit, int cancel_fd = -1);
+  // `others`: the trees of spec.repositories, for the GitRepositories or Applications that name them.
+  Result build(const SourceTree& tree, const std::string& commit, int cancel_fd = -1,
+               const std::vector<OtherTree>& others = {});
 
  private:
   class Run;

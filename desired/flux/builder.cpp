@@ -89,12 +89,14 @@ struct Builder::Cache {
 // One build of one commit.
 class Builder::Run {
  public:
-  Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd)
+  Run(const Options& options, Cache& cache, const SourceTree& tree, std::string commit, int cancel_fd,
+      const std::vector<OtherTree>& others)
       : options_(options),
         cache_(cache),
         tree_(tree),
         commit_label_(std::move(commit)),
-        cancel_fd_(cancel_fd) {
+        cancel_fd_(cancel_fd),
+        others_(others) {
     self_ = repository_identities(options.spec);
     flux_ns_ = options.spec.flux ? options.spec.flux->ns : "flux-system";
   }
@@ -186,8 +188,9 @@ class Builder::Run {
     }
   }
 
-  // Why a Kustomization's sourceRef is not the policy's tree ("" when it is).
-  std::string foreign(const Owner& k) const {
+  // Why a Kustomization's sourceRef is not the policy's tree ("" when it is); `other` is set instead when
+  // it is one of spec.repositories.
+  std::string foreign(const Owner& k, const OtherTree** other = nullptr) const {
     const json& ref = field(k.spec, "sourceRef");
     std::string kind = str(ref, "kind", "GitRepository");
     std::string name = str(ref, "name");
@@ -195,27 +198,44 @@ class Builder::Run {
     if (kind != "GitRepository")
       return "its source " + kind + " " + ns + "/" + name + " is not the policy's repository, and gitgate follows "
              "only that one yet";
-    return foreign_git(ns, name);
+    return foreign_git(ns, name, other);
   }
 
   // Why the GitRepository ns/name is not the policy's repository at the policy's branch ("" when it is).
-  std::string foreign_git(const std::string& ns, const std::string& name) const {
+  std::string foreign_git(const std::string& ns, const std::string& name, const OtherTree** other = nullptr) const {
     if (name == "flux-system" && ns == flux_ns_) return "";
     const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
     std::string what = "its source GitRepository " + ns + "/" + name;
     if (repo == nullptr) return what + " is not declared in the repository";
     const json& spec = field(repo->object, "spec");
     std::string url = str(spec, "url");
-    if (!self_.contains(repository_identity(url)))
-      return what + " (" + url + ") is another repository, and gitgate follows only the policy's yet (if it is "
-             "the same repository under another URL, add that URL to spec.source.knownAs)";
     // Flux follows ref.commit, else ref.name, else ref.semver, else ref.tag, else ref.branch ("master").
     const json& ref = field(spec, "ref");
+    std::string pinned_ref;
     for (const char* pinned : {"commit", "name", "semver", "tag"})
-      if (!str(ref, pinned).empty())
-        return what + " is the policy's repository at " + pinned + " '" + str(ref, pinned) +
-               "', and gitgate builds only the policy's branch '" + options_.spec.branch + "'";
+      if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
     std::string branch = str(ref, "branch", "master");
+    if (!self_.contains(repository_identity(url))) {
+      std::string listed_branches;
+      for (const auto& o : others_) {
+        if (repository_identity(o.repository.url) != repository_identity(url)) continue;
+        if (pinned_ref.empty() && o.repository.branch == branch) {
+          if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
+          if (other != nullptr) *other = &o;
+          return "";
+        }
+        listed_branches += (listed_branches.empty() ? "'" : ", '") + o.repository.branch + "'";
+      }
+      if (!listed_branches.empty())
+        return what + " (" + url + ") is at " + (pinned_ref.empty() ? "branch '" + branch + "'" : pinned_ref) +
+               ", and spec.source.repositories lists it at branch " + listed_branches + " only";
+      return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
+             "branch and credentials) for gitgate to fetch and build it (if it is the same repository under "
+             "another URL, add that URL to spec.source.knownAs)";
+    }
+    if (!pinned_ref.empty())
+      return what + " is the policy's repository at " + pinned_ref + ", and gitgate builds only the policy's branch '" +
+             options_.spec.branch + "'";
     if (branch != options_.spec.branch)
       return what + " is the policy's repository at branch '" + branch + "', and gitgate builds only the policy's "
              "branch '" + options_.spec.branch + "' (a policy for that branch covers it)";
@@ -375,6 +395,7 @@ class Builder::Run {
     auto build = provenance_of(owner, applier(owner, "kustomize-controller"));
     const SourceTree* tree = &tree_;
     const ArtifactTree* artifact = nullptr;
+    const OtherTree* repository = nullptr;  // another repository's tree
     const json& source_ref = field(owner.spec, "sourceRef");
     if (!root && str(source_ref, "kind") == "ExternalArtifact") {
       std::string reason;
@@ -384,8 +405,17 @@ class Builder::Run {
       build->chain.push_back({"ExternalArtifact " + str(source_ref, "namespace", owner.ns) + "/" +
                                   str(source_ref, "name") + " (copied from the repository)",
                               "", 0, nullptr});
-    } else if (std::string reason = root ? "" : foreign(owner); !reason.empty()) {
-      return unbuilt(owner, build, reason);
+    } else if (const OtherTree* other = nullptr; !root) {
+      if (std::string reason = foreign(owner, &other); !reason.empty()) return unbuilt(owner, build, reason);
+      if (other != nullptr) {
+        tree = other->tree;
+        repository = other;
+        build->chain.push_back({"GitRepository " + str(source_ref, "namespace", owner.ns) + "/" +
+                                    str(source_ref, "name") + " (" + other->repository.url + " branch " +
+                                    other->repository.branch + " @ " + other->commit.substr(0, 7) + ")",
+                                "", 0, nullptr});
+        fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
+      }
     }
     auto dir = clean_path(str(owner.spec, "path"));
     if (!dir) {
@@ -462,8 +492,8 @@ class Builder::Run {
     bool substitutes = owner.spec.contains("postBuild") && substitution_runs(variables, substitute_always);
     std::vector<Built> objects;
     for (const auto& document : kustomize::split_documents(*output)) {
-      auto made = kustomized_object(owner, *tree, artifact, *dir, document, variables, substitutes, build,
-                                    patch_values);
+      auto made = kustomized_object(owner, *tree, artifact, repository, *dir, document, variables, substitutes,
+                                    build, patch_values);
       if (made) objects.push_back(std::move(*made));
     }
     succeeded(owner, objects);
@@ -498,7 +528,7 @@ class Builder::Run {
   }
 
   std::optional<Built> kustomized_object(const Owner& owner, const SourceTree& tree, const ArtifactTree* artifact,
-                                         const std::string& dir,
+                                         const OtherTree* repository, const std::string& dir,
                                          const std::string& document, const Variables& variables,
                                          bool substitutes, const std::shared_ptr<BuildProvenance>& build,
                                          const std::vector<ValueOrigin>& patch_values) {
@@ -551,9 +581,19 @@ class Builder::Run {
     b.line = owner.line;
     if (!doc.origin.empty()) {
       if (auto file = clean_path((dir.empty() ? "" : dir + "/") + doc.origin); file && tree.read(*file)) {
-        b.file = artifact != nullptr ? artifact->origin(*file) : *file;
+        // Where Git holds it: an artifact's file at its path in this repository; another repository's
+        // named by its URL ("<url>//<path>", as kustomize names remote files).
         b.line = 1;
-        locate(b, doc.kind);
+        if (artifact != nullptr) {
+          b.file = artifact->origin(*file);
+          locate(b, doc.kind, tree_, b.file);
+        } else if (repository != nullptr) {
+          b.file = repository->repository.url + "//" + *file;
+          locate(b, doc.kind, tree, *file);
+        } else {
+          b.file = *file;
+          locate(b, doc.kind, tree_, b.file);
+        }
       }
     }
     b.build = build;
@@ -571,12 +611,12 @@ class Builder::Run {
 
   // The line of the document that declares an object in its file (the first of the same kind whose name
   // the built name contains: prefixes and suffixes are added by the build).
-  void locate(Built& b, const std::string& kind) {
+  void locate(Built& b, const std::string& kind, const SourceTree& tree, const std::string& path) {
     auto it = file_docs_.find(b.file);
     if (it == file_docs_.end()) {
-      auto text = tree_.read(b.file);
+      auto text = tree.read(path);
       it = file_docs_
-               .emplace(b.file, text ? manifests::parse_file(b.file, *text, {}).documents
+               .emplace(b.file, text ? manifests::parse_file(path, *text, {}).documents
                                      : std::vector<manifests::Document>{})
                .first;
     }
@@ -684,8 +724,13 @@ class Builder::Run {
       } else if (kind == "GitRepository") {
         Owner as_kustomization{chart_spec_ns, owner.name, json{{"sourceRef", ref}},
                                owner.file,    owner.line, kKustomizeGroup};
-        if (std::string reason = foreign(as_kustomization); !reason.empty())
+        const OtherTree* other = nullptr;
+        if (std::string reason = foreign(as_kustomization, &other); !reason.empty())
           return unbuilt(owner, build, "the chart's source: " + reason.substr(std::string("its source ").size()));
+        if (other != nullptr)
+          return unbuilt(owner, build, "its chart is in GitRepository " + ns + "/" + name + " (" +
+                                           other->repository.url + "): charts from another repository are not "
+                                           "built yet");
         auto path = clean_path(source.chart);
         if (!path || !tree_.read(*path + "/Chart.yaml"))
           return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");
@@ -1011,6 +1056,7 @@ class Builder::Run {
   std::string root_path_;
   std::string commit_label_;
   int cancel_fd_;
+  const std::vector<OtherTree>& others_;
   std::string fingerprint_;  // the inputs of every build, in order
   std::string root_id_;
   std::deque<Owner> queue_;
@@ -1032,9 +1078,10 @@ Builder::Builder(Options options)
     : options_(std::move(options)), cache_(std::make_unique<Cache>(options_.cache_dir)) {}
 Builder::~Builder() = default;
 
-Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd) {
+Result Builder::build(const SourceTree& tree, const std::string& commit, int cancel_fd,
+                      const std::vector<OtherTree>& others) {
   ++cache_->builds;
-  return Run(options_, *cache_, tree, commit, cancel_fd).run();
+  return Run(options_, *cache_, tree, commit, cancel_fd, others).run();
 }
 
 }  // namespace gitgate::desired::flux

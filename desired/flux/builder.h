@@ -54,7 +54,9 @@ class Builder {
 
   // `commit`: the commit's short id, for messages about builds that stay in force. `cancel_fd` readable
   // stops kustomize and helm.
-  Result build(const SourceTree& tree, const std::string& commit, int cancel_fd = -1);
+  // `others`: the trees of spec.repositories, for the GitRepositories or Applications that name them.
+  Result build(const SourceTree& tree, const std::string& commit, int cancel_fd = -1,
+               const std::vector<OtherTree>& others = {});
 
  private:
   class Run;

@@ -1,0 +1,221 @@
+// Other Git repositories that Flux GitRepositories and Argo CD Applications name (spec.source.repositories):
+// fetched like the policy's own by gitgate's __fetch child, built at the listed branch, each object citing its
+// file as "<url>//<path>" at the commit it was read at. What is not listed, pinned to another ref, or cannot
+// be fetched is reported, and what it owns is declared with unknown values.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "gitstate/source.h"
+#include "policies/loader.h"
+#include "tests/desired/chart_servers.h"
+#include "tests/gitstate/git_helpers.h"
+
+namespace gitgate::desired {
+namespace {
+
+using json = nlohmann::json;
+using gitgate::testing::TempDir;
+using gitstate::testing::WorkRepo;
+
+std::shared_ptr<const Snapshot> sync(const std::string& policy, const std::string& cache_dir) {
+  auto loaded = policies::load_policies_from_text("policy.yaml", policy);
+  if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
+  gitstate::SourceOptions options = gitstate::testing::test_options(loaded.set.policies[0].source.url, cache_dir);
+  options.spec = loaded.set.policies[0].source;
+  auto window = gitstate::sync_once(options, /*fetch=*/true);
+  if (!window) throw std::runtime_error(window.error());
+  return (*window)->snapshots.back();
+}
+
+std::string problems(const Snapshot& s) {
+  std::string out;
+  for (const auto& p : s.problems()) out += p.to_string() + "\n";
+  return out;
+}
+
+bool unbuilt(const Snapshot& s, const std::string& name) {
+  for (const auto& u : s.unbuilt())
+    if (u.name == name) return true;
+  return false;
+}
+
+std::string tools() {
+  return "    helmCommand: [" + testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
+         ", kustomize]\n";
+}
+
+TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsFetchedBranch) {
+  WorkRepo fleet, apps, unlisted;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 2));
+  std::string first = apps.commit("web");
+  apps.push();
+  unlisted.write("deploy/db.yaml", gitstate::testing::deployment("db"));
+  unlisted.commit("db");
+  unlisted.push();
+  auto git_repository = [](const std::string& name, const std::string& url, const std::string& ref) {
+    return "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + url + "\n  ref:\n    " + ref + "\n---\n" +
+           "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n"
+           "  targetNamespace: shop\n  sourceRef:\n    kind: GitRepository\n    name: " + name + "\n";
+  };
+  fleet.write("clusters/prod/sources.yaml",
+              git_repository("apps", apps.file_url(), "branch: main") + "---\n" +
+                  git_repository("pinned", apps.file_url(), "tag: v1.0.0") + "---\n" +
+                  git_repository("unlisted", unlisted.file_url(), "branch: main") + "---\n" +
+                  git_repository("gone", "file:///nonexistent/gone.git", "branch: main"));
+  fleet.commit("sources");
+  fleet.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
+                       apps.file_url() + "\n      - url: file:///nonexistent/gone.git\n" +
+                       "    flux:\n      path: clusters/prod\n" + tools();
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  std::string reported = problems(*s);
+
+  const DeclaredObject* web = s->find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << reported;
+  EXPECT_EQ(web->file(), apps.file_url() + "//deploy/web.yaml") << "named by its repository";
+  ASSERT_NE(web->last_change(), nullptr);
+  EXPECT_EQ(web->last_change()->id, first) << "at the commit it was read at";
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 2);
+  ASSERT_NE(web->built_by(), nullptr);
+  std::string chain;
+  for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find("GitRepository flux-system/apps (" + apps.file_url() + " branch main @ " + first.substr(0, 7)),
+            std::string::npos)
+      << chain;
+
+  EXPECT_EQ(s->find({"apps", "Deployment", "shop", "db"}).object, nullptr);
+  EXPECT_TRUE(unbuilt(*s, "unlisted"));
+  EXPECT_NE(reported.find("list it in spec.source.repositories"), std::string::npos) << reported;
+  EXPECT_TRUE(unbuilt(*s, "pinned"));
+  EXPECT_NE(reported.find("is at tag 'v1.0.0', and spec.source.repositories lists it at branch 'main' only"),
+            std::string::npos)
+      << reported;
+  EXPECT_TRUE(unbuilt(*s, "gone"));
+  EXPECT_NE(reported.find("(file:///nonexistent/gone.git) could not be fetched"), std::string::npos) << reported;
+
+  // A commit to the other repository is fetched and built by the next sync.
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 5));
+  std::string second = apps.commit("scale web");
+  apps.push();
+  auto again = sync(policy, cache.path().string());
+  web = again->find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << problems(*again);
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 5);
+  EXPECT_EQ(web->last_change()->id, second);
+}
+
+TEST(OtherRepositories, ArgoApplicationsOfAListedRepositoryOrBranchAreBuiltFromIt) {
+  WorkRepo fleet, apps;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 2));
+  apps.commit("web");
+  apps.push();
+  auto application = [](const std::string& name, const std::string& url, const std::string& revision,
+                        const std::string& path) {
+    return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: " + name +
+           "\n  namespace: argocd\nspec:\n  project: default\n  source:\n    repoURL: " + url +
+           "\n    targetRevision: " + revision + "\n    path: " + path +
+           "\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: " + name + "\n";
+  };
+  fleet.write("argocd/apps.yaml", application("web", apps.file_url(), "HEAD", "deploy") + "---\n" +
+                                      application("staging", fleet.file_url(), "staging", "staging") + "---\n" +
+                                      application("canary", fleet.file_url(), "canary", "staging"));
+  fleet.commit("applications");
+  fleet.push();
+  // The staging branch of the policy's own repository.
+  fleet.git({"checkout", "-q", "-b", "staging"});
+  fleet.write("staging/api.yaml", gitstate::testing::deployment("api", 1));
+  fleet.commit("staging api");
+  fleet.git({"push", "-q", "origin", "HEAD:refs/heads/staging"});
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
+                       apps.file_url() + "\n      - url: " + fleet.file_url() + "\n        branch: staging\n" +
+                       "    argocd:\n      path: argocd\n" + tools();
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  std::string reported = problems(*s);
+
+  const DeclaredObject* web = s->find({"apps", "Deployment", "web", "web"}).object;
+  ASSERT_NE(web, nullptr) << reported;
+  EXPECT_EQ(web->file(), apps.file_url() + "//deploy/web.yaml");
+  const DeclaredObject* api = s->find({"apps", "Deployment", "staging", "api"}).object;
+  ASSERT_NE(api, nullptr) << "the policy's repository at another listed branch: " << reported;
+  EXPECT_EQ(api->file(), fleet.file_url() + "//staging/api.yaml");
+  EXPECT_TRUE(unbuilt(*s, "canary"));
+  EXPECT_NE(reported.find("targetRevision 'canary' of " + fleet.file_url() +
+                          " is not a branch spec.source.repositories lists ('staging')"),
+            std::string::npos)
+      << reported;
+}
+
+TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
+  auto load = [](const std::string& source) {
+    return policies::load_policies_from_text(
+        "p.yaml", "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n  source:\n"
+                  "    url: https://git.example.com/fleet.git\n" + source);
+  };
+  auto good = load("    repositories:\n      - url: https://git.example.com/apps.git\n        branch: release\n"
+                   "        credentials: /etc/gitgate/apps\n    flux:\n      path: clusters/prod\n");
+  ASSERT_TRUE(good.ok()) << good.errors[0].to_string();
+  const auto& listed = good.set.policies[0].source.repositories;
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].branch, "release");
+  EXPECT_EQ(listed[0].credentials, "/etc/gitgate/apps");
+
+  auto plain = load("    repositories:\n      - url: https://git.example.com/apps.git\n");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(plain.errors[0].to_string().find("needs flux or argocd"), std::string::npos) << plain.errors[0].to_string();
+  auto password = load("    repositories:\n      - url: https://user:hunter2@git.example.com/apps.git\n"
+                       "    flux:\n      path: clusters/prod\n");
+  ASSERT_FALSE(password.ok());
+  EXPECT_EQ(password.errors[0].to_string().find("hunter2"), std::string::npos) << "never echoes a password";
+  auto cleartext = load("    repositories:\n      - url: http://git.example.com/apps.git\n        credentials: /x\n"
+                        "    argocd:\n      path: argocd\n");
+  ASSERT_FALSE(cleartext.ok());
+  EXPECT_NE(cleartext.errors[0].to_string().find("unencrypted"), std::string::npos);
+}
+
+// The server's source fetches the listed repositories on its own schedule: a commit there is enforced by a
+// later sync without a commit to the policy's repository.
+TEST(OtherRepositories, TheServersSourceFetchesThemEveryIntervalAndPublishesWhatChanged) {
+  WorkRepo fleet, apps;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 2));
+  apps.commit("web");
+  apps.push();
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + apps.file_url() +
+                  "\n    path: deploy\n  destination:\n    namespace: shop\n");
+  fleet.commit("web");
+  fleet.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    interval: 1s\n    repositories:\n"
+                       "      - url: " + apps.file_url() + "\n    argocd:\n      path: argocd\n" + tools();
+  auto loaded = policies::load_policies_from_text("policy.yaml", policy);
+  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
+  TempDir cache;
+  gitstate::SourceOptions options = gitstate::testing::test_options(fleet.file_url(), cache.path().string());
+  options.spec = loaded.set.policies[0].source;
+  auto source = gitstate::Source::create(options);
+  ASSERT_TRUE(source.ok()) << source.error();
+  (*source)->start();
+  auto replicas = [&]() -> int {
+    auto window = (*source)->window().load();
+    const Snapshot* s = window ? window->current() : nullptr;
+    if (s == nullptr) return -1;
+    const DeclaredObject* web = s->find({"apps", "Deployment", "shop", "web"}).object;
+    return web == nullptr ? 0 : json::parse(web->json())["spec"]["replicas"].get<int>();
+  };
+  ASSERT_TRUE(gitstate::testing::eventually([&] { return replicas() == 2; })) << replicas();
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 7));
+  apps.commit("scale");
+  apps.push();
+  EXPECT_TRUE(gitstate::testing::eventually([&] { return replicas() == 7; })) << replicas();
+  (*source)->stop();
+}
+
+}  // namespace
+}  // namespace gitgate::desired
