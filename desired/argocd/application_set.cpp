@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
 #include <string_view>
 
@@ -137,7 +138,9 @@ class Generator {
   }
 
   gitgate::Result<ParamSets> git(const json& spec) {
-    if (Status s = git_.same_tree(spec); !s.ok()) return Error{s.error()};
+    auto tree = git_.tree_for(spec);
+    if (!tree) return Error{tree.error()};
+    const Listing& listing = listing_of(*tree);
     const std::string prefix = str(spec, "pathParamPrefix");
     // With pathParamPrefix the path parameters sit under it: `.prefix.path.basename`, `prefix.path.basename`.
     auto path_of = [&](const std::string& dir, const std::string& file) {
@@ -148,13 +151,12 @@ class Generator {
       for (const auto& [k, v] : p.items()) flat[prefix + "." + k] = v;
       return flat;
     };
-    collect_tree();
     ParamSets out;
     if (field(spec, "directories").is_array()) {
       std::vector<std::string> included, excluded;
       for (const auto& d : spec["directories"])
         (flag(d, "exclude") ? excluded : included).push_back(str(d, "path"));
-      for (const auto& dir : directories_) {
+      for (const auto& dir : listing.directories) {
         bool in = std::any_of(included.begin(), included.end(), [&](const auto& p) { return glob(p, dir); });
         bool out_of = std::any_of(excluded.begin(), excluded.end(), [&](const auto& p) { return glob(p, dir); });
         if (!in || out_of) continue;
@@ -167,9 +169,9 @@ class Generator {
       for (const auto& f : spec["files"]) {
         std::string pattern = str(f, "path");
         if (flag(f, "exclude")) continue;
-        for (const auto& file : files_) {
+        for (const auto& file : listing.files) {
           if (!glob(pattern, file)) continue;
-          auto text = git_.tree.read(file);
+          auto text = (*tree)->read(file);
           if (!text) continue;
           auto docs = manifests::yaml_documents_as_json(*text);
           if (!docs) return Error{"git generator file " + file + ": " + docs.error()};
@@ -241,34 +243,40 @@ class Generator {
     return base;
   }
 
-  void collect_tree() {
-    if (collected_) return;
-    collected_ = true;
+  struct Listing {
+    std::vector<std::string> directories, files;
+  };
+
+  // Every directory and file of a tree, sorted, listed once per tree.
+  const Listing& listing_of(const SourceTree* tree) {
+    auto [it, added] = listings_.try_emplace(tree);
+    if (!added) return it->second;
+    Listing& l = it->second;
     std::vector<std::string> dirs{""};
     size_t entries = 0;
     while (!dirs.empty() && entries < kMaxTreeEntries) {
       std::string dir = dirs.back();
       dirs.pop_back();
-      for (const auto& e : git_.tree.list(dir)) {
+      for (const auto& e : tree->list(dir)) {
         if (++entries > kMaxTreeEntries) break;
         std::string path = dir.empty() ? e.name : dir + "/" + e.name;
         if (e.directory) {
-          directories_.push_back(path);
+          l.directories.push_back(path);
           dirs.push_back(path);
         } else {
-          files_.push_back(path);
+          l.files.push_back(path);
         }
       }
     }
-    std::sort(directories_.begin(), directories_.end());
-    std::sort(files_.begin(), files_.end());
+    std::sort(l.directories.begin(), l.directories.end());
+    std::sort(l.files.begin(), l.files.end());
+    return l;
   }
 
   const GitView& git_;
   bool go_;
   size_t max_;
-  bool collected_ = false;
-  std::vector<std::string> directories_, files_;
+  std::map<const SourceTree*, Listing> listings_;
 };
 
 // Renders `text`: as a Go template (goTemplate: true), or with fasttemplate, where each {{ name }} is a

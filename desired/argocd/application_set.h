@@ -17,9 +17,8 @@
 namespace gitgate::desired::argocd {
 
 struct GitView {
-  const SourceTree& tree;
-  // Ok when a git generator's repoURL and revision are the tree gitgate holds.
-  std::function<gitgate::Status(const nlohmann::json& generator)> same_tree;
+  // The tree a git generator reads, by its repoURL and revision, or why it cannot be read.
+  std::function<gitgate::Result<const SourceTree*>(const nlohmann::json& generator)> tree_for;
 };
 
 // The generated Applications (apiVersion, kind, metadata with the ApplicationSet's namespace, spec), at most

@@ -465,21 +465,6 @@ class Builder::Run {
     });
   }
 
-  // Whether a Git source is the policy's repository at the policy's branch: the only tree gitgate has.
-  gitgate::Status same_tree(const json& source, const std::string& what) const {
-    std::string repo = str(source, "repoURL");
-    if (!self_.contains(repository_identity(repo)))
-      return Error{what + " repoURL " + repo +
-                   " is another Git repository; gitgate follows only the policy's repository yet (if it is the "
-                   "same repository under another URL, add that URL to spec.source.knownAs)"};
-    std::string revision = str(source, "targetRevision");
-    if (!revision.empty() && revision != "HEAD" && revision != options_.spec.branch &&
-        revision != "refs/heads/" + options_.spec.branch)
-      return Error{what + " targetRevision '" + revision + "' is not the policy's branch '" +
-                   options_.spec.branch + "', the only revision gitgate builds"};
-    return Status::Ok();
-  }
-
   // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
   // spec.repositories at the branch targetRevision names (HEAD and none: the listed branch).
   gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
@@ -1123,7 +1108,15 @@ class Builder::Run {
     ++out_.stats.application_sets;
     auto build = provenance_of(set, appset_controller_);
     close_chain(set, *build);
-    GitView view{tree_, [this](const json& source) { return same_tree(source, "generator"); }};
+    GitView view{[this](const json& generator) -> gitgate::Result<const SourceTree*> {
+      // A git generator names its revision `revision`.
+      json source = {{"repoURL", str(generator, "repoURL")}, {"targetRevision", str(generator, "revision")}};
+      const OtherTree* other = nullptr;
+      if (Status s = resolve_tree(source, "generator", other); !s.ok()) return Error{s.error()};
+      if (other == nullptr) return &tree_;
+      fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
+      return other->tree;
+    }};
     auto generated = generate_applications(set.object, view, options_.max_generated);
     if (!generated) return unbuilt(set, build, generated.error());
     fingerprint_ += "s" + sha256_hex(json(*generated).dump()) + "\n";

@@ -38,10 +38,10 @@ class ApplicationSets : public ::testing::Test {
   TempDir dir_;
   DirectoryTree tree_{dir_.path().string()};
   bool other_repository_ = false;
-  GitView view_{tree_, [this](const json&) -> gitgate::Status {
-                  if (other_repository_) return Error{"another repository"};
-                  return Status::Ok();
-                }};
+  GitView view_{[this](const json&) -> gitgate::Result<const SourceTree*> {
+    if (other_repository_) return Error{"another repository"};
+    return &tree_;
+  }};
 };
 
 TEST_F(ApplicationSets, AMatrixOfGitDirectoriesAndAListRendersGoTemplates) {

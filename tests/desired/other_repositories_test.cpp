@@ -123,6 +123,14 @@ TEST(OtherRepositories, ArgoApplicationsOfAListedRepositoryOrBranchAreBuiltFromI
   fleet.write("argocd/apps.yaml", application("web", apps.file_url(), "HEAD", "deploy") + "---\n" +
                                       application("staging", fleet.file_url(), "staging", "staging") + "---\n" +
                                       application("canary", fleet.file_url(), "canary", "staging"));
+  // An ApplicationSet whose git generator reads the other repository.
+  fleet.write("argocd/set.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: each\n  namespace: argocd\n"
+              "spec:\n  goTemplate: true\n  generators:\n    - git:\n        repoURL: " + apps.file_url() +
+                  "\n        revision: HEAD\n        directories:\n          - path: '*'\n  template:\n"
+                  "    metadata:\n      name: 'each-{{ .path.basename }}'\n    spec:\n      project: default\n"
+                  "      source:\n        repoURL: " + apps.file_url() + "\n        path: '{{ .path.path }}'\n"
+                  "      destination:\n        namespace: each\n");
   fleet.commit("applications");
   fleet.push();
   // The staging branch of the policy's own repository.
@@ -144,6 +152,9 @@ TEST(OtherRepositories, ArgoApplicationsOfAListedRepositoryOrBranchAreBuiltFromI
   const DeclaredObject* api = s->find({"apps", "Deployment", "staging", "api"}).object;
   ASSERT_NE(api, nullptr) << "the policy's repository at another listed branch: " << reported;
   EXPECT_EQ(api->file(), fleet.file_url() + "//staging/api.yaml");
+  EXPECT_NE(s->find({"argoproj.io", "Application", "argocd", "each-deploy"}).object, nullptr)
+      << "generated from the other repository's directories: " << reported;
+  EXPECT_NE(s->find({"apps", "Deployment", "each", "web"}).object, nullptr) << reported;
   EXPECT_TRUE(unbuilt(*s, "canary"));
   EXPECT_NE(reported.find("targetRevision 'canary' of " + fleet.file_url() +
                           " is not a branch spec.source.repositories lists ('staging')"),
