@@ -1,6 +1,7 @@
 #include "desired/argocd/go_template.h"
 
 #include <algorithm>
+#include <limits>
 #include <cctype>
 #include <memory>
 #include <optional>
@@ -662,7 +663,7 @@ class Evaluator {
       std::string t = text_of(a[1]);
       long long k = a[0].get<long long>();
       if (k >= 0) return json(t.substr(0, std::min(t.size(), static_cast<size_t>(k))));
-      size_t keep = static_cast<size_t>(-k);
+      size_t keep = k == std::numeric_limits<long long>::min() ? t.size() : static_cast<size_t>(-k);
       return json(keep >= t.size() ? t : t.substr(t.size() - keep));
     }
     if (f == "replace" && primitive(3)) {

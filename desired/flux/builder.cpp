@@ -188,6 +188,14 @@ class Builder::Run {
     }
   }
 
+  const SourceTree& chart_tree() const {
+    return chart_repository_ != nullptr ? *chart_repository_->tree : tree_;
+  }
+  // How a file of the chart's repository is cited: another repository's as "<url>//<path>".
+  std::string chart_file(const std::string& path) const {
+    return chart_repository_ != nullptr ? chart_repository_->repository.url + "//" + path : path;
+  }
+
   // Why a Kustomization's sourceRef is not the policy's tree ("" when it is); `other` is set instead when
   // it is one of spec.repositories.
   std::string foreign(const Owner& k, const OtherTree** other = nullptr) const {
@@ -652,6 +660,10 @@ class Builder::Run {
     if (elsewhere(owner)) return;
     auto build = provenance_of(owner, applier(owner, "helm-controller"));
     build->rendered = true;
+    struct Restore {
+      const OtherTree*& at;
+      ~Restore() { at = nullptr; }
+    } restore{chart_repository_};
     const json& spec = owner.spec;
     std::string target_ns = str(spec, "targetNamespace");
     std::string release_ns = target_ns.empty() ? owner.ns : target_ns;
@@ -727,18 +739,17 @@ class Builder::Run {
         const OtherTree* other = nullptr;
         if (std::string reason = foreign(as_kustomization, &other); !reason.empty())
           return unbuilt(owner, build, "the chart's source: " + reason.substr(std::string("its source ").size()));
-        if (other != nullptr)
-          return unbuilt(owner, build, "its chart is in GitRepository " + ns + "/" + name + " (" +
-                                           other->repository.url + "): charts from another repository are not "
-                                           "built yet");
+        chart_repository_ = other;
+        const SourceTree& chart_tree = this->chart_tree();
         auto path = clean_path(source.chart);
-        if (!path || !tree_.read(*path + "/Chart.yaml"))
+        if (!path || !chart_tree.read(*path + "/Chart.yaml"))
           return unbuilt(owner, build, "chart path '" + source.chart + "' has no Chart.yaml at this commit");
-        const fs::path* root_dir = exported();
+        const fs::path* root_dir = exported(&chart_tree);
         if (root_dir == nullptr) return unbuilt(owner, build, "the repository could not be exported");
         chart_path = (*root_dir / *path).string();
-        chart_digest = "tree:" + tree_.id(*path);
-        chart_label = "chart " + *path + " (repository path)";
+        chart_digest = "tree:" + chart_tree.id(*path) + (other != nullptr ? " " + other->repository.url : "");
+        chart_label = "chart " + chart_file(*path) + " (repository path" +
+                      (other != nullptr ? " @ " + other->commit.substr(0, 7) : std::string()) + ")";
         from_tree = true;
       } else {
         return unbuilt(owner, build, "charts from a " + kind + " are not supported yet");
@@ -947,7 +958,7 @@ class Builder::Run {
       if (!clean || clean->empty()) return Error{"valuesFiles: '" + path + "' is not a path inside the source"};
       std::optional<std::string> text;
       if (from_tree) {
-        text = tree_.read(*clean);
+        text = chart_tree().read(*clean);
       } else if (const auto* file = helm::chart_file(out.files, out.root, *clean)) {
         text = file->data;
       }
@@ -959,7 +970,7 @@ class Builder::Run {
       auto docs = manifests::yaml_documents_as_json(*text);
       if (!docs) return Error{"valuesFiles: " + path + ": " + docs.error()};
       for (const auto& d : *docs) merge_maps(out.values, json::parse(d, nullptr, false));
-      if (from_tree) add_origins(cited, manifests::scalar_leaves(*text), "valuesFiles", *clean);
+      if (from_tree) add_origins(cited, manifests::scalar_leaves(*text), "valuesFiles", chart_file(*clean));
     }
     // Later files win: their lines are cited first.
     for (auto it = cited.rbegin(); it != cited.rend() && out.origins.size() < kMaxValueOrigins; ++it)
@@ -1011,7 +1022,7 @@ class Builder::Run {
     request.api_versions = options_.spec.api_versions;
     if (fs::is_directory(chart)) {  // a chart from Git: pulled archives hold their dependencies
       request.build_missing_dependencies = true;
-      if (const fs::path* root = exported()) request.dependency_root = root->string();
+      if (const fs::path* root = exported(&chart_tree())) request.dependency_root = root->string();
       request.dependency_ca_file = options_.spec.flux ? options_.spec.flux->ca_file : "";
     }
     auto output = helm::render(tool(), request);
@@ -1067,6 +1078,8 @@ class Builder::Run {
   std::unordered_map<std::string, size_t> index_;
   std::unordered_map<std::string, std::vector<manifests::Document>> file_docs_;
   std::map<const SourceTree*, fs::path> export_dirs_;  // the repository's and each ExternalArtifact's
+  // The repository of the chart of the HelmRelease being built, when it is another repository's.
+  const OtherTree* chart_repository_ = nullptr;
   struct Artifact {
     std::unique_ptr<ArtifactTree> tree;
     std::string reason;  // why it could not be built

@@ -47,6 +47,11 @@ std::string tools() {
 TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsFetchedBranch) {
   WorkRepo fleet, apps, unlisted;
   apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 2));
+  apps.write("charts/settings/Chart.yaml", "apiVersion: v2\nname: settings\nversion: 0.1.0\n");
+  apps.write("charts/settings/values.yaml", "greeting: hello\n");
+  apps.write("charts/settings/templates/cm.yaml",
+             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n"
+             "  greeting: {{ .Values.greeting }}\n");
   std::string first = apps.commit("web");
   apps.push();
   unlisted.write("deploy/db.yaml", gitstate::testing::deployment("db"));
@@ -63,7 +68,11 @@ TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsF
               git_repository("apps", apps.file_url(), "branch: main") + "---\n" +
                   git_repository("pinned", apps.file_url(), "tag: v1.0.0") + "---\n" +
                   git_repository("unlisted", unlisted.file_url(), "branch: main") + "---\n" +
-                  git_repository("gone", "file:///nonexistent/gone.git", "branch: main"));
+                  git_repository("gone", "file:///nonexistent/gone.git", "branch: main") + "---\n" +
+                  "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: settings\n"
+                  "  namespace: shop\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/settings\n"
+                  "      sourceRef:\n        kind: GitRepository\n        name: apps\n        namespace: flux-system\n"
+                  "  values:\n    greeting: hi\n");
   fleet.commit("sources");
   fleet.push();
   std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
@@ -84,6 +93,15 @@ TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsF
   std::string chain;
   for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
   EXPECT_NE(chain.find("GitRepository flux-system/apps (" + apps.file_url() + " branch main @ " + first.substr(0, 7)),
+            std::string::npos)
+      << chain;
+
+  const DeclaredObject* settings = s->find({"", "ConfigMap", "shop", "settings"}).object;
+  ASSERT_NE(settings, nullptr) << "a chart in the other repository: " << reported;
+  EXPECT_EQ(json::parse(settings->json())["data"]["greeting"], "hi");
+  chain.clear();
+  for (const auto& link : settings->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find("chart " + apps.file_url() + "//charts/settings (repository path @ " + first.substr(0, 7)),
             std::string::npos)
       << chain;
 
