@@ -447,6 +447,15 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
           opened[i].view = std::make_unique<GitTree>(raw_repo, raw_tree, limits);
           other.tree = opened[i].view.get();
           other.commit = oid_hex(id);
+          // Signed commits are required of every repository the agent builds from, or a push there would
+          // change what is declared without one.
+          auto info = commits_.get(raw_repo, id);
+          if (spec_.require_signed_commits && (!info || info->signature != SignatureStatus::Verified)) {
+            other.tree = nullptr;
+            fetch_error = "its commit " + short_id(other.commit) + " is " +
+                          (info ? std::string(to_string(info->signature)) : std::string("unreadable")) +
+                          ", and the policy requires commits verified against " + spec_.allowed_signers;
+          }
         }
       }
     }

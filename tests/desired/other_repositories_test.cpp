@@ -246,5 +246,48 @@ TEST(OtherRepositories, TheServersSourceFetchesThemEveryIntervalAndPublishesWhat
   (*source)->stop();
 }
 
+// With requireSignedCommits, another repository's commit must be signed too: a push there would otherwise
+// change what is declared without a signature.
+TEST(OtherRepositories, RequiredSignaturesHoldForTheirCommitsToo) {
+  TempDir keys;
+  std::string key = (keys.path() / "alice").string();
+  ASSERT_EQ(gitgate::testing::run_command({"ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-C", "alice", "-f", key})
+                .exit_code,
+            0);
+  std::string pub = gitgate::testing::read_file(key + ".pub");
+  gitgate::testing::write_file(keys.path() / "allowed_signers",
+                               "alice@example.com namespaces=\"git\" " + pub.substr(0, pub.rfind(' ')) + "\n");
+  auto signed_commit = [&](WorkRepo& repo, const std::string& message) {
+    repo.git({"add", "-A"});
+    repo.git({"-c", "gpg.format=ssh", "-c", "user.signingkey=" + key, "commit", "-q", "-S", "-m", message});
+    repo.push();
+  };
+  WorkRepo fleet, apps;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 2));
+  apps.commit("unsigned");
+  apps.push();
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + apps.file_url() +
+                  "\n    path: deploy\n  destination:\n    namespace: shop\n");
+  signed_commit(fleet, "signed");
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    allowedSigners: " +
+                       (keys.path() / "allowed_signers").string() + "\n    requireSignedCommits: true\n"
+                       "    repositories:\n      - url: " + apps.file_url() + "\n    argocd:\n      path: argocd\n";
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  std::string reported = problems(*s);
+  EXPECT_EQ(s->find({"apps", "Deployment", "shop", "web"}).object, nullptr) << reported;
+  EXPECT_TRUE(unbuilt(*s, "web")) << "declared with unknown values";
+  EXPECT_NE(reported.find("is unsigned, and the policy requires commits verified against"), std::string::npos)
+      << reported;
+
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 3));
+  signed_commit(apps, "signed");
+  auto again = sync(policy, cache.path().string());
+  EXPECT_NE(again->find({"apps", "Deployment", "shop", "web"}).object, nullptr) << problems(*again);
+}
+
 }  // namespace
 }  // namespace gitgate::desired
