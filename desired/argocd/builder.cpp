@@ -465,6 +465,12 @@ class Builder::Run {
     });
   }
 
+  // Whether two URLs name one repository: the same identity, or both the policy's (url and knownAs).
+  bool same_repository(const std::string& a, const std::string& b) const {
+    std::string x = repository_identity(a), y = repository_identity(b);
+    return x == y || (self_.contains(x) && self_.contains(y));
+  }
+
   // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
   // spec.repositories at the branch targetRevision names (HEAD and none: the listed branch).
   gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
@@ -476,7 +482,7 @@ class Builder::Run {
     if (self && (revision.empty() || revision == "HEAD" || revision == options_.spec.branch)) return Status::Ok();
     std::string listed;
     for (const auto& o : others_) {
-      if (repository_identity(o.repository.url) != repository_identity(repo)) continue;
+      if (!same_repository(o.repository.url, repo)) continue;
       if (revision.empty() || revision == "HEAD" || revision == o.repository.branch) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;

@@ -196,9 +196,15 @@ class Builder::Run {
     return chart_repository_ != nullptr ? chart_repository_->repository.url + "//" + path : path;
   }
 
+  // Whether two URLs name one repository: the same identity, or both the policy's (url and knownAs).
+  bool same_repository(const std::string& a, const std::string& b) const {
+    std::string x = repository_identity(a), y = repository_identity(b);
+    return x == y || (self_.contains(x) && self_.contains(y));
+  }
+
   // Why a Kustomization's sourceRef is not the policy's tree ("" when it is); `other` is set instead when
   // it is one of spec.repositories.
-  std::string foreign(const Owner& k, const OtherTree** other = nullptr) const {
+  std::string foreign(const Owner& k, const OtherTree** other) const {
     const json& ref = field(k.spec, "sourceRef");
     std::string kind = str(ref, "kind", "GitRepository");
     std::string name = str(ref, "name");
@@ -210,7 +216,7 @@ class Builder::Run {
   }
 
   // Why the GitRepository ns/name is not the policy's repository at the policy's branch ("" when it is).
-  std::string foreign_git(const std::string& ns, const std::string& name, const OtherTree** other = nullptr) const {
+  std::string foreign_git(const std::string& ns, const std::string& name, const OtherTree** other) const {
     if (name == "flux-system" && ns == flux_ns_) return "";
     const Built* repo = find(kSourceGroup, "GitRepository", ns, name);
     std::string what = "its source GitRepository " + ns + "/" + name;
@@ -223,31 +229,28 @@ class Builder::Run {
     for (const char* pinned : {"commit", "name", "semver", "tag"})
       if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
     std::string branch = str(ref, "branch", "master");
-    if (!self_.contains(repository_identity(url))) {
-      std::string listed_branches;
-      for (const auto& o : others_) {
-        if (repository_identity(o.repository.url) != repository_identity(url)) continue;
-        if (pinned_ref.empty() && o.repository.branch == branch) {
-          if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
-          if (other != nullptr) *other = &o;
-          return "";
-        }
-        listed_branches += (listed_branches.empty() ? "'" : ", '") + o.repository.branch + "'";
+    bool self = self_.contains(repository_identity(url));
+    if (self && pinned_ref.empty() && branch == options_.spec.branch) return "";
+    std::string listed_branches;
+    for (const auto& o : others_) {
+      if (!same_repository(o.repository.url, url)) continue;
+      if (pinned_ref.empty() && o.repository.branch == branch) {
+        if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
+        if (other != nullptr) *other = &o;
+        return "";
       }
-      if (!listed_branches.empty())
-        return what + " (" + url + ") is at " + (pinned_ref.empty() ? "branch '" + branch + "'" : pinned_ref) +
-               ", and spec.source.repositories lists it at branch " + listed_branches + " only";
-      return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
-             "branch and credentials) for gitgate to fetch and build it (if it is the same repository under "
-             "another URL, add that URL to spec.source.knownAs)";
+      listed_branches += (listed_branches.empty() ? "'" : ", '") + o.repository.branch + "'";
     }
-    if (!pinned_ref.empty())
-      return what + " is the policy's repository at " + pinned_ref + ", and gitgate builds only the policy's branch '" +
-             options_.spec.branch + "'";
-    if (branch != options_.spec.branch)
-      return what + " is the policy's repository at branch '" + branch + "', and gitgate builds only the policy's "
-             "branch '" + options_.spec.branch + "' (a policy for that branch covers it)";
-    return "";
+    std::string at = pinned_ref.empty() ? "branch '" + branch + "'" : pinned_ref;
+    if (!listed_branches.empty())
+      return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at branch " +
+             listed_branches + " only";
+    if (self)
+      return what + " is the policy's repository at " + at + ", and gitgate builds only the policy's branch '" +
+             options_.spec.branch + "' (list the repository at that branch in spec.source.repositories)";
+    return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
+           "branch and credentials) for gitgate to fetch and build it (if it is the same repository under "
+           "another URL, add that URL to spec.source.knownAs)";
   }
 
   // The ExternalArtifact ns/name as the ArtifactGenerator that Git declares for it builds it, from the
@@ -285,8 +288,10 @@ class Builder::Run {
     }
     std::set<std::string> aliases;
     for (const auto& source : field(spec, "sources"))
-      if (str(source, "kind") == "GitRepository" && foreign_git(str(source, "namespace", ns), str(source, "name")).empty())
-        aliases.insert(str(source, "alias"));
+      if (const OtherTree* other = nullptr;
+          str(source, "kind") == "GitRepository" &&
+          foreign_git(str(source, "namespace", ns), str(source, "name"), &other).empty() && other == nullptr)
+        aliases.insert(str(source, "alias"));  // the policy's repository (others are not composed yet)
     auto tree = build_artifact(tree_, *spec_of_artifact, aliases);
     if (!tree) {
       made.reason = what + ", artifact " + name + ": " + tree.error();

@@ -69,15 +69,23 @@ TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsF
                   git_repository("pinned", apps.file_url(), "tag: v1.0.0") + "---\n" +
                   git_repository("unlisted", unlisted.file_url(), "branch: main") + "---\n" +
                   git_repository("gone", "file:///nonexistent/gone.git", "branch: main") + "---\n" +
+                  git_repository("tenant", fleet.file_url(), "branch: tenant") + "---\n" +
                   "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: settings\n"
                   "  namespace: shop\nspec:\n  interval: 10m\n  chart:\n    spec:\n      chart: ./charts/settings\n"
                   "      sourceRef:\n        kind: GitRepository\n        name: apps\n        namespace: flux-system\n"
                   "  values:\n    greeting: hi\n");
   fleet.commit("sources");
   fleet.push();
+  // A tenant's branch of the policy's own repository (flux2-multi-tenancy's layout).
+  fleet.git({"checkout", "-q", "-b", "tenant"});
+  fleet.write("deploy/tenant.yaml", gitstate::testing::deployment("tenant-app"));
+  fleet.commit("tenant");
+  fleet.git({"push", "-q", "origin", "HEAD:refs/heads/tenant"});
+  fleet.git({"checkout", "-q", "main"});
   std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
                        "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
                        apps.file_url() + "\n      - url: file:///nonexistent/gone.git\n" +
+                       "      - url: " + fleet.file_url() + "\n        branch: tenant\n" +
                        "    flux:\n      path: clusters/prod\n" + tools();
   TempDir cache;
   auto s = sync(policy, cache.path().string());
@@ -105,6 +113,8 @@ TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsF
             std::string::npos)
       << chain;
 
+  EXPECT_NE(s->find({"apps", "Deployment", "shop", "tenant-app"}).object, nullptr)
+      << "the policy's repository at a listed branch: " << reported;
   EXPECT_EQ(s->find({"apps", "Deployment", "shop", "db"}).object, nullptr);
   EXPECT_TRUE(unbuilt(*s, "unlisted"));
   EXPECT_NE(reported.find("list it in spec.source.repositories"), std::string::npos) << reported;
