@@ -10,6 +10,7 @@
 #include "gitstate/snapshot_builder.h"
 #include "policies/engine.h"
 #include "policies/loader.h"
+#include "tests/desired/build_helpers.h"
 #include "tests/desired/chart_servers.h"
 #include "tests/gitstate/git_helpers.h"
 #include "webhook/codec.h"
@@ -210,11 +211,7 @@ class ArgoBuild : public ::testing::Test {
       if (has(p.to_string(), part)) return true;
     return false;
   }
-  static std::string problems(const Snapshot& s) {
-    std::string out;
-    for (const auto& p : s.problems()) out += p.to_string() + "\n";
-    return out;
-  }
+  static std::string problems(const Snapshot& s) { return testing::problems_of(s); }
 
   static World* world_;
   State state_;
@@ -480,18 +477,12 @@ TEST(ArgoKnownAs, ApplicationsNamingTheRepositoryByAnotherURLAreBuiltWhenThePoli
                          repo.file_url() + "\n" + known_as + "    argocd:\n      path: argocd\n";
     auto loaded = policies::load_policies_from_text("argo.yaml", policy);
     if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
-    auto spec = loaded.set.policies[0].source;
-    auto builder = gitstate::SnapshotBuilder::create(repo.remote_path(), spec, manifests::Limits{});
-    if (!builder.ok()) throw std::runtime_error(builder.error());
-    auto snapshot = (*builder)->build(head, -1);
-    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
-    return std::make_pair(spec, *snapshot);
+    return std::make_pair(loaded.set.policies[0].source, testing::build_commit(repo.remote_path(), policy, head));
   };
 
   auto [plain_spec, plain] = build("");
   EXPECT_EQ(plain->find({"apps", "Deployment", "guestbook", "guestbook-ui"}).object, nullptr);
-  std::string reported;
-  for (const auto& p : plain->problems()) reported += p.to_string() + "\n";
+  std::string reported = testing::problems_of(*plain);
   EXPECT_NE(reported.find("add that URL to spec.source.knownAs"), std::string::npos) << reported;
   EXPECT_EQ(plain_spec.web_url, "") << "a file:// URL has no web UI";
 
@@ -523,22 +514,14 @@ TEST(ArgoDestinations, ApplicationsForAnotherClusterAreNotDeclaredHere) {
     std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
                          "  source:\n    url: " +
                          repo.file_url() + "\n    argocd:\n      path: argocd\n" + destinations;
-    auto loaded = policies::load_policies_from_text("argo.yaml", policy);
-    if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
-    auto builder =
-        gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
-    if (!builder.ok()) throw std::runtime_error(builder.error());
-    auto snapshot = (*builder)->build(head, -1);
-    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
-    return *snapshot;
+    return testing::build_commit(repo.remote_path(), policy, head);
   };
   auto declared = [](const Snapshot& s, const std::string& name) {
     return s.find({"apps", "Deployment", name, name + "-web"}).object != nullptr;
   };
 
   auto hub = build("");
-  std::string reported;
-  for (const auto& p : hub->problems()) reported += p.to_string() + "\n";
+  std::string reported = testing::problems_of(*hub);
   EXPECT_TRUE(declared(*hub, "here")) << reported;
   EXPECT_TRUE(declared(*hub, "named")) << reported;
   EXPECT_FALSE(declared(*hub, "edge"));
@@ -586,27 +569,15 @@ TEST(ArgoRoot, ARootPathThatIsAChartOrAKustomizationIsRenderedAsItsApplicationRe
   auto build = [&](const std::string& argocd) {
     std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: argo\nspec:\n"
                          "  source:\n    url: " + repo.file_url() + "\n    argocd:\n" + argocd +
-                         "    helmCommand: [" + testing::helm_binary() + "]\n" +
-                         "    kustomizeCommand: [" + testing::kubectl_binary() + ", kustomize]\n";
-    auto loaded = policies::load_policies_from_text("argo.yaml", policy);
-    if (!loaded.ok()) throw std::runtime_error(loaded.errors[0].to_string());
-    auto builder =
-        gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
-    if (!builder.ok()) throw std::runtime_error(builder.error());
-    auto snapshot = (*builder)->build(head, -1);
-    if (!snapshot.ok()) throw std::runtime_error(snapshot.error());
-    return *snapshot;
+                         testing::tool_commands();
+    return testing::build_commit(repo.remote_path(), policy, head);
   };
   auto object = [](const Snapshot& s, const std::string& group, const std::string& kind, const std::string& ns,
                    const std::string& name) {
     const DeclaredObject* o = s.find({group, kind, ns, name}).object;
     return o == nullptr ? json() : json::parse(o->json());
   };
-  auto reported = [](const Snapshot& s) {
-    std::string out;
-    for (const auto& p : s.problems()) out += p.to_string() + "\n";
-    return out;
-  };
+  auto reported = [](const Snapshot& s) { return testing::problems_of(s); };
 
   // A chart, its root unnamed: the release is named after the path, and no tracking is declared for it.
   auto chart = build("      path: apps\n");

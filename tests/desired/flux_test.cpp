@@ -10,6 +10,7 @@
 #include "gitstate/snapshot_builder.h"
 #include "policies/engine.h"
 #include "policies/loader.h"
+#include "tests/desired/build_helpers.h"
 #include "tests/desired/chart_servers.h"
 #include "tests/gitstate/git_helpers.h"
 #include "webhook/codec.h"
@@ -210,11 +211,7 @@ class FluxBuild : public ::testing::Test {
   static bool has(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
   }
-  static std::string problems(const Snapshot& s) {
-    std::string out;
-    for (const auto& p : s.problems()) out += p.to_string() + "\n";
-    return out;
-  }
+  static std::string problems(const Snapshot& s) { return testing::problems_of(s); }
   static bool problem(const Snapshot& s, const std::string& part) {
     for (const auto& p : s.problems())
       if (has(p.to_string(), part)) return true;
@@ -568,20 +565,11 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
   std::string head = repo.commit("two clusters");
   repo.push();
   std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
-                       "  source:\n    url: " +
-                       repo.file_url() + "\n    flux:\n      path: clusters/prod\n    helmCommand: [" +
-                       testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
-                       ", kustomize]\n";
-  auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
-  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
-  auto builder =
-      gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
-  ASSERT_TRUE(builder.ok()) << builder.error();
-  auto snapshot = (*builder)->build(head, -1);
-  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
-  const Snapshot& s = **snapshot;
-  std::string reported;
-  for (const auto& p : s.problems()) reported += p.to_string() + "\n";
+                       "  source:\n    url: " + repo.file_url() + "\n    flux:\n      path: clusters/prod\n" +
+                       testing::tool_commands();
+  auto snapshot = testing::build_commit(repo.remote_path(), policy, head);
+  const Snapshot& s = *snapshot;
+  std::string reported = testing::problems_of(s);
 
   EXPECT_NE(s.find({"apps", "Deployment", "default", "web"}).object, nullptr) << reported;
   EXPECT_NE(s.find({"kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "edge"}).object, nullptr)
@@ -646,20 +634,11 @@ TEST(FluxArtifacts, AKustomizationOfAnExternalArtifactCopiedFromTheRepositoryIsB
   std::string head = repo.commit("apps through an ExternalArtifact");
   repo.push();
   std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
-                       "  source:\n    url: " +
-                       repo.file_url() + "\n    flux:\n      path: clusters/prod\n    helmCommand: [" +
-                       testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
-                       ", kustomize]\n";
-  auto loaded = policies::load_policies_from_text("fleet.yaml", policy);
-  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
-  auto builder =
-      gitstate::SnapshotBuilder::create(repo.remote_path(), loaded.set.policies[0].source, manifests::Limits{});
-  ASSERT_TRUE(builder.ok()) << builder.error();
-  auto snapshot = (*builder)->build(head, -1);
-  ASSERT_TRUE(snapshot.ok()) << snapshot.error();
-  const Snapshot& s = **snapshot;
-  std::string reported;
-  for (const auto& p : s.problems()) reported += p.to_string() + "\n";
+                       "  source:\n    url: " + repo.file_url() + "\n    flux:\n      path: clusters/prod\n" +
+                       testing::tool_commands();
+  auto snapshot = testing::build_commit(repo.remote_path(), policy, head);
+  const Snapshot& s = *snapshot;
+  std::string reported = testing::problems_of(s);
 
   const DeclaredObject* web = s.find({"apps", "Deployment", "shop", "web"}).object;
   ASSERT_NE(web, nullptr) << reported;

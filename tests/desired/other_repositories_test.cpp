@@ -7,7 +7,7 @@
 
 #include "gitstate/source.h"
 #include "policies/loader.h"
-#include "tests/desired/chart_servers.h"
+#include "tests/desired/build_helpers.h"
 #include "tests/gitstate/git_helpers.h"
 
 namespace gitgate::desired {
@@ -27,11 +27,7 @@ std::shared_ptr<const Snapshot> sync(const std::string& policy, const std::strin
   return (*window)->snapshots.back();
 }
 
-std::string problems(const Snapshot& s) {
-  std::string out;
-  for (const auto& p : s.problems()) out += p.to_string() + "\n";
-  return out;
-}
+std::string problems(const Snapshot& s) { return testing::problems_of(s); }
 
 bool unbuilt(const Snapshot& s, const std::string& name) {
   for (const auto& u : s.unbuilt())
@@ -39,10 +35,7 @@ bool unbuilt(const Snapshot& s, const std::string& name) {
   return false;
 }
 
-std::string tools() {
-  return "    helmCommand: [" + testing::helm_binary() + "]\n    kustomizeCommand: [" + testing::kubectl_binary() +
-         ", kustomize]\n";
-}
+std::string tools() { return testing::tool_commands(); }
 
 TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsFetchedBranch) {
   WorkRepo fleet, apps, unlisted;
