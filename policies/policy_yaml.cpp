@@ -264,6 +264,7 @@ class Decoder {
   void metadata(const Entry* e, const YAML::Node& root, DecodedPolicy& out);
   void spec(const Entry* e, const YAML::Node& root, DecodedPolicy& out);
   void source(const Entry& e, SourceSpec& out);
+  std::string git_url(const Fields& f, const Entry& owner, std::string& out);
   void scope(const Entry& e, Scope& out);
   void agents(const Entry& e, Policy& out, std::vector<IdentityClass>& classes);
   IdentityClass identities(const Fields& f, std::string label);
@@ -604,22 +605,29 @@ void Decoder::spec(const Entry* e, const YAML::Node& root, DecodedPolicy& out) {
   if (!exhausted_) check_ambiguity(classes, e->where());
 }
 
+// The required `url` of `owner`: checked (no credentials in it) and stored in `out`. Returns its scheme, ""
+// when it is missing or invalid.
+std::string Decoder::git_url(const Fields& f, const Entry& owner, std::string& out) {
+  const Entry* url = f.get("url");
+  if (url == nullptr) {
+    error(owner.where(), owner.path + ": missing required field 'url'");
+    return "";
+  }
+  auto text = string(*url);
+  if (!text) return "";
+  auto checked = syntax::check_git_url(*text);
+  if (!checked) {
+    error(url->mark(), url->path + ": " + checked.error());
+    return "";
+  }
+  out = *text;
+  return checked->scheme;
+}
+
 void Decoder::source(const Entry& e, SourceSpec& out) {
   auto f = map(e, kSourceFields);
   if (!f) return;
-  std::string scheme;
-  if (const Entry* url = f->get("url")) {
-    if (auto text = string(*url)) {
-      if (auto checked = syntax::check_git_url(*text); !checked) {
-        error(url->mark(), url->path + ": " + checked.error());
-      } else {
-        out.url = *text;
-        scheme = checked->scheme;
-      }
-    }
-  } else {
-    error(e.where(), e.path + ": missing required field 'url'");
-  }
+  std::string scheme = git_url(*f, e, out.url);
   if (const Entry* known = f->get("knownAs")) {
     if (auto items = strings(*known)) {
       for (auto& item : *items) {
@@ -642,19 +650,7 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
         auto r = map(item, kRepositoryFields, "a map with url, branch and credentials");
         if (!r) continue;
         OtherRepository other;
-        std::string other_scheme;
-        if (const Entry* url = r->get("url")) {
-          if (auto text = string(*url)) {
-            if (auto checked_url = syntax::check_git_url(*text); !checked_url) {
-              error(url->mark(), url->path + ": " + checked_url.error());
-            } else {
-              other.url = *text;
-              other_scheme = checked_url->scheme;
-            }
-          }
-        } else {
-          error(item.where(), item.path + ": missing required field 'url'");
-        }
+        std::string other_scheme = git_url(*r, item, other.url);
         if (const Entry* branch = r->get("branch")) {
           if (auto text = checked(*branch, syntax::check_branch)) other.branch = std::move(*text);
         }

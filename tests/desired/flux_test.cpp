@@ -528,11 +528,8 @@ TEST_F(FluxBuild, AWarmCacheBuildsWithoutRunningKustomizeOrHelm) {
   EXPECT_EQ(builder->last_stats().flux.helm_runs, 0u);
 }
 
-// A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
-// here, not even with unknown values (a person here may own objects of the same names), and its chart is not
-// pulled.
-TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
-  WorkRepo repo;
+// What `flux bootstrap` writes below clusters/prod: the flux-system GitRepository and Kustomization.
+void write_bootstrap(WorkRepo& repo) {
   repo.write("clusters/prod/flux-system/gotk-sync.yaml",
              "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
              "  namespace: flux-system\nspec:\n  interval: 1m0s\n  ref:\n    branch: main\n  url: " +
@@ -542,6 +539,14 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
                  "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n");
   repo.write("clusters/prod/flux-system/kustomization.yaml",
              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-sync.yaml\n");
+}
+
+// A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
+// here, not even with unknown values (a person here may own objects of the same names), and its chart is not
+// pulled.
+TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
+  WorkRepo repo;
+  write_bootstrap(repo);
   std::string kustomization =
       "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n"
       "  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./{name}\n  prune: true\n"
@@ -595,15 +600,7 @@ TEST(FluxElsewhere, WhatAppliesToAnotherClusterIsNotDeclaredHere) {
 // built from the copies and cite their files in Git.
 TEST(FluxArtifacts, AKustomizationOfAnExternalArtifactCopiedFromTheRepositoryIsBuiltAndCitesGit) {
   WorkRepo repo;
-  repo.write("clusters/prod/flux-system/gotk-sync.yaml",
-             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n"
-             "  namespace: flux-system\nspec:\n  interval: 1m0s\n  ref:\n    branch: main\n  url: " +
-                 repo.file_url() +
-                 "\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
-                 "  name: flux-system\n  namespace: flux-system\nspec:\n  interval: 10m0s\n  path: ./clusters/prod\n"
-                 "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n");
-  repo.write("clusters/prod/flux-system/kustomization.yaml",
-             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-sync.yaml\n");
+  write_bootstrap(repo);
   repo.write("clusters/prod/artifacts.yaml",
              "apiVersion: source.extensions.fluxcd.io/v1beta1\nkind: ArtifactGenerator\nmetadata:\n"
              "  name: flux-system\n  namespace: flux-system\nspec:\n  sources:\n    - alias: monorepo\n"
