@@ -398,9 +398,6 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
   return Status::Ok();
 }
 
-// The object graph of the GitOps agent (desired/): Flux's from spec.flux.path, Argo CD's from
-// spec.argocd.path. What the agent would apply, each object with its provenance chain, the commits that last
-// changed the files it cites.
 void SnapshotBuilder::note_other_fetch(const OtherRepository& other, std::string error) {
   other_errors_[other.url + "\n" + other.branch] = std::move(error);
 }
@@ -417,6 +414,9 @@ struct OpenedOther {
 
 }  // namespace
 
+// The object graph of the GitOps agent (desired/): Flux's from spec.flux.path, Argo CD's from
+// spec.argocd.path. What the agent would apply, each object with its provenance chain, the commits that last
+// changed the files it cites.
 Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
   RenderLimits limits;
   limits.max_file_bytes = limits_.max_file_bytes;
