@@ -455,6 +455,7 @@ class Evaluator {
         }
         case Node::Range: {
           size_t scope = vars_.size();
+          if (n.pipe.assigns) return unsupported("range that assigns ($x = …) instead of declaring ($x := …)");
           Pipe head = n.pipe;
           std::vector<std::string> names = head.declared;
           head.declared.clear();
@@ -495,7 +496,9 @@ class Evaluator {
       piped = std::move(*value);
     }
     json value = piped ? std::move(*piped) : json();
-    if (p.assigns) {
+    if (p.assigns && p.declared.size() != 1) {
+      return unsupported("an assignment to other than one variable");
+    } else if (p.assigns) {
       auto it = std::find_if(vars_.rbegin(), vars_.rend(), [&](const auto& v) { return v.first == p.declared[0]; });
       if (it == vars_.rend()) return gitgate::Error{"template: $" + p.declared[0] + " is assigned before it is declared"};
       it->second = value;

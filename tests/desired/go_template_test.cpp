@@ -61,6 +61,9 @@ TEST(GoTemplate, PipelinesParenthesesAndSprigFunctions) {
 }
 
 TEST(GoTemplate, WhatGoRefusesOrGitgateDoesNotEvaluateIsAnErrorNotAGuess) {
+  // Found by the go_template fuzz target: a range that assigns (`=`) instead of declaring read a variable name
+  // from an emptied list.
+  EXPECT_FALSE(render_go_template("{{ range $t = .tags }}{{ $t }}{{ end }}", kData).ok());
   for (const char* text : {"{{ .missing }}", "{{ .labels }}", "{{ eq .replicas \"3\" }}", "{{ eq .missing \"x\" }}",
                            "{{ sha1sum .name }}", "{{ define \"x\" }}{{ end }}", "{{ if .enabled }}unclosed",
                            "{{ end }}", "{{ .name", "{{ $undeclared }}", "{{ range .name }}{{ end }}"}) {
