@@ -440,6 +440,7 @@ class Evaluator {
           if (value->is_object() || value->is_array())
             return gitgate::Error{"template: an action prints a map or list, not a value"};
           out += text_of(*value);
+          if (out.size() > kMaxOutput) return gitgate::Error{"template: its output is larger than 1 MiB"};
           break;
         }
         case Node::If:
@@ -555,8 +556,23 @@ class Evaluator {
       args.push_back(std::move(*value));
     }
     if (piped) args.push_back(*piped);
-    return call(head.name, args);
+    // Every value stays within the output bound: what goes into a function (a list's strings counted too),
+    // what comes out, and what replace and indent would make before they make it.
+    size_t weight = 0;
+    for (const auto& a : args) {
+      if (a.is_string()) weight += a.get_ref<const std::string&>().size();
+      if (a.is_array())
+        for (const auto& item : a)
+          if (item.is_string()) weight += item.get_ref<const std::string&>().size();
+    }
+    if (weight > kMaxOutput) return too_large();
+    auto result = call(head.name, args);
+    if (result && result->is_string() && result->get_ref<const std::string&>().size() > kMaxOutput)
+      return too_large();
+    return result;
   }
+
+  static gitgate::Error too_large() { return gitgate::Error{"template: a value is larger than 1 MiB"}; }
 
   // Go's eq and lt on basic values of one kind; anything else is Go's error, so not evaluated.
   static gitgate::Result<int> compare(const json& a, const json& b) {
@@ -672,6 +688,11 @@ class Evaluator {
     if (f == "replace" && primitive(3)) {
       std::string from = text_of(a[0]), to = text_of(a[1]), t = text_of(a[2]), out;
       if (from.empty()) return json(t);
+      if (to.size() > from.size()) {
+        size_t count = 0;
+        for (size_t at = t.find(from); at != std::string::npos; at = t.find(from, at + from.size())) ++count;
+        if (t.size() + count * (to.size() - from.size()) > kMaxOutput) return too_large();
+      }
       for (size_t i = 0; i < t.size();) {
         if (t.compare(i, from.size(), from) == 0) {
           out += to;
@@ -742,7 +763,11 @@ class Evaluator {
     // JSON is YAML: what toYaml gives parses to the same value (a templatePatch is parsed as YAML).
     if (f == "toYaml" && n(1)) return json(a[0].is_string() ? a[0].get<std::string>() : a[0].dump());
     if ((f == "indent" || f == "nindent") && n(2) && a[0].is_number_integer() && a[1].is_primitive()) {
-      std::string text = indented(text_of(a[1]), a[0].get<long long>());
+      std::string source = text_of(a[1]);
+      size_t lines = 1 + static_cast<size_t>(std::count(source.begin(), source.end(), '\n'));
+      if (source.size() + lines * static_cast<size_t>(std::clamp(a[0].get<long long>(), 0LL, 256LL)) > kMaxOutput)
+        return too_large();
+      std::string text = indented(source, a[0].get<long long>());
       return json(f == "nindent" ? "\n" + text : text);
     }
     if (f == "join" && n(2) && a[0].is_string() && a[1].is_array()) {

@@ -78,6 +78,15 @@ TEST(GoTemplate, WhatGoRefusesOrGitgateDoesNotEvaluateIsAnErrorNotAGuess) {
   auto parens = render_go_template("{{ " + std::string(5000, '(') + ".name" + std::string(5000, ')') + " }}", kData);
   ASSERT_FALSE(parens.ok());
   EXPECT_NE(parens.error().find("nested too deep"), std::string::npos) << parens.error();
+  // A value may not grow past 1 MiB: indent, replace and concatenation are refused before they allocate it.
+  json big = {{"s", std::string(600 * 1024, 'a')}, {"lines", std::string(300 * 1024, '\n')}};
+  for (const char* text : {"{{ .lines | indent 8 }}", "{{ replace \"a\" \"aa\" .s }}", "{{ cat .s .s }}",
+                           "{{ list .s .s | join \",\" }}"}) {
+    auto out = render_go_template(text, big);
+    ASSERT_FALSE(out.ok()) << text;
+    EXPECT_NE(out.error().find("larger than 1 MiB"), std::string::npos) << text << ": " << out.error();
+  }
+  EXPECT_TRUE(render_go_template("{{ .s | len }}", big).ok());
   json many = {{"l", json::array()}};
   for (int i = 0; i < 1000; ++i) many["l"].push_back(i);
   EXPECT_FALSE(render_go_template("{{ range .l }}{{ range $.l }}{{ range $.l }}x{{ end }}{{ end }}{{ end }}", many).ok())
