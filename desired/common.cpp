@@ -137,6 +137,15 @@ const json& field(const json& j, const char* key) {
   return j.is_object() && j.contains(key) ? j[key] : null_value;
 }
 
+bool same_repository(const std::set<std::string>& self, const std::string& a, const std::string& b) {
+  std::string x = repository_identity(a), y = repository_identity(b);
+  return x == y || (self.contains(x) && self.contains(y));
+}
+
+std::string cite(const OtherTree* in, const std::string& path) {
+  return in != nullptr ? in->repository.url + "//" + path : path;
+}
+
 std::string str(const json& j, const char* key, std::string fallback) {
   if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
   return fallback;

@@ -83,6 +83,11 @@ std::optional<std::string> clean_path(std::string_view path);
 std::string repository_identity(std::string url);
 // The identities of the policy's repository: its `url` and every `knownAs`.
 std::set<std::string> repository_identities(const SourceSpec& spec);
+// Whether two URLs name one repository: the same identity, or both the policy's (`self`: url and knownAs).
+bool same_repository(const std::set<std::string>& self, const std::string& a, const std::string& b);
+// How a file is cited: a path of the policy's repository as it is, another repository's (`in`) as
+// "<url>//<path>", as kustomize names remote files.
+std::string cite(const OtherTree* in, const std::string& path);
 
 const nlohmann::json& field(const nlohmann::json& j, const char* key);
 std::string str(const nlohmann::json& j, const char* key, std::string fallback = {});

@@ -497,7 +497,23 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   fingerprint_ = oid_hex(head) + " " + result.fingerprint;
 
   std::vector<FileAtHead> targets;
+  std::map<std::string, std::shared_ptr<const CommitInfo>> commits;
   for (const auto& file : desired::cited_files(result)) {
+    // A file of another repository ("<url>//<path>") cites the commit it was read at.
+    auto in = std::find_if(others.begin(), others.end(), [&](const desired::OtherTree& o) {
+      return o.tree != nullptr && file.starts_with(desired::cite(&o, ""));
+    });
+    if (in != others.end()) {
+      git_oid id;
+      auto info = git_oid_fromstr(&id, in->commit.c_str()) == 0
+                      ? commits_.get(opened[in - others.begin()].repo.get(), id)
+                      : nullptr;
+      if (info) {
+        out.commits.insert(info->id);
+        commits[file] = info;
+      }
+      continue;
+    }
     git_tree_entry* raw = nullptr;
     if (git_tree_entry_bypath(&raw, tree, file.c_str()) != 0) continue;
     TreeEntryPtr entry(raw);
@@ -505,21 +521,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   }
   auto answers = provenance_.update(repo_.get(), head, targets, {}, cancel_fd);
   stats_.commits_walked = provenance_.commits_walked();
-  std::map<std::string, std::shared_ptr<const CommitInfo>> commits;
   for (const auto& target : targets) commits[target.path] = last_change(answers, target.path, out);
-  // A file of another repository ("<url>//<path>") cites the commit it was read at.
-  for (const auto& file : desired::cited_files(result)) {
-    for (size_t i = 0; i < others.size(); ++i) {
-      if (others[i].tree == nullptr || !file.starts_with(others[i].repository.url + "//")) continue;
-      git_oid id;
-      if (git_oid_fromstr(&id, others[i].commit.c_str()) != 0) break;
-      if (auto info = commits_.get(opened[i].repo.get(), id)) {
-        out.commits.insert(info->id);
-        commits[file] = info;
-      }
-      break;
-    }
-  }
   desired::set_link_commits(result, commits);
   stats_.files = targets.size();
   out.objects.insert(out.objects.end(), result.objects.begin(), result.objects.end());

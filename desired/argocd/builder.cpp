@@ -465,12 +465,6 @@ class Builder::Run {
     });
   }
 
-  // Whether two URLs name one repository: the same identity, or both the policy's (url and knownAs).
-  bool same_repository(const std::string& a, const std::string& b) const {
-    std::string x = repository_identity(a), y = repository_identity(b);
-    return x == y || (self_.contains(x) && self_.contains(y));
-  }
-
   // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
   // spec.repositories at the branch targetRevision names (HEAD and none: the listed branch).
   gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
@@ -482,7 +476,7 @@ class Builder::Run {
     if (self && (revision.empty() || revision == "HEAD" || revision == options_.spec.branch)) return Status::Ok();
     std::string listed;
     for (const auto& o : others_) {
-      if (!same_repository(o.repository.url, repo)) continue;
+      if (!same_repository(self_, o.repository.url, repo)) continue;
       if (revision.empty() || revision == "HEAD" || revision == o.repository.branch) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
@@ -504,10 +498,6 @@ class Builder::Run {
 
   const SourceTree& source_tree() const {
     return source_repository_ != nullptr ? *source_repository_->tree : tree_;
-  }
-  // How a file of the source being rendered is cited: another repository's as "<url>//<path>".
-  std::string cite(const std::string& path) const {
-    return source_repository_ != nullptr ? source_repository_->repository.url + "//" + path : path;
   }
 
   // --- Applications -------------------------------------------------------------------------------------
@@ -641,7 +631,7 @@ class Builder::Run {
       const fs::path* root = exported(&tree);
       if (root == nullptr) return Error{"the repository could not be exported for helm"};
       build->rendered = true;
-      build->chain.push_back({"chart " + cite(*path) + " (repository path)", "", 0, nullptr});
+      build->chain.push_back({"chart " + cite(source_repository_, *path) + " (repository path)", "", 0, nullptr});
       return render_helm(app, source, where, refs, (*root / *path).string(), *path, "tree:" + tree.id(*path),
                          dest_ns, build_env(app, source, dest_ns, revision_), build, out);
     }
@@ -794,7 +784,7 @@ class Builder::Run {
       auto path = resolve_file(name, chart_path, refs, error, in);
       if (!path) return Error{where + ".helm.valueFiles: " + error};
       const SourceTree& values_tree = in != nullptr ? *in->tree : tree_;
-      std::string cited = in != nullptr ? in->repository.url + "//" + *path : *path;
+      std::string cited = cite(in, *path);
       auto text = values_tree.read(*path);
       if (!text) {
         if (flag(helm, "ignoreMissingValueFiles")) continue;
@@ -842,8 +832,7 @@ class Builder::Run {
       const fs::path* root = exported(&file_tree);
       if (root == nullptr) return Error{"the repository could not be exported for helm"};
       request.set_arguments.push_back("--set-file=" + name + "=" + set_value((*root / *path).string()));
-      key += "set-file " + name + "=" + (in != nullptr ? in->repository.url + "//" : "") + *path + "@" +
-             file_tree.id(*path) + "\n";
+      key += "set-file " + name + "=" + cite(in, *path) + "@" + file_tree.id(*path) + "\n";
     }
 
     // Where the values a denial may cite are written: the Application's own values and parameters first.
@@ -1016,7 +1005,7 @@ class Builder::Run {
       b.line = app.line;
       if (!doc.origin.empty())
         if (auto file = clean_path(overlay_dir + "/" + doc.origin); file && tree.read(*file)) {
-          b.file = cite(*file);
+          b.file = cite(source_repository_, *file);
           b.line = 1;
           locate(b, tree, *file);
         }
@@ -1089,8 +1078,8 @@ class Builder::Run {
     for (const auto& file : found) {
       auto text = tree.read(file);
       if (!text) continue;
-      fingerprint_ += "d" + cite(file) + "=" + tree.id(file) + "\n";
-      auto parsed = manifests::parse_file(cite(file), *text, limits);
+      fingerprint_ += "d" + cite(source_repository_, file) + "=" + tree.id(file) + "\n";
+      auto parsed = manifests::parse_file(cite(source_repository_, file), *text, limits);
       for (auto& p : parsed.problems) out_.problems.push_back(std::move(p));
       for (auto& doc : parsed.documents) {
         Built b;
@@ -1099,7 +1088,7 @@ class Builder::Run {
         b.group = group_of(doc.api_version);
         b.kind = doc.kind;
         b.name = doc.name;
-        b.file = cite(file);
+        b.file = cite(source_repository_, file);
         b.line = doc.line;
         b.column = doc.column;
         b.build = build;

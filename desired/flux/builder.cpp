@@ -191,16 +191,6 @@ class Builder::Run {
   const SourceTree& chart_tree() const {
     return chart_repository_ != nullptr ? *chart_repository_->tree : tree_;
   }
-  // How a file of the chart's repository is cited: another repository's as "<url>//<path>".
-  std::string chart_file(const std::string& path) const {
-    return chart_repository_ != nullptr ? chart_repository_->repository.url + "//" + path : path;
-  }
-
-  // Whether two URLs name one repository: the same identity, or both the policy's (url and knownAs).
-  bool same_repository(const std::string& a, const std::string& b) const {
-    std::string x = repository_identity(a), y = repository_identity(b);
-    return x == y || (self_.contains(x) && self_.contains(y));
-  }
 
   // Why a Kustomization's sourceRef is not the policy's tree ("" when it is); `other` is set instead when
   // it is one of spec.repositories.
@@ -233,7 +223,7 @@ class Builder::Run {
     if (self && pinned_ref.empty() && branch == options_.spec.branch) return "";
     std::string listed_branches;
     for (const auto& o : others_) {
-      if (!same_repository(o.repository.url, url)) continue;
+      if (!same_repository(self_, o.repository.url, url)) continue;
       if (pinned_ref.empty() && o.repository.branch == branch) {
         if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
         if (other != nullptr) *other = &o;
@@ -601,7 +591,7 @@ class Builder::Run {
           b.file = artifact->origin(*file);
           locate(b, doc.kind, tree_, b.file);
         } else if (repository != nullptr) {
-          b.file = repository->repository.url + "//" + *file;
+          b.file = cite(repository, *file);
           locate(b, doc.kind, tree, *file);
         } else {
           b.file = *file;
@@ -753,7 +743,7 @@ class Builder::Run {
         if (root_dir == nullptr) return unbuilt(owner, build, "the repository could not be exported");
         chart_path = (*root_dir / *path).string();
         chart_digest = "tree:" + chart_tree.id(*path) + (other != nullptr ? " " + other->repository.url : "");
-        chart_label = "chart " + chart_file(*path) + " (repository path" +
+        chart_label = "chart " + cite(chart_repository_, *path) + " (repository path" +
                       (other != nullptr ? " @ " + other->commit.substr(0, 7) : std::string()) + ")";
         from_tree = true;
       } else {
@@ -975,7 +965,7 @@ class Builder::Run {
       auto docs = manifests::yaml_documents_as_json(*text);
       if (!docs) return Error{"valuesFiles: " + path + ": " + docs.error()};
       for (const auto& d : *docs) merge_maps(out.values, json::parse(d, nullptr, false));
-      if (from_tree) add_origins(cited, manifests::scalar_leaves(*text), "valuesFiles", chart_file(*clean));
+      if (from_tree) add_origins(cited, manifests::scalar_leaves(*text), "valuesFiles", cite(chart_repository_, *clean));
     }
     // Later files win: their lines are cited first.
     for (auto it = cited.rbegin(); it != cited.rend() && out.origins.size() < kMaxValueOrigins; ++it)
