@@ -13,6 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kMaxOutput = 1024 * 1024;
+constexpr size_t kMaxTraffic = 64 * kMaxOutput;  // the bytes of every value that goes into or out of a command
 constexpr size_t kMaxSteps = 200000;
 constexpr int kMaxNesting = 64;
 
@@ -387,10 +388,25 @@ bool truth(const json& v) {
   return !v.empty();
 }
 
+// JSON text as Go's encoding/json writes it for invalid UTF-8 (U+FFFD), never nlohmann's exception.
+std::string dumped(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string text_of(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "<nil>";
-  return v.dump();
+  return dumped(v);
+}
+
+// What a value weighs: its strings' and keys' bytes plus 16 per node. Counting stops past `limit`, and a
+// value nested deeper than kMaxNesting weighs more than any limit (dump and copies recurse on nesting).
+size_t weight(const json& v, size_t limit, int depth = 0) {
+  if (depth > kMaxNesting) return limit + 1;
+  size_t w = 16 + (v.is_string() ? v.get_ref<const std::string&>().size() : 0);
+  if (v.is_object())
+    for (auto it = v.begin(); it != v.end() && w <= limit; ++it) w += it.key().size() + weight(*it, limit, depth + 1);
+  else if (v.is_array())
+    for (auto it = v.begin(); it != v.end() && w <= limit; ++it) w += weight(*it, limit, depth + 1);
+  return w;
 }
 
 std::string go_quote(const std::string& s) {
@@ -473,6 +489,9 @@ class Evaluator {
           for (auto it = value->begin(); it != value->end(); ++it, ++i) {
             vars_.resize(scope);
             json key = value->is_object() ? json(it.key()) : json(static_cast<long long>(i));
+            if (!names.empty()) {
+              if (gitgate::Status s = weigh(*it); !s.ok()) return s;  // the variable is a copy
+            }
             if (names.size() == 1) vars_.emplace_back(names[0], *it);
             if (names.size() == 2) {
               vars_.emplace_back(names[0], key);
@@ -547,7 +566,11 @@ class Evaluator {
     const Arg& head = c.args.front();
     if (head.kind != Arg::Function) {
       if (c.args.size() != 1 || piped) return unsupported("a command that is not a function but has arguments");
-      return argument(head, dot);
+      auto value = argument(head, dot);
+      if (value) {
+        if (gitgate::Status s = weigh(*value); !s.ok()) return gitgate::Error{s.error()};
+      }
+      return value;
     }
     std::vector<json> args;
     for (size_t i = 1; i < c.args.size(); ++i) {
@@ -556,20 +579,27 @@ class Evaluator {
       args.push_back(std::move(*value));
     }
     if (piped) args.push_back(*piped);
-    // Every value stays within the output bound: what goes into a function (a list's strings counted too),
-    // what comes out, and what replace and indent would make before they make it.
-    size_t weight = 0;
-    for (const auto& a : args) {
-      if (a.is_string()) weight += a.get_ref<const std::string&>().size();
-      if (a.is_array())
-        for (const auto& item : a)
-          if (item.is_string()) weight += item.get_ref<const std::string&>().size();
-    }
-    if (weight > kMaxOutput) return too_large();
+    // Every value stays within the output bound: what goes into a function and what comes out (nodes and
+    // nesting counted, so `$x = list $x $x` cannot double a value per step), what replace and indent would
+    // make before they make it, and the traffic of the whole evaluation (a range copying a large value per
+    // element is refused instead of spinning).
+    for (const auto& a : args)
+      if (gitgate::Status s = weigh(a); !s.ok()) return gitgate::Error{s.error()};
     auto result = call(head.name, args);
-    if (result && result->is_string() && result->get_ref<const std::string&>().size() > kMaxOutput)
-      return too_large();
+    if (result) {
+      if (gitgate::Status s = weigh(*result); !s.ok()) return gitgate::Error{s.error()};
+    }
     return result;
+  }
+
+  gitgate::Status weigh(const json& value) {
+    size_t w = weight(value, kMaxOutput);
+    if (w > kMaxOutput) return too_large();
+    traffic_ += w;
+    if (traffic_ > kMaxTraffic)
+      return gitgate::Error{"template: evaluating it moves more than " + std::to_string(kMaxTraffic >> 20) +
+                            " MiB of values"};
+    return gitgate::Status::Ok();
   }
 
   static gitgate::Error too_large() { return gitgate::Error{"template: a value is larger than 1 MiB"}; }
@@ -759,9 +789,9 @@ class Evaluator {
       return json(out);
     }
     if (f == "toString" && primitive(1)) return json(text_of(a[0]));
-    if (f == "toJson" && n(1)) return json(a[0].dump());
+    if (f == "toJson" && n(1)) return json(dumped(a[0]));
     // JSON is YAML: what toYaml gives parses to the same value (a templatePatch is parsed as YAML).
-    if (f == "toYaml" && n(1)) return json(a[0].is_string() ? a[0].get<std::string>() : a[0].dump());
+    if (f == "toYaml" && n(1)) return json(a[0].is_string() ? a[0].get<std::string>() : dumped(a[0]));
     if ((f == "indent" || f == "nindent") && n(2) && a[0].is_number_integer() && a[1].is_primitive()) {
       std::string source = text_of(a[1]);
       size_t lines = 1 + static_cast<size_t>(std::count(source.begin(), source.end(), '\n'));
@@ -797,6 +827,7 @@ class Evaluator {
   const json& root_;
   std::vector<std::pair<std::string, json>> vars_;
   size_t steps_ = 0;
+  size_t traffic_ = 0;
 };
 
 }  // namespace

@@ -87,6 +87,26 @@ TEST(GoTemplate, WhatGoRefusesOrGitgateDoesNotEvaluateIsAnErrorNotAGuess) {
     EXPECT_NE(out.error().find("larger than 1 MiB"), std::string::npos) << text << ": " << out.error();
   }
   EXPECT_TRUE(render_go_template("{{ .s | len }}", big).ok());
+  // Lists count by their nodes and nesting, not only their strings: a variable that doubles per step, or
+  // nests one level per step, stops at the bound instead of exhausting memory or the stack.
+  std::string doubling = "{{ $x := list 1 }}";
+  for (int i = 0; i < 40; ++i) doubling += "{{ $x = list $x $x }}";
+  auto doubled = render_go_template(doubling + "{{ len $x }}", kData);
+  ASSERT_FALSE(doubled.ok());
+  EXPECT_NE(doubled.error().find("larger than 1 MiB"), std::string::npos) << doubled.error();
+  std::string nesting = "{{ $x := list 1 }}";
+  for (int i = 0; i < 1000; ++i) nesting += "{{ $x = list $x }}";
+  EXPECT_FALSE(render_go_template(nesting + "{{ toJson $x }}", kData).ok());
+  // A range that copies a large value per element is refused by the traffic bound, not left to spin.
+  json heavy = {{"s", std::string(500 * 1024, 'a')}, {"l", json::array()}};
+  for (int i = 0; i < 1000; ++i) heavy["l"].push_back(i);
+  auto spin = render_go_template("{{ range .l }}{{ len $.s }}{{ end }}", heavy);
+  ASSERT_FALSE(spin.ok());
+  EXPECT_NE(spin.error().find("MiB of values"), std::string::npos) << spin.error();
+  // Invalid UTF-8 is written as Go writes it (U+FFFD), not thrown.
+  auto invalid = render_go_template("{{ toJson (list \"\xff\") }}", kData);
+  ASSERT_TRUE(invalid.ok()) << invalid.error();
+  EXPECT_EQ(*invalid, "[\"\xEF\xBF\xBD\"]");
   json many = {{"l", json::array()}};
   for (int i = 0; i < 1000; ++i) many["l"].push_back(i);
   EXPECT_FALSE(render_go_template("{{ range .l }}{{ range $.l }}{{ range $.l }}x{{ end }}{{ end }}{{ end }}", many).ok())
