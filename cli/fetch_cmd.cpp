@@ -11,7 +11,8 @@ void add_fetch_command(CLI::App& app, ExitCode& exit) {
   cmd->group("");
   cmd->add_option("--git-dir", request->git_dir, "bare cache repository")->required();
   cmd->add_option("--url", request->url, "remote URL")->required();
-  cmd->add_option("--branch", request->branch, "branch to fetch")->required();
+  auto* branch = cmd->add_option("--branch", request->branch, "branch to fetch");
+  cmd->add_option("--tag", request->tag, "tag to fetch (its commit)")->excludes(branch);
   cmd->add_option("--credentials", request->credentials, "credentials directory");
   cmd->callback([request, &exit] { exit.value = gitstate::run_fetch_child(*request); });
 }

@@ -44,11 +44,17 @@ struct ArgoSpec {
 };
 
 // Another Git repository the agent's objects build from (a Flux GitRepository, an Argo CD Application's
-// repoURL): fetched like the policy's own, into its own cache repository, at one branch.
+// repoURL): fetched like the policy's own, into its own cache repository, at one branch or one tag.
 struct OtherRepository {
   std::string url;
   std::string branch = "main";  // what HEAD and an unset revision mean, and the only one fetched
+  std::string tag;              // when set, this tag is fetched instead of the branch
   std::string credentials;      // directory, as SourceSpec::credentials
+
+  // The ref fetched: "refs/heads/<branch>" or "refs/tags/<tag>".
+  std::string ref() const { return tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag; }
+  // "branch main", "tag v1.2.0": how messages name it.
+  std::string describe() const { return tag.empty() ? "branch " + branch : "tag " + tag; }
 };
 
 struct SourceSpec {

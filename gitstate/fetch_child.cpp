@@ -249,13 +249,15 @@ class Fetcher {
     ctx_.url = *url;
     ctx_.raw_url = request_.url;
     ctx_.credentials_dir = request_.credentials;
-    if (request_.git_dir.empty() || request_.branch.empty())
-      return report(kFetchUsage, "__fetch needs --git-dir, --url and --branch");
+    if (request_.git_dir.empty() || (request_.branch.empty() == request_.tag.empty()))
+      return report(kFetchUsage, "__fetch needs --git-dir, --url and one of --branch and --tag");
     ensure_libgit2();
-    std::string branch_ref = "refs/heads/" + request_.branch;
+    bool tag = !request_.tag.empty();
+    std::string what = tag ? "tag '" + request_.tag + "'" : "branch '" + request_.branch + "'";
+    std::string branch_ref = tag ? "refs/tags/" + request_.tag : "refs/heads/" + request_.branch;
     int valid = 0;
     if (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0)
-      return report(kFetchUsage, "'" + request_.branch + "' is not a valid branch name");
+      return report(kFetchUsage, what + " is not a valid name");
     auto credentials = Credentials::load(request_.credentials);
     if (!credentials) return report(kFetchFailed, credentials.error());
     ctx_.credentials = std::move(*credentials);
@@ -305,8 +307,7 @@ class Fetcher {
     for (size_t i = 0; i < count; ++i)
       if (branch_ref == heads[i]->name) branch = heads[i];
     if (branch == nullptr)
-      return report(kFetchBranchMissing,
-                    "branch '" + request_.branch + "' not found on " + ctx_.url.redacted);
+      return report(kFetchBranchMissing, what + " not found on " + ctx_.url.redacted);
     git_oid advertised = branch->oid;
 
     git_fetch_options options;
@@ -331,6 +332,20 @@ class Fetcher {
     if (git_oid_cmp(&fetched, &advertised) != 0)
       return report(kFetchFailed,
                     "fetched " + oid_hex(fetched) + " but the remote advertised " + oid_hex(advertised));
+    if (tag) {
+      // An annotated tag names a tag object: the private ref holds the commit it points at, as a branch's does.
+      git_object* raw_target = nullptr;
+      if (int rc = git_revparse_single(&raw_target, repo.get(), (std::string(kFetchedRef) + "^{commit}").c_str());
+          rc != 0)
+        return report(kFetchFailed, what + " does not point at a commit: " + git_error_text(rc));
+      fetched = *git_object_id(raw_target);
+      git_object_free(raw_target);
+      git_reference* raw_ref = nullptr;
+      if (int rc = git_reference_create(&raw_ref, repo.get(), kFetchedRef, &fetched, 1, "gitgate fetch: peeled tag");
+          rc != 0)
+        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(rc));
+      git_reference_free(raw_ref);
+    }
     compact_packs(repo.get(), git_dir);
     std::printf("%s\n", oid_hex(fetched).c_str());
     return kFetchOk;
@@ -361,8 +376,9 @@ class Fetcher {
 }  // namespace
 
 std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
-  std::vector<std::string> argv{program, "__fetch",   "--git-dir", request.git_dir,
-                                "--url", request.url, "--branch",  request.branch};
+  std::vector<std::string> argv{program, "__fetch", "--git-dir", request.git_dir, "--url", request.url};
+  argv.push_back(request.tag.empty() ? "--branch" : "--tag");
+  argv.push_back(request.tag.empty() ? request.branch : request.tag);
   if (!request.credentials.empty()) {
     argv.push_back("--credentials");
     argv.push_back(request.credentials);

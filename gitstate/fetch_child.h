@@ -1,8 +1,8 @@
 // One Git fetch, run in a child process (`gitgate __fetch`) so that the parent can kill it at its deadline:
 // libgit2 1.5 has no network timeouts, and a silent remote would block git_remote_fetch for ever.
 //
-// The child opens (or creates) the bare cache repository, fetches refs/heads/<branch> into the private ref
-// refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
+// The child opens (or creates) the bare cache repository, fetches refs/heads/<branch> (or refs/tags/<tag>,
+// peeled to its commit) into the private ref refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
 // credentials directory, never passed in argv or the environment:
 //   token                  HTTPS: sent as the password, user "x-access-token" (or the `username` file)
 //   username + password    HTTPS basic authentication
@@ -21,6 +21,7 @@ struct FetchRequest {
   std::string url;
   std::string branch;
   std::string credentials;  // directory; empty for none
+  std::string tag;          // when set, this tag is fetched instead of the branch
 };
 
 // Exit codes of the child.

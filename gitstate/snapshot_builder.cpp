@@ -399,7 +399,7 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
 }
 
 void SnapshotBuilder::note_other_fetch(const OtherRepository& other, std::string error) {
-  other_errors_[other.url + "\n" + other.branch] = std::move(error);
+  other_errors_[other.url + "\n" + other.ref()] = std::move(error);
 }
 
 namespace {
@@ -427,12 +427,9 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   for (size_t i = 0; i < spec_.repositories.size(); ++i) {
     const auto& repository = spec_.repositories[i];
     desired::OtherTree other{repository, nullptr, "", ""};
-    auto error = other_errors_.find(repository.url + "\n" + repository.branch);
+    auto error = other_errors_.find(repository.url + "\n" + repository.ref());
     std::string fetch_error = error == other_errors_.end() ? "not fetched yet" : error->second;
-    SourceSpec at;
-    at.url = repository.url;
-    at.branch = repository.branch;
-    std::string dir = cache_repository(cache_dir_of_others, at);
+    std::string dir = cache_repository(cache_dir_of_others, repository);
     git_repository* raw_repo = nullptr;
     git_oid id;
     git_commit* raw_commit = nullptr;
@@ -460,10 +457,14 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
       }
     }
     auto redacted = parse_remote_url(repository.url);
-    std::string name = (redacted ? redacted->redacted : std::string("another repository")) + " branch " +
-                       repository.branch;
+    std::string name = (redacted ? redacted->redacted : std::string("another repository")) + " " +
+                       repository.describe();
     if (other.tree == nullptr) {
       other.problem = fetch_error.empty() ? "its cache holds no commit" : fetch_error;
+      // Reported even when nothing builds from it yet: a listed tag or branch that does not exist is a
+      // mistake in the policy.
+      if (error != other_errors_.end() && !fetch_error.empty())
+        out.problems.push_back({"", 0, name + " could not be fetched (" + fetch_error + "); nothing is built from it"});
     } else if (error != other_errors_.end() && !fetch_error.empty()) {  // not when offline: never fetched here
       other.problem = fetch_error;
       out.problems.push_back({"", 0, name + " could not be fetched (" + fetch_error + "); built from " +

@@ -117,7 +117,7 @@ class SnapshotBuilder {
   std::string signers_problem_;  // reported with every snapshot: load error, or lines skipped
   Stats stats_;
   std::string fingerprint_;
-  std::map<std::string, std::string> other_errors_;  // by url '\n' branch
+  std::map<std::string, std::string> other_errors_;  // by url '\n' ref
 };
 
 }  // namespace gitgate::gitstate

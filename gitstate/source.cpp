@@ -62,14 +62,13 @@ FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, in
 }
 
 FetchRequest main_request(const SourceOptions& options, const std::string& git_dir) {
-  return {git_dir, options.spec.url, options.spec.branch, options.spec.credentials};
+  return {git_dir, options.spec.url, options.spec.branch, options.spec.credentials, ""};
 }
 
 FetchRequest other_request(const SourceOptions& options, const OtherRepository& other) {
-  SourceSpec spec;
-  spec.url = other.url;
-  spec.branch = other.branch;
-  return {cache_repository(options.cache_dir, spec), other.url, other.branch, other.credentials};
+  FetchRequest request{cache_repository(options.cache_dir, other), other.url, other.branch, other.credentials, other.tag};
+  if (!other.tag.empty()) request.branch.clear();
+  return request;
 }
 
 Status validate(const SourceOptions& options) {
@@ -103,6 +102,13 @@ std::string cache_repository(const std::string& cache_dir, const SourceSpec& spe
   identity += '\0';
   identity += spec.branch;
   return (fs::path(cache_dir) / (hex_sha256(identity).substr(0, 24) + ".git")).string();
+}
+
+std::string cache_repository(const std::string& cache_dir, const OtherRepository& other) {
+  SourceSpec at;
+  at.url = other.url;
+  at.branch = other.tag.empty() ? other.branch : other.ref();  // a branch's cache is shared with a source's
+  return cache_repository(cache_dir, at);
 }
 
 Result<std::unique_ptr<Source>> Source::create(SourceOptions options) {

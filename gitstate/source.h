@@ -114,6 +114,8 @@ class Source {
 
 // The cache repository for a source: <cache_dir>/<hash of url and branch>.git (never the raw URL).
 std::string cache_repository(const std::string& cache_dir, const gitgate::SourceSpec& spec);
+// The cache repository of one of spec.repositories (a branch's is the one a source at that branch uses).
+std::string cache_repository(const std::string& cache_dir, const gitgate::OtherRepository& other);
 
 // One-shot, for the offline CLI: fetch (unless `fetch` is false: read what the cache already holds) and
 // build one snapshot. Blocks for at most the fetch and render time limits.

@@ -65,7 +65,7 @@ constexpr std::array<std::string_view, 24> kSourceFields{"url",
                                                          "helmCommand",
                                                          "kubeVersion",
                                                          "apiVersions"};
-constexpr std::array<std::string_view, 3> kRepositoryFields{"url", "branch", "credentials"};
+constexpr std::array<std::string_view, 4> kRepositoryFields{"url", "branch", "tag", "credentials"};
 constexpr size_t kMaxRepositories = 32;
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
@@ -642,17 +642,24 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
   if (const Entry* repositories = f->get("repositories")) {
-    if (auto items = list(*repositories, "a list of repositories (url, branch, credentials)")) {
+    if (auto items = list(*repositories, "a list of repositories (url, branch or tag, credentials)")) {
       if (items->size() > kMaxRepositories)
         error(repositories->mark(), repositories->path + ": more than " + std::to_string(kMaxRepositories) +
                                         " repositories");
       for (const Entry& item : *items) {
-        auto r = map(item, kRepositoryFields, "a map with url, branch and credentials");
+        auto r = map(item, kRepositoryFields, "a map with url, branch or tag, and credentials");
         if (!r) continue;
         OtherRepository other;
         std::string other_scheme = git_url(*r, item, other.url);
-        if (const Entry* branch = r->get("branch")) {
+        const Entry* branch = r->get("branch");
+        if (branch) {
           if (auto text = checked(*branch, syntax::check_branch)) other.branch = std::move(*text);
+        }
+        if (const Entry* tag = r->get("tag")) {
+          if (auto text = checked(*tag, syntax::check_tag)) other.tag = std::move(*text);
+          if (branch)
+            error(tag->key_mark, tag->path + ": a repository is fetched at a branch or at a tag, not both; list it "
+                                             "twice to build from both");
         }
         if (const Entry* credentials = r->get("credentials")) {
           if (auto text = checked(*credentials, syntax::check_file_path)) other.credentials = std::move(*text);

@@ -196,10 +196,12 @@ Status check_agent_name(std::string_view text) {
   return Status::Ok();
 }
 
-Status check_branch(std::string_view text) {
-  // The rules of git-check-ref-format that matter here; a leading '-' could pass for an option.
-  auto bad = [&](std::string_view why) { return fail("branch " + quote(text) + " " + std::string(why)); };
-  if (text.empty()) return fail("empty branch");
+namespace {
+
+// The rules of git-check-ref-format that matter here; a leading '-' could pass for an option.
+Status check_ref_name(std::string_view text, const std::string& what) {
+  auto bad = [&](std::string_view why) { return fail(what + " " + quote(text) + " " + std::string(why)); };
+  if (text.empty()) return fail("empty " + what);
   if (text.size() > 255) return bad("is longer than 255 characters");
   if (text.front() == '-') return bad("must not start with '-'");
   if (text.front() == '/' || text.back() == '/' || text.back() == '.')
@@ -215,6 +217,11 @@ Status check_branch(std::string_view text) {
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+Status check_branch(std::string_view text) { return check_ref_name(text, "branch"); }
+Status check_tag(std::string_view text) { return check_ref_name(text, "tag"); }
 
 Status check_repo_path(std::string_view text) {
   if (text.empty()) return fail("empty path (use '.' for the repository root)");

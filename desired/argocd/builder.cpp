@@ -466,27 +466,34 @@ class Builder::Run {
   }
 
   // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
-  // spec.repositories at the branch targetRevision names (HEAD and none: the listed branch).
+  // spec.repositories at the branch or tag targetRevision names (HEAD and none: a listed branch). Argo CD
+  // resolves a bare name as a branch or a tag; refs/heads/ and refs/tags/ say which.
   gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
     other = nullptr;
     std::string repo = str(source, "repoURL");
     std::string revision = str(source, "targetRevision");
-    if (revision.starts_with("refs/heads/")) revision = revision.substr(11);
+    bool only_tag = revision.starts_with("refs/tags/");
+    bool only_branch = revision.starts_with("refs/heads/");
+    if (only_tag || only_branch) revision = revision.substr(only_tag ? 10 : 11);
+    bool head = !only_tag && (revision.empty() || revision == "HEAD");
     bool self = self_.contains(repository_identity(repo));
-    if (self && (revision.empty() || revision == "HEAD" || revision == options_.spec.branch)) return Status::Ok();
+    if (self && !only_tag && (head || revision == options_.spec.branch)) return Status::Ok();
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, repo)) continue;
-      if (revision.empty() || revision == "HEAD" || revision == o.repository.branch) {
+      bool is_tag = !o.repository.tag.empty();
+      bool match = is_tag ? !only_branch && revision == o.repository.tag
+                          : !only_tag && (head || revision == o.repository.branch);
+      if (match) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
         return Status::Ok();
       }
-      listed += (listed.empty() ? "'" : ", '") + o.repository.branch + "'";
+      listed += (listed.empty() ? "" : ", ") + o.repository.describe();
     }
     if (!listed.empty())
-      return Error{what + " targetRevision '" + revision + "' of " + repo +
-                   " is not a branch spec.source.repositories lists (" + listed + ")"};
+      return Error{what + " targetRevision '" + str(source, "targetRevision") + "' of " + repo +
+                   " is not a branch or tag spec.source.repositories lists (" + listed + ")"};
     if (self)
       return Error{what + " targetRevision '" + revision + "' is not the policy's branch '" + options_.spec.branch +
                    "'; list the repository at that branch in spec.source.repositories for gitgate to build it"};
@@ -613,7 +620,7 @@ class Builder::Run {
     source_repository_ = other;
     const SourceTree& tree = source_tree();
     if (other != nullptr) {
-      build->chain.push_back({"repository " + other->repository.url + " branch " + other->repository.branch +
+      build->chain.push_back({"repository " + other->repository.url + " " + other->repository.describe() +
                                   " @ " + other->commit.substr(0, 7),
                               "", 0, nullptr});
       fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";

@@ -214,32 +214,43 @@ class Builder::Run {
     const json& spec = field(repo->object, "spec");
     std::string url = str(spec, "url");
     // Flux follows ref.commit, else ref.name, else ref.semver, else ref.tag, else ref.branch ("master").
+    // A branch or a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…) can be built; a commit or a semver
+    // range cannot (neither is one ref to fetch).
     const json& ref = field(spec, "ref");
-    std::string pinned_ref;
+    std::string pinned_ref, branch, tag;
     for (const char* pinned : {"commit", "name", "semver", "tag"})
       if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
-    std::string branch = str(ref, "branch", "master");
+    std::string name_ref = str(ref, "name");
+    if (pinned_ref.empty()) branch = str(ref, "branch", "master");
+    else if (str(ref, "commit").empty() && name_ref.starts_with("refs/heads/")) branch = name_ref.substr(11);
+    else if (str(ref, "commit").empty() && name_ref.starts_with("refs/tags/")) tag = name_ref.substr(10);
+    else if (str(ref, "commit").empty() && name_ref.empty() && str(ref, "semver").empty()) tag = str(ref, "tag");
     bool self = self_.contains(repository_identity(url));
-    if (self && pinned_ref.empty() && branch == options_.spec.branch) return "";
-    std::string listed_branches;
+    if (self && !branch.empty() && branch == options_.spec.branch) return "";
+    std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, url)) continue;
-      if (pinned_ref.empty() && o.repository.branch == branch) {
+      bool match = o.repository.tag.empty() ? !branch.empty() && o.repository.branch == branch
+                                            : !tag.empty() && o.repository.tag == tag;
+      if (match) {
         if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
         if (other != nullptr) *other = &o;
         return "";
       }
-      listed_branches += (listed_branches.empty() ? "'" : ", '") + o.repository.branch + "'";
+      listed += (listed.empty() ? "" : ", ") + o.repository.describe();
     }
-    std::string at = pinned_ref.empty() ? "branch '" + branch + "'" : pinned_ref;
-    if (!listed_branches.empty())
-      return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at branch " +
-             listed_branches + " only";
+    std::string at = !branch.empty() ? "branch '" + branch + "'" : !tag.empty() ? "tag '" + tag + "'" : pinned_ref;
+    if (branch.empty() && tag.empty())
+      return what + " (" + url + ") is pinned to " + at + ": gitgate fetches branches and tags only, so what it "
+             "builds is not declared here (pin a tag, and list the repository at it in spec.source.repositories)";
+    if (!listed.empty())
+      return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at " + listed + " only";
     if (self)
       return what + " is the policy's repository at " + at + ", and gitgate builds only the policy's branch '" +
-             options_.spec.branch + "' (list the repository at that branch in spec.source.repositories)";
+             options_.spec.branch + "' (list the repository at that " + (tag.empty() ? "branch" : "tag") +
+             " in spec.source.repositories)";
     return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
-           "branch and credentials) for gitgate to fetch and build it (if it is the same repository under "
+           "branch or tag and credentials) for gitgate to fetch and build it (if it is the same repository under "
            "another URL, add that URL to spec.source.knownAs)";
   }
 
@@ -414,8 +425,8 @@ class Builder::Run {
         tree = other->tree;
         repository = other;
         build->chain.push_back({"GitRepository " + str(source_ref, "namespace", owner.ns) + "/" +
-                                    str(source_ref, "name") + " (" + other->repository.url + " branch " +
-                                    other->repository.branch + " @ " + other->commit.substr(0, 7) + ")",
+                                    str(source_ref, "name") + " (" + other->repository.url + " " +
+                                    other->repository.describe() + " @ " + other->commit.substr(0, 7) + ")",
                                 "", 0, nullptr});
         fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
       }

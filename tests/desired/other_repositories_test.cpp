@@ -112,7 +112,7 @@ TEST(OtherRepositories, FluxKustomizationsOfAListedGitRepositoryAreBuiltFromItsF
   EXPECT_TRUE(unbuilt(*s, "unlisted"));
   EXPECT_NE(reported.find("list it in spec.source.repositories"), std::string::npos) << reported;
   EXPECT_TRUE(unbuilt(*s, "pinned"));
-  EXPECT_NE(reported.find("is at tag 'v1.0.0', and spec.source.repositories lists it at branch 'main' only"),
+  EXPECT_NE(reported.find("is at tag 'v1.0.0', and spec.source.repositories lists it at branch main only"),
             std::string::npos)
       << reported;
   EXPECT_TRUE(unbuilt(*s, "gone"));
@@ -178,9 +178,76 @@ TEST(OtherRepositories, ArgoApplicationsOfAListedRepositoryOrBranchAreBuiltFromI
   EXPECT_NE(s->find({"apps", "Deployment", "each", "web"}).object, nullptr) << reported;
   EXPECT_TRUE(unbuilt(*s, "canary"));
   EXPECT_NE(reported.find("targetRevision 'canary' of " + fleet.file_url() +
-                          " is not a branch spec.source.repositories lists ('staging')"),
+                          " is not a branch or tag spec.source.repositories lists (branch staging)"),
             std::string::npos)
       << reported;
+}
+
+// A shared repository pinned to a release tag (Flux `ref.tag` or `ref.name: refs/tags/…`, Argo CD
+// `targetRevision: v1.0.0`): the listed tag is fetched, an annotated one peeled to its commit, and built as it
+// was tagged while the branch moves on. A semver range or a commit is not one ref: reported.
+TEST(OtherRepositories, ARepositoryListedAtATagIsBuiltAtTheTaggedCommit) {
+  WorkRepo fleet, apps;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 1));
+  std::string tagged = apps.commit("release 1.0.0");
+  apps.git({"tag", "-a", "v1.0.0", "-m", "release 1.0.0"});
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 5));
+  apps.commit("work after the release");
+  apps.push();
+  apps.git({"push", "-q", "origin", "refs/tags/v1.0.0"});
+  auto git_repository = [&](const std::string& name, const std::string& ref, const std::string& ns) {
+    return "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + apps.file_url() + "\n  ref:\n    " + ref +
+           "\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n"
+           "  targetNamespace: " + ns + "\n  sourceRef:\n    kind: GitRepository\n    name: " + name + "\n---\n";
+  };
+  fleet.write("clusters/prod/sources.yaml",
+              git_repository("release", "tag: v1.0.0", "release") +
+                  git_repository("by-name", "name: refs/tags/v1.0.0", "by-name") +
+                  git_repository("range", "semver: '>=1.0.0'", "range") +
+                  git_repository("head", "branch: main", "head"));
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + apps.file_url() +
+                  "\n    targetRevision: v1.0.0\n    path: deploy\n  destination:\n"
+                  "    server: https://kubernetes.default.svc\n    namespace: argo\n");
+  fleet.commit("sources");
+  fleet.push();
+  std::string listed = "    repositories:\n      - url: " + apps.file_url() + "\n        tag: v1.0.0\n";
+  std::string head = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                     "  source:\n    url: " + fleet.file_url() + "\n" + listed;
+  TempDir cache;
+  auto flux = sync(head + "    flux:\n      path: clusters/prod\n" + tools(), cache.path().string());
+  std::string reported = problems(*flux);
+  for (const char* ns : {"release", "by-name"}) {
+    const DeclaredObject* web = flux->find({"apps", "Deployment", ns, "web"}).object;
+    ASSERT_NE(web, nullptr) << ns << ": " << reported;
+    EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 1) << ns << ": as tagged, not as the branch is now";
+    ASSERT_NE(web->last_change(), nullptr);
+    EXPECT_EQ(web->last_change()->id, tagged) << "the commit the annotated tag points at";
+    std::string chain;
+    for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
+    EXPECT_NE(chain.find(apps.file_url() + " tag v1.0.0 @ " + tagged.substr(0, 7)), std::string::npos) << chain;
+  }
+  EXPECT_TRUE(unbuilt(*flux, "range"));
+  EXPECT_NE(reported.find("is pinned to semver '>=1.0.0': gitgate fetches branches and tags only"), std::string::npos)
+      << reported;
+  EXPECT_TRUE(unbuilt(*flux, "head"));
+  EXPECT_NE(reported.find("is at branch 'main', and spec.source.repositories lists it at tag v1.0.0 only"),
+            std::string::npos)
+      << reported;
+
+  auto argo = sync(head + "    argocd:\n      path: argocd\n" + tools(), cache.path().string());
+  const DeclaredObject* web = argo->find({"apps", "Deployment", "argo", "web"}).object;
+  ASSERT_NE(web, nullptr) << problems(*argo);
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 1);
+
+  // A tag that is not on the remote is a fetch failure, named as a tag.
+  auto missing = sync(head + "      - url: " + apps.file_url() + "\n        tag: v9.9.9\n    flux:\n      path: clusters/prod\n" +
+                          tools(),
+                      cache.path().string());
+  EXPECT_NE(problems(*missing).find("tag 'v9.9.9' not found"), std::string::npos) << problems(*missing);
 }
 
 TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
@@ -196,6 +263,21 @@ TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgo
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].branch, "release");
   EXPECT_EQ(listed[0].credentials, "/etc/gitgate/apps");
+
+  auto tagged = load("    repositories:\n      - url: https://git.example.com/apps.git\n        tag: v1.2.0\n"
+                     "    flux:\n      path: clusters/prod\n");
+  ASSERT_TRUE(tagged.ok()) << tagged.errors[0].to_string();
+  EXPECT_EQ(tagged.set.policies[0].source.repositories[0].ref(), "refs/tags/v1.2.0");
+  auto both = load("    repositories:\n      - url: https://git.example.com/apps.git\n        branch: main\n"
+                   "        tag: v1.2.0\n    flux:\n      path: clusters/prod\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.errors[0].to_string().find("a branch or at a tag, not both"), std::string::npos)
+      << both.errors[0].to_string();
+  auto option = load("    repositories:\n      - url: https://git.example.com/apps.git\n        tag: --upload-pack=x\n"
+                     "    flux:\n      path: clusters/prod\n");
+  ASSERT_FALSE(option.ok());
+  EXPECT_NE(option.errors[0].to_string().find("tag '--upload-pack=x' must not start with '-'"), std::string::npos)
+      << option.errors[0].to_string();
 
   auto plain = load("    repositories:\n      - url: https://git.example.com/apps.git\n");
   ASSERT_FALSE(plain.ok());
