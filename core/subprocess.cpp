@@ -63,6 +63,10 @@ std::string ProcessResult::outcome(std::chrono::microseconds timeout) const {
            " ms (time limit)";
   if (stdout_overflow) return "killed: output over the limit";
   if (signal != 0) return "killed by signal " + std::to_string(signal);
+  // The shell's and prlimit's codes for a command that is missing or not executable: say so, since the
+  // command's own stderr may be empty or prlimit's.
+  if (exit_code == 127) return "exited with 127 (command not found: is " + argv0 + " installed and on PATH?)";
+  if (exit_code == 126) return "exited with 126 (" + argv0 + " is not executable)";
   return "exited with " + std::to_string(exit_code);
 }
 
@@ -72,6 +76,7 @@ ProcessResult run_process(const ProcessOptions& options) {
     result.start_error = "empty command";
     return result;
   }
+  result.argv0 = options.argv[0];
   Pipe out, err;
   if (!out.ok() || !err.ok()) {
     result.start_error = std::string("pipe: ") + std::strerror(errno);

@@ -32,6 +32,7 @@ struct ProcessResult {
   bool stdout_overflow = false;
   std::string out;
   std::string err;
+  std::string argv0;  // the program run (options.argv[0]), for messages
 
   bool succeeded() const { return started && exit_code == 0 && !timed_out && !cancelled && !stdout_overflow; }
   // A short description of how it ended, for messages ("exited with 2", "killed after 30s").

@@ -63,6 +63,14 @@ TEST(Subprocess, MissingProgramIsReported) {
   auto r = run_process(options);
   EXPECT_FALSE(r.started);
   EXPECT_NE(r.outcome(options.timeout).find("could not start"), std::string::npos);
+  // Under the memory limit prlimit starts, and the missing program is its exit code 127: named as such.
+  options.max_memory_bytes = 512u << 20;
+  r = run_process(options);
+  ASSERT_TRUE(r.started);
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.outcome(options.timeout).find("command not found: is /nonexistent/program installed and on PATH?"),
+            std::string::npos)
+      << r.outcome(options.timeout);
 }
 
 }  // namespace
