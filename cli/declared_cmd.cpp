@@ -2,6 +2,7 @@
 // its provenance chain (the file that declares it, the Kustomization or HelmRelease that builds it, the
 // chart), what could not be built (declared with unknown values) and every skipped file, built exactly as
 // `serve` builds it.
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -9,6 +10,7 @@
 #include "cli/declared_state.h"
 #include "core/json_writer.h"
 #include "core/provenance.h"
+#include "manifests/json_yaml.h"
 #include "policies/loader.h"
 
 namespace gitgate::cli {
@@ -89,6 +91,22 @@ void json_output(const policies::Policy& policy, const Snapshot& s, JsonWriter& 
   w.end_object();
 }
 
+// Every declared object as the YAML of what gitgate compares requests with, each document headed by where it
+// is declared: what `kubectl diff -f -` could read, and what a person denied a change can look at.
+void yaml_output(const policies::Policy& policy, const Snapshot& s) {
+  for (const auto& o : s.objects()) {
+    std::string where = declared_where(*o, s.commit());
+    std::replace(where.begin(), where.end(), '\n', ' ');
+    std::cout << "---\n# policy " << policy.name << ": " << kind_of(o->key()) << " " << name_of(o->key()) << " "
+              << where << "\n";
+    auto value = nlohmann::ordered_json::parse(o->json(), nullptr, /*allow_exceptions=*/false);
+    std::cout << (value.is_discarded() ? "# (not valid JSON)\n" : manifests::json_to_yaml(value));
+  }
+  for (const auto& u : s.unbuilt())
+    std::cout << "---\n# policy " << policy.name << ": " << owner_kind(u) << " " << u.ns << "/" << u.name
+              << " is not built (what it owns is declared with unknown values): " << u.build->unknown_reason << "\n";
+}
+
 void table_output(const policies::Policy& policy, const Snapshot& s) {
   std::map<std::string, size_t> by_builder;
   for (const auto& o : s.objects()) {
@@ -128,8 +146,8 @@ void table_output(const policies::Policy& policy, const Snapshot& s) {
 }
 
 int declared(const DeclaredFlags& flags) {
-  if (flags.output != "table" && flags.output != "json") {
-    std::cerr << "gitgate declared: --output must be table or json, not '" << flags.output << "'\n";
+  if (flags.output != "table" && flags.output != "json" && flags.output != "yaml") {
+    std::cerr << "gitgate declared: --output must be table, json or yaml, not '" << flags.output << "'\n";
     return 2;
   }
   auto loaded = policies::load_policies(flags.policies);
@@ -151,6 +169,8 @@ int declared(const DeclaredFlags& flags) {
     }
     if (flags.output == "json") {
       json_output(policy, *window->current(), w);
+    } else if (flags.output == "yaml") {
+      yaml_output(policy, *window->current());
     } else {
       table_output(policy, *window->current());
     }
@@ -173,7 +193,9 @@ void add_declared_command(CLI::App& app, ExitCode& exit) {
   cmd->add_flag("--offline", flags->offline, "Use what the cache holds; do not fetch");
   cmd->add_option("--manifests", flags->manifests,
                   "Use this directory as the repository for every policy (e.g. your working tree)");
-  cmd->add_option("--output,-o", flags->output, "table (default) or json");
+  cmd->add_option("--output,-o", flags->output,
+                  "table (default), json (objects with provenance chains), or yaml (every object's declared value, "
+                  "headed by where it is declared)");
   cmd->callback([flags, &exit] { exit.value = declared(*flags); });
 }
 

@@ -77,6 +77,21 @@ TEST(Review, ExitCodesFollowTheDecisionAndTheResponseGoesToStdout) {
   EXPECT_TRUE(has(bad.err, "request: is missing")) << bad.err;
 }
 
+TEST(Declared, YamlIsEveryDeclaredValueHeadedByWhereItIsDeclared) {
+  auto r = run_command({gitgate_binary(), "declared", "--policies", example("policies/shop.yaml"), "--manifests",
+                        example("fleet"), "-o", "yaml"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "---\n# policy shop: Deployment.apps shop/web is declared in Git "
+                         "(clusters/prod/shop/web.yaml:2 @ working-tree).\napiVersion: apps/v1\nkind: Deployment\n"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "  replicas: 3\n")) << "the declared values, in the file's key order: " << r.out;
+  EXPECT_TRUE(has(r.out, "  feature.checkout: \"on\"\n")) << "a string YAML would read as a boolean is quoted";
+  auto bad = run_command({gitgate_binary(), "declared", "--policies", example("policies/shop.yaml"), "--manifests",
+                          example("fleet"), "-o", "xml"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(has(bad.err, "--output must be table, json or yaml, not 'xml'")) << bad.err;
+}
+
 TEST(Review, NamesTheDeclaredLineInTheGitHostsWebUiForACommit) {
   testing::TempDir dir;
   fs::copy(example("fleet"), dir / "fleet", fs::copy_options::recursive);
