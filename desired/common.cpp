@@ -206,7 +206,7 @@ std::string ChartCache::chart_dir(const std::string& key) const {
 
 Result<helm::PulledChart> ChartCache::pull(const helm::Tool& tool, const helm::ChartSource& source,
                                            std::chrono::microseconds ttl, bool first_build, size_t& pulls) {
-  std::string key = source.repository + "\n" + source.chart + "\n" + source.version;
+  std::string key = source.repository + "\n" + source.chart + "\n" + source.version + "\n" + source.digest;
   std::string dir = chart_dir(sha256_hex(key));
   auto now = std::chrono::system_clock::now();
   auto cached = charts_.find(key);

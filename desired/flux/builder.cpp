@@ -716,10 +716,15 @@ class Builder::Run {
       source.repository = url.substr(0, slash);
       source.chart = url.substr(slash + 1);
       source.plain_http = flag(rs, "insecure");
+      source_ttl = interval_of(rs);
+      // source-controller's precedence: digest, then semver, then tag ("latest" when none).
       const json& ref = field(rs, "ref");
-      source.version = str(ref, "tag", str(ref, "semver", "latest"));
-      if (!str(ref, "digest").empty())
-        return unbuilt(owner, build, "OCIRepository refs by digest are not supported yet");
+      source.version = str(ref, "semver", str(ref, "tag", "latest"));
+      source.digest = str(ref, "digest");
+      if (!source.digest.empty() && !helm::is_digest(source.digest))
+        return unbuilt(owner, build,
+                       "OCIRepository " + ns + "/" + name + " ref.digest '" + source.digest +
+                           "' is not sha256: and 64 lowercase hex digits");
     } else if (chart_spec.is_object()) {
       const json& ref = field(chart_spec, "sourceRef");
       std::string kind = str(ref, "kind", "HelmRepository"), name = str(ref, "name"),

@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
 #include "core/subprocess.h"
 #include "desired/common.h"
+#include "desired/helm/chart_archive.h"
 #include "manifests/yaml_document.h"
 
 namespace gitgate::desired::helm {
@@ -57,19 +59,44 @@ std::string file_digest(const std::string& path) {
   return "sha256:" + hex(digest, size);
 }
 
+bool is_digest(std::string_view text) {
+  return text.size() == 71 && text.starts_with("sha256:") &&
+         std::all_of(text.begin() + 7, text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f'); });
+}
+
+namespace {
+
+// The version its Chart.yaml gives a chart archive.
+Result<std::string> archive_version(const std::string& path) {
+  auto files = read_chart_archive(path);
+  if (!files) return Error{files.error()};
+  const ArchiveFile* chart = chart_file(*files, chart_root(*files), "Chart.yaml");
+  if (chart == nullptr) return Error{"the archive holds no Chart.yaml"};
+  for (const auto& leaf : manifests::scalar_leaves(chart->data))
+    if (leaf.path == "version" && !leaf.value.empty() &&
+        leaf.value.find_first_of("/\\") == std::string::npos && leaf.value.find("..") == std::string::npos)
+      return leaf.value;
+  return Error{"its Chart.yaml gives no usable version"};
+}
+
+}  // namespace
+
 Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std::string& directory) {
   std::error_code ec;
   fs::create_directories(directory, ec);
   std::vector<std::string> args{"pull"};
   bool oci = source.repository.starts_with("oci://");
+  bool by_digest = oci && !source.digest.empty();
+  if (by_digest && !is_digest(source.digest))
+    return Error{"digest '" + source.digest + "' is not sha256: and 64 lowercase hex digits"};
   if (oci) {
     std::string ref = source.repository;
     while (ref.ends_with("/")) ref.pop_back();
-    args.push_back(ref + "/" + source.chart);
+    args.push_back(ref + "/" + source.chart + (by_digest ? "@" + source.digest : ""));
   } else {
     args.insert(args.end(), {source.chart, "--repo", source.repository});
   }
-  if (!source.version.empty() && source.version != "*")
+  if (!by_digest && !source.version.empty() && source.version != "*")
     args.insert(args.end(), {"--version", source.version});
   args.insert(args.end(), {"--destination", directory});
   if (!source.ca_file.empty()) args.insert(args.end(), {"--ca-file", source.ca_file});
@@ -80,7 +107,21 @@ Result<PulledChart> pull(const Tool& tool, const ChartSource& source, const std:
   PulledChart out;
   for (const auto& entry : fs::directory_iterator(directory, ec)) {
     std::string name = entry.path().filename().string();
-    if (!name.ends_with(".tgz") || !name.starts_with(source.chart + "-")) continue;
+    if (!name.ends_with(".tgz")) continue;
+    if (name.starts_with(source.chart + "@")) {
+      // Pulled by digest (<chart>@sha256-<hex>.tgz): named <chart>-<version>.tgz after its Chart.yaml, as a
+      // pull by version names it, so the cache finds it again by name.
+      auto version = archive_version(entry.path().string());
+      if (!version) return Error{"helm pull " + source.chart + "@" + source.digest + ": " + version.error()};
+      fs::path named = fs::path(directory) / (source.chart + "-" + *version + ".tgz");
+      fs::rename(entry.path(), named, ec);
+      if (ec) return Error{"cannot rename the chart pulled by digest: " + ec.message()};
+      out.path = named.string();
+      out.name = source.chart;
+      out.version = *version;
+      break;
+    }
+    if (!name.starts_with(source.chart + "-")) continue;
     out.path = entry.path().string();
     out.name = source.chart;
     out.version = name.substr(source.chart.size() + 1, name.size() - source.chart.size() - 5);

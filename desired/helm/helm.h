@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -27,7 +28,11 @@ struct ChartSource {
   std::string version;      // a version or a constraint (">=1.0.0 <2.0.0"); "" or "*" for the newest
   std::string ca_file;      // a CA for an https repository; "" for the system's
   bool plain_http = false;  // an OCI registry over plain HTTP (Flux's `insecure: true`)
+  std::string digest;       // OCI only: "sha256:<64 hex>" pulls that manifest, whatever `version` says
 };
+
+// Whether `text` is an OCI digest gitgate pulls by: "sha256:" and 64 lowercase hex digits.
+bool is_digest(std::string_view text);
 
 struct PulledChart {
   std::string path;  // the .tgz

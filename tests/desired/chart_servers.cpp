@@ -97,9 +97,15 @@ OciRegistry::OciRegistry() : port_(free_port()) {
   if (!wait_for_port(port_)) throw std::runtime_error("docker-registry did not start: " + process_->err());
 }
 
-void OciRegistry::push(const std::string& chart, const std::string& version) {
+std::string OciRegistry::push(const std::string& chart, const std::string& version) {
   std::string archive = package_chart(chart, version, (dir_ / "packages").string());
-  run_or_throw({helm_binary(), "push", archive, url(), "--plain-http"}, helm_env(dir_ / "helm"));
+  auto r = run_command({helm_binary(), "push", archive, url(), "--plain-http"}, std::chrono::seconds(120), {},
+                       helm_env(dir_ / "helm"));
+  if (r.exit_code != 0) throw std::runtime_error("helm push failed: " + r.err);
+  std::string said = r.out + "\n" + r.err;
+  auto at = said.find("Digest: sha256:");
+  if (at == std::string::npos) throw std::runtime_error("helm push printed no digest: " + said);
+  return said.substr(at + 8, 71);
 }
 
 }  // namespace gitgate::desired::testing

@@ -40,8 +40,9 @@ class HelmRepository {
 class OciRegistry {
  public:
   OciRegistry();
-  // Packages the fixture chart at `version` and pushes it to oci://127.0.0.1:port/charts.
-  void push(const std::string& chart, const std::string& version);
+  // Packages the fixture chart at `version` and pushes it to oci://127.0.0.1:port/charts; returns the
+  // manifest's digest ("sha256:<hex>").
+  std::string push(const std::string& chart, const std::string& version);
   std::string url() const { return "oci://127.0.0.1:" + std::to_string(port_) + "/charts"; }
 
  private:

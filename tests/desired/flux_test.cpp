@@ -541,6 +541,53 @@ void write_bootstrap(WorkRepo& repo) {
              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - gotk-sync.yaml\n");
 }
 
+// A HelmRelease's chartRef to an OCIRepository, as source-controller resolves its ref: a digest wins over a
+// tag (the chart is pulled by that manifest digest, whatever the tag now points at), a semver range over a
+// tag; a digest that is not sha256 is reported, never passed to helm.
+TEST(FluxOci, AnOciRepositoryPinnedByDigestBuildsThatChartWhateverItsTagSays) {
+  OciRegistry registry;
+  std::string first = registry.push("cache", "1.0.0");
+  registry.push("cache", "1.2.0");
+  WorkRepo repo;
+  write_bootstrap(repo);
+  auto release = [&](const std::string& name, const std::string& ref) {
+    return "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 1h\n  insecure: true\n  url: " + registry.url() +
+           "/cache\n  ref:\n" + ref + "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+           "  name: " + name + "\n  namespace: shop\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n"
+           "    name: " + name + "\n    namespace: flux-system\n  values:\n    memory: 64Mi\n---\n";
+  };
+  repo.write("clusters/prod/cache.yaml",
+             release("pinned", "    tag: 1.2.0\n    digest: " + first + "\n") + release("tagged", "    tag: 1.2.0\n") +
+                 release("ranged", "    tag: 1.0.0\n    semver: '>=1.1.0'\n") +
+                 release("forged", "    digest: sha256:../../etc\n"));
+  std::string head = repo.commit("OCI charts");
+  repo.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+                       "  source:\n    url: " + repo.file_url() + "\n    flux:\n      path: clusters/prod\n" +
+                       testing::tool_commands();
+  auto snapshot = testing::build_commit(repo.remote_path(), policy, head);
+  std::string reported = testing::problems_of(*snapshot);
+  auto image = [&](const std::string& name) -> std::string {
+    const DeclaredObject* d = snapshot->find({"apps", "Deployment", "shop", name + "-cache"}).object;
+    if (d == nullptr) return "not declared";
+    return json::parse(d->json())["spec"]["template"]["spec"]["containers"][0]["image"];
+  };
+  EXPECT_EQ(image("pinned"), "docker.io/library/memcached:1.6.100") << "the digest's chart, 1.0.0: " << reported;
+  EXPECT_EQ(image("tagged"), "docker.io/library/memcached:1.6.120") << reported;
+  EXPECT_EQ(image("ranged"), "docker.io/library/memcached:1.6.120") << "semver over tag: " << reported;
+  const DeclaredObject* pinned = snapshot->find({"apps", "Deployment", "shop", "pinned-cache"}).object;
+  ASSERT_NE(pinned, nullptr);
+  std::string chain;
+  for (const auto& link : pinned->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find("chart cache 1.0.0 ("), std::string::npos) << chain;
+  bool forged = false;
+  for (const auto& u : snapshot->unbuilt())
+    forged = forged || (u.name == "forged" && u.build->unknown_reason.find("is not sha256: and 64 lowercase hex") !=
+                                                  std::string::npos);
+  EXPECT_TRUE(forged) << reported;
+}
+
 // A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
 // here, not even with unknown values (a person here may own objects of the same names), and its chart is not
 // pulled.
