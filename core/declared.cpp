@@ -130,6 +130,7 @@ simdjson::simdjson_result<simdjson::dom::element> DeclaredObject::parse(simdjson
 }
 
 std::string Problem::to_string() const {
+  if (path.empty()) return reason;  // about no file (another repository's fetch)
   return line > 0 ? path + ":" + std::to_string(line) + ": " + reason : path + ": " + reason;
 }
 

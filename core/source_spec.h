@@ -49,12 +49,19 @@ struct OtherRepository {
   std::string url;
   std::string branch = "main";  // what HEAD and an unset revision mean, and the only one fetched
   std::string tag;              // when set, this tag is fetched instead of the branch
+  std::string semver;           // when set, the highest tag this range allows (Flux's ref.semver) instead
   std::string credentials;      // directory, as SourceSpec::credentials
 
-  // The ref fetched: "refs/heads/<branch>" or "refs/tags/<tag>".
-  std::string ref() const { return tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag; }
-  // "branch main", "tag v1.2.0": how messages name it.
-  std::string describe() const { return tag.empty() ? "branch " + branch : "tag " + tag; }
+  // What is fetched: "refs/heads/<branch>", "refs/tags/<tag>" or "semver:<range>".
+  std::string ref() const {
+    return !semver.empty() ? "semver:" + semver : tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag;
+  }
+  // "branch main", "tag v1.2.0", "semver '>=1.0.0'" ("tag v1.4.2 (semver '>=1.0.0')" once a fetch has
+  // resolved the range and `tag` holds what it resolved to): how messages name it.
+  std::string describe() const {
+    if (!semver.empty()) return tag.empty() ? "semver '" + semver + "'" : "tag " + tag + " (semver '" + semver + "')";
+    return tag.empty() ? "branch " + branch : "tag " + tag;
+  }
 };
 
 struct SourceSpec {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/semver.h"
 #include "gitstate/git.h"
 #include "gitstate/known_hosts.h"
 #include "gitstate/remote_url.h"
@@ -249,14 +250,23 @@ class Fetcher {
     ctx_.url = *url;
     ctx_.raw_url = request_.url;
     ctx_.credentials_dir = request_.credentials;
-    if (request_.git_dir.empty() || (request_.branch.empty() == request_.tag.empty()))
-      return report(kFetchUsage, "__fetch needs --git-dir, --url and one of --branch and --tag");
+    int refs_named = !request_.branch.empty() + !request_.tag.empty() + !request_.semver.empty();
+    if (request_.git_dir.empty() || refs_named != 1)
+      return report(kFetchUsage, "__fetch needs --git-dir, --url and one of --branch, --tag and --semver");
     ensure_libgit2();
-    bool tag = !request_.tag.empty();
-    std::string what = tag ? "tag '" + request_.tag + "'" : "branch '" + request_.branch + "'";
-    std::string branch_ref = tag ? "refs/tags/" + request_.tag : "refs/heads/" + request_.branch;
+    std::optional<semver::Constraint> constraint;
+    if (!request_.semver.empty()) {
+      auto parsed = semver::Constraint::parse(request_.semver);
+      if (!parsed) return report(kFetchUsage, parsed.error());
+      constraint = std::move(*parsed);
+    }
+    bool tag = !request_.tag.empty() || constraint;
+    std::string what = !request_.semver.empty() ? "a tag matching semver '" + request_.semver + "'"
+                       : tag                     ? "tag '" + request_.tag + "'"
+                                                 : "branch '" + request_.branch + "'";
+    std::string branch_ref = constraint ? "" : tag ? "refs/tags/" + request_.tag : "refs/heads/" + request_.branch;
     int valid = 0;
-    if (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0)
+    if (!constraint && (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0))
       return report(kFetchUsage, what + " is not a valid name");
     auto credentials = Credentials::load(request_.credentials);
     if (!credentials) return report(kFetchFailed, credentials.error());
@@ -303,6 +313,21 @@ class Fetcher {
     size_t count = 0;
     if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0)
       return report(kFetchFailed, last_error(rc));
+    if (constraint) {
+      // source-controller's resolution: the highest version among the remote's tags that the range allows.
+      std::vector<std::string> tags;
+      for (size_t i = 0; i < count; ++i) {
+        std::string_view name = heads[i]->name;
+        if (name.starts_with("refs/tags/") && !name.ends_with("^{}")) tags.emplace_back(name.substr(10));
+      }
+      auto best = semver::highest(*constraint, tags);
+      if (!best) return report(kFetchBranchMissing, "no tag on " + ctx_.url.redacted + " matches semver '" +
+                                                        request_.semver + "' (" + std::to_string(tags.size()) + " tags)");
+      branch_ref = "refs/tags/" + tags[*best];
+      what = "tag '" + tags[*best] + "'";
+      if (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0)
+        return report(kFetchFailed, what + " is not a valid name");
+    }
     const git_remote_head* branch = nullptr;
     for (size_t i = 0; i < count; ++i)
       if (branch_ref == heads[i]->name) branch = heads[i];
@@ -347,6 +372,18 @@ class Fetcher {
       git_reference_free(raw_ref);
     }
     compact_packs(repo.get(), git_dir);
+    if (constraint) {
+      // Which tag the range resolved to, for the parent's citations (the private ref holds only the commit).
+      std::string resolved = branch_ref.substr(10);
+      fs::path temp = git_dir / (std::string(kResolvedTagFile) + ".tmp");
+      {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out << resolved;
+        if (!out) return report(kFetchFailed, "cannot write " + temp.string());
+      }
+      fs::rename(temp, git_dir / kResolvedTagFile, ec);
+      if (ec) return report(kFetchFailed, "cannot write " + (git_dir / kResolvedTagFile).string() + ": " + ec.message());
+    }
     std::printf("%s\n", oid_hex(fetched).c_str());
     return kFetchOk;
   }
@@ -377,8 +414,8 @@ class Fetcher {
 
 std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
   std::vector<std::string> argv{program, "__fetch", "--git-dir", request.git_dir, "--url", request.url};
-  argv.push_back(request.tag.empty() ? "--branch" : "--tag");
-  argv.push_back(request.tag.empty() ? request.branch : request.tag);
+  argv.push_back(!request.semver.empty() ? "--semver" : request.tag.empty() ? "--branch" : "--tag");
+  argv.push_back(!request.semver.empty() ? request.semver : request.tag.empty() ? request.branch : request.tag);
   if (!request.credentials.empty()) {
     argv.push_back("--credentials");
     argv.push_back(request.credentials);

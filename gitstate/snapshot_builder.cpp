@@ -3,7 +3,9 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <fstream>
 
+#include "gitstate/fetch_child.h"
 #include "gitstate/git_tree.h"
 #include "gitstate/remote_url.h"
 #include "gitstate/source.h"
@@ -430,6 +432,16 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
     auto error = other_errors_.find(repository.url + "\n" + repository.ref());
     std::string fetch_error = error == other_errors_.end() ? "not fetched yet" : error->second;
     std::string dir = cache_repository(cache_dir_of_others, repository);
+    if (!repository.semver.empty()) {
+      // The tag the last fetch resolved the range to, named in citations (it is what the cached commit is).
+      std::ifstream resolved(fs::path(dir) / kResolvedTagFile, std::ios::binary);
+      std::string tag;
+      std::getline(resolved, tag);
+      int valid = 0;
+      if (!tag.empty() && tag.size() <= 255 &&
+          git_reference_name_is_valid(&valid, ("refs/tags/" + tag).c_str()) == 0 && valid != 0)
+        other.repository.tag = tag;
+    }
     git_repository* raw_repo = nullptr;
     git_oid id;
     git_commit* raw_commit = nullptr;

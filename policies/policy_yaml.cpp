@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/duration.h"
+#include "core/semver.h"
 #include "core/web_url.h"
 #include "policies/syntax.h"
 
@@ -65,7 +66,7 @@ constexpr std::array<std::string_view, 24> kSourceFields{"url",
                                                          "helmCommand",
                                                          "kubeVersion",
                                                          "apiVersions"};
-constexpr std::array<std::string_view, 4> kRepositoryFields{"url", "branch", "tag", "credentials"};
+constexpr std::array<std::string_view, 5> kRepositoryFields{"url", "branch", "tag", "semver", "credentials"};
 constexpr size_t kMaxRepositories = 32;
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
@@ -642,12 +643,12 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
   if (const Entry* repositories = f->get("repositories")) {
-    if (auto items = list(*repositories, "a list of repositories (url, branch or tag, credentials)")) {
+    if (auto items = list(*repositories, "a list of repositories (url, branch, tag or semver, credentials)")) {
       if (items->size() > kMaxRepositories)
         error(repositories->mark(), repositories->path + ": more than " + std::to_string(kMaxRepositories) +
                                         " repositories");
       for (const Entry& item : *items) {
-        auto r = map(item, kRepositoryFields, "a map with url, branch or tag, and credentials");
+        auto r = map(item, kRepositoryFields, "a map with url, branch, tag or semver, and credentials");
         if (!r) continue;
         OtherRepository other;
         std::string other_scheme = git_url(*r, item, other.url);
@@ -655,11 +656,23 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
         if (branch) {
           if (auto text = checked(*branch, syntax::check_branch)) other.branch = std::move(*text);
         }
-        if (const Entry* tag = r->get("tag")) {
+        const Entry* tag = r->get("tag");
+        if (tag) {
           if (auto text = checked(*tag, syntax::check_tag)) other.tag = std::move(*text);
           if (branch)
             error(tag->key_mark, tag->path + ": a repository is fetched at a branch or at a tag, not both; list it "
                                              "twice to build from both");
+        }
+        if (const Entry* range = r->get("semver")) {
+          if (auto text = checked(*range, [](std::string_view s) -> Status {
+                auto c = semver::Constraint::parse(s);
+                if (!c) return Error{c.error()};
+                return Status::Ok();
+              }))
+            other.semver = std::move(*text);
+          if (branch || tag)
+            error(range->key_mark, range->path + ": a repository is fetched at a branch, a tag or a semver range, "
+                                                 "one of them; list it again to build from another");
         }
         if (const Entry* credentials = r->get("credentials")) {
           if (auto text = checked(*credentials, syntax::check_file_path)) other.credentials = std::move(*text);

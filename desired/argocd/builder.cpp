@@ -481,8 +481,9 @@ class Builder::Run {
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, repo)) continue;
-      bool is_tag = !o.repository.tag.empty();
-      bool match = is_tag ? !only_branch && revision == o.repository.tag
+      // A listed semver range stands for the tag it resolved to (Argo CD names tags, not ranges, here).
+      bool is_tag = !o.repository.tag.empty() || !o.repository.semver.empty();
+      bool match = is_tag ? !only_branch && !o.repository.tag.empty() && revision == o.repository.tag
                           : !only_tag && (head || revision == o.repository.branch);
       if (match) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};

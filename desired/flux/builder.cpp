@@ -217,21 +217,26 @@ class Builder::Run {
     // A branch or a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…) can be built; a commit or a semver
     // range cannot (neither is one ref to fetch).
     const json& ref = field(spec, "ref");
-    std::string pinned_ref, branch, tag;
+    std::string pinned_ref, branch, tag, range;
     for (const char* pinned : {"commit", "name", "semver", "tag"})
       if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
     std::string name_ref = str(ref, "name");
     if (pinned_ref.empty()) branch = str(ref, "branch", "master");
     else if (str(ref, "commit").empty() && name_ref.starts_with("refs/heads/")) branch = name_ref.substr(11);
     else if (str(ref, "commit").empty() && name_ref.starts_with("refs/tags/")) tag = name_ref.substr(10);
-    else if (str(ref, "commit").empty() && name_ref.empty() && str(ref, "semver").empty()) tag = str(ref, "tag");
+    else if (str(ref, "commit").empty() && name_ref.empty() && !str(ref, "semver").empty()) range = str(ref, "semver");
+    else if (str(ref, "commit").empty() && name_ref.empty()) tag = str(ref, "tag");
     bool self = self_.contains(repository_identity(url));
     if (self && !branch.empty() && branch == options_.spec.branch) return "";
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, url)) continue;
-      bool match = o.repository.tag.empty() ? !branch.empty() && o.repository.branch == branch
-                                            : !tag.empty() && o.repository.tag == tag;
+      // A range matches the same range; a listed range, once resolved, also stands for the tag it resolved to.
+      const auto& listed_at = o.repository;
+      bool match = !listed_at.semver.empty()
+                       ? (!range.empty() && listed_at.semver == range) || (!tag.empty() && listed_at.tag == tag)
+                   : !listed_at.tag.empty() ? !tag.empty() && listed_at.tag == tag
+                                            : !branch.empty() && listed_at.branch == branch;
       if (match) {
         if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
         if (other != nullptr) *other = &o;
@@ -239,16 +244,20 @@ class Builder::Run {
       }
       listed += (listed.empty() ? "" : ", ") + o.repository.describe();
     }
-    std::string at = !branch.empty() ? "branch '" + branch + "'" : !tag.empty() ? "tag '" + tag + "'" : pinned_ref;
-    if (branch.empty() && tag.empty())
-      return what + " (" + url + ") is pinned to " + at + ": gitgate fetches branches and tags only, so what it "
-             "builds is not declared here (pin a tag, and list the repository at it in spec.source.repositories)";
+    std::string at = !branch.empty() ? "branch '" + branch + "'"
+                     : !tag.empty()  ? "tag '" + tag + "'"
+                     : !range.empty() ? "semver '" + range + "'"
+                                      : pinned_ref;
+    if (branch.empty() && tag.empty() && range.empty())
+      return what + " (" + url + ") is pinned to " + at + ": gitgate fetches branches, tags and semver ranges "
+             "only, so what it builds is not declared here (pin a tag, and list the repository at it in "
+             "spec.source.repositories)";
     if (!listed.empty())
       return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at " + listed + " only";
     if (self)
       return what + " is the policy's repository at " + at + ", and gitgate builds only the policy's branch '" +
-             options_.spec.branch + "' (list the repository at that " + (tag.empty() ? "branch" : "tag") +
-             " in spec.source.repositories)";
+             options_.spec.branch + "' (list the repository at that " +
+             (!range.empty() ? "semver range" : tag.empty() ? "branch" : "tag") + " in spec.source.repositories)";
     return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
            "branch or tag and credentials) for gitgate to fetch and build it (if it is the same repository under "
            "another URL, add that URL to spec.source.knownAs)";

@@ -231,7 +231,8 @@ TEST(OtherRepositories, ARepositoryListedAtATagIsBuiltAtTheTaggedCommit) {
     EXPECT_NE(chain.find(apps.file_url() + " tag v1.0.0 @ " + tagged.substr(0, 7)), std::string::npos) << chain;
   }
   EXPECT_TRUE(unbuilt(*flux, "range"));
-  EXPECT_NE(reported.find("is pinned to semver '>=1.0.0': gitgate fetches branches and tags only"), std::string::npos)
+  EXPECT_NE(reported.find("is at semver '>=1.0.0', and spec.source.repositories lists it at tag v1.0.0 only"),
+            std::string::npos)
       << reported;
   EXPECT_TRUE(unbuilt(*flux, "head"));
   EXPECT_NE(reported.find("is at branch 'main', and spec.source.repositories lists it at tag v1.0.0 only"),
@@ -248,6 +249,64 @@ TEST(OtherRepositories, ARepositoryListedAtATagIsBuiltAtTheTaggedCommit) {
                           tools(),
                       cache.path().string());
   EXPECT_NE(problems(*missing).find("tag 'v9.9.9' not found"), std::string::npos) << problems(*missing);
+}
+
+// Flux's `ref.semver`: the listed range is resolved against the remote's tags as source-controller resolves
+// it (the highest version allowed), fetched, cited with the tag it resolved to, and re-resolved by the next
+// fetch when a newer tag appears.
+TEST(OtherRepositories, ARepositoryListedAtASemverRangeIsBuiltAtTheHighestTagItAllows) {
+  WorkRepo fleet, apps;
+  auto release = [&](const std::string& tag, int replicas) {
+    apps.write("deploy/web.yaml", gitstate::testing::deployment("web", replicas));
+    std::string id = apps.commit("release " + tag);
+    apps.git({"tag", "-a", tag, "-m", "release " + tag});
+    apps.git({"push", "-q", "origin", "refs/tags/" + tag});
+    return id;
+  };
+  release("v1.0.0", 1);
+  std::string one_one = release("v1.1.0", 2);
+  release("v2.0.0", 3);
+  apps.git({"tag", "not-a-version"});
+  apps.git({"push", "-q", "origin", "refs/tags/not-a-version"});
+  apps.push();
+  fleet.write("clusters/prod/sources.yaml",
+              "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: apps\n"
+              "  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + apps.file_url() + "\n  ref:\n"
+              "    semver: '>=1.0.0 <2.0.0'\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+              "metadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./deploy\n"
+              "  prune: true\n  targetNamespace: shop\n  sourceRef:\n    kind: GitRepository\n    name: apps\n");
+  fleet.commit("sources");
+  fleet.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
+                       apps.file_url() + "\n        semver: '>=1.0.0 <2.0.0'\n    flux:\n      path: clusters/prod\n" +
+                       tools();
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  const DeclaredObject* web = s->find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << problems(*s);
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 2) << "v1.1.0: the highest below 2.0.0";
+  EXPECT_EQ(web->last_change()->id, one_one);
+  std::string chain;
+  for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find(apps.file_url() + " tag v1.1.0 (semver '>=1.0.0 <2.0.0') @ " + one_one.substr(0, 7)),
+            std::string::npos)
+      << chain;
+
+  std::string one_two = release("v1.2.0", 4);
+  auto again = sync(policy, cache.path().string());
+  web = again->find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << problems(*again);
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 4) << "a newer tag in range is the next fetch's";
+  EXPECT_EQ(web->last_change()->id, one_two);
+
+  auto none = sync("apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                   "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
+                       apps.file_url() + "\n        semver: '>=5.0.0'\n    flux:\n      path: clusters/prod\n" + tools(),
+                   cache.path().string());
+  EXPECT_NE(problems(*none).find("no tag on " + apps.file_url() + " matches semver '>=5.0.0' (5 tags)"),
+            std::string::npos)
+      << problems(*none);
 }
 
 TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
@@ -278,6 +337,17 @@ TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgo
   ASSERT_FALSE(option.ok());
   EXPECT_NE(option.errors[0].to_string().find("tag '--upload-pack=x' must not start with '-'"), std::string::npos)
       << option.errors[0].to_string();
+
+  auto ranged = load("    repositories:\n      - url: https://git.example.com/apps.git\n        semver: '~1.2'\n"
+                     "    flux:\n      path: clusters/prod\n");
+  ASSERT_TRUE(ranged.ok()) << ranged.errors[0].to_string();
+  EXPECT_EQ(ranged.set.policies[0].source.repositories[0].ref(), "semver:~1.2");
+  auto bad_range = load("    repositories:\n      - url: https://git.example.com/apps.git\n        semver: '>>1'\n"
+                        "        branch: main\n    flux:\n      path: clusters/prod\n");
+  ASSERT_EQ(bad_range.errors.size(), 2u);
+  std::string both_errors = bad_range.errors[0].to_string() + "\n" + bad_range.errors[1].to_string();
+  EXPECT_NE(both_errors.find("semver constraint '>>1': '>>1' is not a comparator"), std::string::npos) << both_errors;
+  EXPECT_NE(both_errors.find("a branch, a tag or a semver range, one of them"), std::string::npos) << both_errors;
 
   auto plain = load("    repositories:\n      - url: https://git.example.com/apps.git\n");
   ASSERT_FALSE(plain.ok());
