@@ -364,8 +364,11 @@ class Session : public std::enable_shared_from_this<Session> {
     since = idle_since_;
     return state_ == State::Handshake || state_ == State::Idle;
   }
+  // A request whose first bytes were already read when the cancel came is still answered, then the
+  // connection closes: evicted means closed, never a request dropped.
   void evict() {
     state_ = State::Closing;  // not picked again before its aborted read or handshake ends it
+    evicted_ = true;
     beast::get_lowest_layer(stream_).cancel();
   }
 
@@ -383,6 +386,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // scanners, wrong protocol versions, timeouts: nothing to answer
+    if (evicted_) return;  // completed just as it was evicted: no request was sent yet
     remember_peer();
     wait_for_request();
   }
@@ -792,7 +796,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send() {
     state_ = State::Writing;
-    bool keep = keep_alive_ && !server_.draining();
+    bool keep = keep_alive_ && !server_.draining() && !evicted_;
     response_->version(11);
     response_->keep_alive(keep);
     response_->prepare_payload();
@@ -872,6 +876,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string kind_;
   std::string ns_;
   bool keep_alive_ = true;
+  bool evicted_ = false;  // closed to make room: answers what was already read, then closes
   std::optional<RecordOutcome> early_outcome_;
   bool synced_ = false;
   uint64_t requests_ = 0;  // reviews decided on this connection
