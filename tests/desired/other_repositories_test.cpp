@@ -323,27 +323,27 @@ TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgo
   EXPECT_EQ(listed[0].branch, "release");
   EXPECT_EQ(listed[0].credentials, "/etc/gitgate/apps");
 
-  auto tagged = load("    repositories:\n      - url: https://git.example.com/apps.git\n        tag: v1.2.0\n"
-                     "    flux:\n      path: clusters/prod\n");
+  // One listed repository of a Flux policy, with these fields besides its url.
+  auto listing = [&](const std::string& fields) {
+    return load("    repositories:\n      - url: https://git.example.com/apps.git\n" + fields +
+                "    flux:\n      path: clusters/prod\n");
+  };
+  auto tagged = listing("        tag: v1.2.0\n");
   ASSERT_TRUE(tagged.ok()) << tagged.errors[0].to_string();
   EXPECT_EQ(tagged.set.policies[0].source.repositories[0].ref(), "refs/tags/v1.2.0");
-  auto both = load("    repositories:\n      - url: https://git.example.com/apps.git\n        branch: main\n"
-                   "        tag: v1.2.0\n    flux:\n      path: clusters/prod\n");
+  auto both = listing("        branch: main\n        tag: v1.2.0\n");
   ASSERT_FALSE(both.ok());
   EXPECT_NE(both.errors[0].to_string().find("a branch or at a tag, not both"), std::string::npos)
       << both.errors[0].to_string();
-  auto option = load("    repositories:\n      - url: https://git.example.com/apps.git\n        tag: --upload-pack=x\n"
-                     "    flux:\n      path: clusters/prod\n");
+  auto option = listing("        tag: --upload-pack=x\n");
   ASSERT_FALSE(option.ok());
   EXPECT_NE(option.errors[0].to_string().find("tag '--upload-pack=x' must not start with '-'"), std::string::npos)
       << option.errors[0].to_string();
 
-  auto ranged = load("    repositories:\n      - url: https://git.example.com/apps.git\n        semver: '~1.2'\n"
-                     "    flux:\n      path: clusters/prod\n");
+  auto ranged = listing("        semver: '~1.2'\n");
   ASSERT_TRUE(ranged.ok()) << ranged.errors[0].to_string();
   EXPECT_EQ(ranged.set.policies[0].source.repositories[0].ref(), "semver:~1.2");
-  auto bad_range = load("    repositories:\n      - url: https://git.example.com/apps.git\n        semver: '>>1'\n"
-                        "        branch: main\n    flux:\n      path: clusters/prod\n");
+  auto bad_range = listing("        semver: '>>1'\n        branch: main\n");
   ASSERT_EQ(bad_range.errors.size(), 2u);
   std::string both_errors = bad_range.errors[0].to_string() + "\n" + bad_range.errors[1].to_string();
   EXPECT_NE(both_errors.find("semver constraint '>>1': '>>1' is not a comparator"), std::string::npos) << both_errors;
