@@ -293,6 +293,21 @@ TEST(OtherRepositories, ARepositoryListedAtASemverRangeIsBuiltAtTheHighestTagItA
             std::string::npos)
       << chain;
 
+  // Argo CD's targetRevision with the same range.
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + apps.file_url() +
+                  "\n    targetRevision: '>=1.0.0 <2.0.0'\n    path: deploy\n  destination:\n"
+                  "    server: https://kubernetes.default.svc\n    namespace: argo\n");
+  fleet.commit("argo");
+  fleet.push();
+  std::string argo_policy = policy;
+  argo_policy.replace(argo_policy.find("flux:\n      path: clusters/prod"), 31, "argocd:\n      path: argocd");
+  auto argo = sync(argo_policy, cache.path().string());
+  const DeclaredObject* argo_web = argo->find({"apps", "Deployment", "argo", "web"}).object;
+  ASSERT_NE(argo_web, nullptr) << problems(*argo);
+  EXPECT_EQ(json::parse(argo_web->json())["spec"]["replicas"], 2);
+
   std::string one_two = release("v1.2.0", 4);
   auto again = sync(policy, cache.path().string());
   web = again->find({"apps", "Deployment", "shop", "web"}).object;
