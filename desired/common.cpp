@@ -204,8 +204,22 @@ std::string ChartCache::chart_dir(const std::string& key) const {
   return base + "/" + key;
 }
 
+namespace {
+
+// Whether helm's error says the repository itself could not be reached (not that one chart is missing).
+bool unreachable(const std::string& error) {
+  for (const char* sign : {"no such host", "connection refused", "i/o timeout", "network is unreachable",
+                           "no route to host", "TLS handshake timeout", "connection reset", "cannot be reached",
+                           "killed after", "context deadline exceeded"})
+    if (error.find(sign) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
 Result<helm::PulledChart> ChartCache::pull(const helm::Tool& tool, const helm::ChartSource& source,
-                                           std::chrono::microseconds ttl, bool first_build, size_t& pulls) {
+                                           std::chrono::microseconds ttl, size_t build, size_t& pulls) {
+  bool first_build = build == 1;
   std::string key = source.repository + "\n" + source.chart + "\n" + source.version + "\n" + source.digest;
   std::string dir = chart_dir(sha256_hex(key));
   auto now = std::chrono::system_clock::now();
@@ -227,6 +241,12 @@ Result<helm::PulledChart> ChartCache::pull(const helm::Tool& tool, const helm::C
   if (cached != charts_.end() && fs::exists(cached->second.chart.path) &&
       (now - cached->second.at < ttl || (cached->second.from_disk && first_build)))
     return cached->second.chart;
+  bool have_stale = cached != charts_.end() && fs::exists(cached->second.chart.path);
+  if (auto down = unreachable_.find(source.repository); down != unreachable_.end() && down->second.build == build) {
+    if (have_stale) return cached->second.chart;
+    return Error{down->second.error + " (not tried again for chart " + source.chart +
+                 " in this build: the repository could not be reached)"};
+  }
   std::string fresh = dir + ".pulling";
   std::error_code ec;
   fs::remove_all(fresh, ec);
@@ -234,7 +254,8 @@ Result<helm::PulledChart> ChartCache::pull(const helm::Tool& tool, const helm::C
   ++pulls;
   if (!pulled) {
     fs::remove_all(fresh, ec);
-    if (cached != charts_.end() && fs::exists(cached->second.chart.path)) return cached->second.chart;
+    if (unreachable(pulled.error())) unreachable_[source.repository] = {build, pulled.error()};
+    if (have_stale) return cached->second.chart;
     return pulled;
   }
   fs::remove_all(dir, ec);

@@ -117,10 +117,12 @@ class ChartCache {
   explicit ChartCache(std::string cache_dir) : cache_dir_(std::move(cache_dir)) {}
   // A chart pulled within `ttl` (the chart source's own interval, as source-controller re-reads an index)
   // is used as it is; an older one is pulled again, and stays in use if that fails (a repository down).
-  // `first_build`: the process's first build takes what the cache directory holds, whatever its age, so a
-  // restart is ready from the cache and the next build refreshes it. `pulls` counts helm pulls run.
+  // `build` numbers the process's builds from 1: the first takes what the cache directory holds, whatever
+  // its age, so a restart is ready from the cache and the next build refreshes it. A repository that could
+  // not be reached is not tried again in the same build (a fleet offline would wait on every chart of it).
+  // `pulls` counts helm pulls run.
   gitgate::Result<helm::PulledChart> pull(const helm::Tool& tool, const helm::ChartSource& source,
-                                          std::chrono::microseconds ttl, bool first_build, size_t& pulls);
+                                          std::chrono::microseconds ttl, size_t build, size_t& pulls);
 
  private:
   struct Pulled {
@@ -128,6 +130,11 @@ class ChartCache {
     std::chrono::system_clock::time_point at;
     bool from_disk = false;  // found in the cache directory by this process, not pulled by it
   };
+  struct Unreachable {
+    size_t build = 0;
+    std::string error;
+  };
+  std::unordered_map<std::string, Unreachable> unreachable_;  // by repository
   std::string chart_dir(const std::string& key) const;
   std::string cache_dir_;
   std::unordered_map<std::string, Pulled> charts_;  // (repository, chart, version) -> the pulled chart

@@ -675,7 +675,7 @@ class Builder::Run {
     auto pulled = cache_.charts.pull(tool(), chart, options_.spec.interval < std::chrono::minutes(3)
                                                         ? std::chrono::microseconds(std::chrono::minutes(3))
                                                         : options_.spec.interval,
-                                     cache_.builds == 1, out_.stats.chart_pulls);
+                                     cache_.builds, out_.stats.chart_pulls);
     if (!pulled) return Error{pulled.error()};
     build->rendered = true;
     build->chain.push_back({"chart " + pulled->name + " " + pulled->version + " (" + pulled->digest.substr(0, 19) +

@@ -933,7 +933,7 @@ class Builder::Run {
   }
 
   gitgate::Result<helm::PulledChart> pull(const helm::ChartSource& source, std::chrono::microseconds ttl) {
-    return cache_.charts.pull(tool(), source, ttl, cache_.builds == 1, out_.stats.chart_pulls);
+    return cache_.charts.pull(tool(), source, ttl, cache_.builds, out_.stats.chart_pulls);
   }
 
   // A source's spec.interval: how often Flux reads it again.

@@ -588,6 +588,35 @@ TEST(FluxOci, AnOciRepositoryPinnedByDigestBuildsThatChartWhateverItsTagSays) {
   EXPECT_TRUE(forged) << reported;
 }
 
+// A chart repository that cannot be reached is tried once per build, not once per chart: a fleet built
+// offline (or behind a black-holed network) would otherwise wait on every release's pull in turn.
+TEST(FluxOffline, AnUnreachableChartRepositoryIsTriedOncePerBuild) {
+  WorkRepo repo;
+  write_bootstrap(repo);
+  std::string releases =
+      "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: gone\n"
+      "  namespace: flux-system\nspec:\n  interval: 1h\n  url: https://127.0.0.1:9/charts\n";
+  for (const char* name : {"first", "second", "third"})
+    releases += std::string("---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: ") +
+                name + "\n  namespace: shop\nspec:\n  interval: 1h\n  chart:\n    spec:\n      chart: " + name +
+                "\n      sourceRef:\n        kind: HelmRepository\n        name: gone\n        namespace: flux-system\n";
+  repo.write("clusters/prod/releases.yaml", releases);
+  std::string head = repo.commit("releases from a repository that is gone");
+  repo.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: fleet\nspec:\n"
+                       "  source:\n    url: " + repo.file_url() + "\n    flux:\n      path: clusters/prod\n" +
+                       testing::tool_commands();
+  auto snapshot = testing::build_commit(repo.remote_path(), policy, head);
+  size_t tried = 0, skipped = 0;
+  for (const auto& u : snapshot->unbuilt()) {
+    const std::string& why = u.build->unknown_reason;
+    if (why.find("connection refused") == std::string::npos) continue;
+    (why.find("not tried again for chart " + u.name + " in this build") != std::string::npos ? skipped : tried)++;
+  }
+  EXPECT_EQ(tried, 1u) << testing::problems_of(*snapshot);
+  EXPECT_EQ(skipped, 2u) << testing::problems_of(*snapshot);
+}
+
 // A Kustomization or HelmRelease with spec.kubeConfig applies to another cluster: nothing it builds is declared
 // here, not even with unknown values (a person here may own objects of the same names), and its chart is not
 // pulled.
