@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/declared_state.h"
@@ -113,9 +114,13 @@ void table_output(const policies::Policy& policy, const Snapshot& s) {
     const auto& b = o->built_by();
     by_builder[b && !b->chain.empty() ? b->chain.front().what : std::string("(plain files)")]++;
   }
+  // What is not built is listed with its reason under NOT BUILT: the problems repeat it only in json output.
+  std::vector<const Problem*> other_problems;
+  for (const auto& p : s.problems())
+    if (p.reason.find(" is not built: ") == std::string::npos) other_problems.push_back(&p);
   std::cout << "policy " << policy.name << " @ " << s.commit().short_id() << ": " << s.objects().size()
             << " declared objects from " << by_builder.size() << " builds, " << s.unbuilt().size()
-            << " not built, " << s.problems().size() << " problems\n\n";
+            << " not built, " << other_problems.size() << " other problems\n\n";
   std::cout << "OBJECT\tPROVENANCE\n";
   for (const auto& o : s.objects()) {
     std::string where = declared_where(*o, s.commit());
@@ -137,9 +142,9 @@ void table_output(const policies::Policy& policy, const Snapshot& s) {
       std::cout << ": " << u.build->unknown_reason << "\n";
     }
   }
-  if (!s.problems().empty()) {
-    std::cout << "\nPROBLEMS (skipped files and documents, builds that failed)\n";
-    for (const auto& p : s.problems()) std::cout << p.to_string() << "\n";
+  if (!other_problems.empty()) {
+    std::cout << "\nPROBLEMS (skipped files and documents, fetches and builds that failed)\n";
+    for (const Problem* p : other_problems) std::cout << p->to_string() << "\n";
   }
   std::cout << "\nBUILDS\n";
   for (const auto& [builder, count] : by_builder) std::cout << count << "\t" << builder << "\n";
