@@ -168,10 +168,21 @@ gitgate::Result<Constraint> Constraint::parse(std::string_view text) {
 }
 
 bool Constraint::allows(const Comparator& c, const Version& v) {
-  // A pre-release is allowed only by a comparator that names one.
-  if (!v.pre.empty() && c.version.pre.empty()) return false;
   const Version& w = c.version;
   int cmp = compare(v, w);
+  bool pre_excluded = !v.pre.empty() && w.pre.empty();
+  if (c.op == "!=") {  // Masterminds excludes pre-releases here only for a wildcard
+    if (!c.dirty) return cmp != 0;
+    if (pre_excluded) return false;
+    if (v.major != w.major) return true;
+    if (v.minor != w.minor && !c.minor_dirty) return true;
+    if (c.minor_dirty) return false;
+    if (v.patch != w.patch && !c.patch_dirty) return true;
+    if (c.patch_dirty) return v.pre != w.pre;  // "!=1.2.x": within 1.2, only what differs in pre-release
+    return cmp != 0;
+  }
+  // Otherwise a pre-release is allowed only by a comparator that names one.
+  if (pre_excluded) return false;
   auto tilde = [&] {
     if (cmp < 0) return false;
     if (w.major == 0 && w.minor == 0 && w.patch == 0 && !c.minor_dirty && !c.patch_dirty) return true;
@@ -179,12 +190,6 @@ bool Constraint::allows(const Comparator& c, const Version& v) {
     return v.minor == w.minor || c.minor_dirty;
   };
   if (c.op == "=") return c.dirty ? tilde() : cmp == 0;
-  if (c.op == "!=") {
-    if (!c.dirty) return cmp != 0;
-    if (v.major != w.major) return true;
-    if (c.minor_dirty) return false;
-    return v.minor != w.minor;  // "!=1.2.x"
-  }
   if (c.op == ">") {
     if (!c.dirty) return cmp > 0;
     if (v.major != w.major) return v.major > w.major;

@@ -55,6 +55,11 @@ TEST(Semver, ComparatorsWildcardsRangesAndPreReleasesFollowMasterminds) {
   EXPECT_TRUE(allows(">1.2", "1.3.0"));
   EXPECT_TRUE(allows("!=1.2.3", "1.2.4"));
   EXPECT_FALSE(allows("!=1.2.3", "1.2.3"));
+  EXPECT_TRUE(allows("!=1.2.3", "1.3.0-rc.1")) << "!= alone does not exclude pre-releases";
+  EXPECT_FALSE(allows("!=1.2.x", "1.2.7"));
+  EXPECT_TRUE(allows("!=1.2.x", "1.3.0"));
+  EXPECT_FALSE(allows("!=1.x", "1.9.0"));
+  EXPECT_TRUE(allows("!=1.x", "2.0.0"));
   EXPECT_TRUE(allows("1.2 - 1.4.5", "1.4.5"));
   EXPECT_FALSE(allows("1.2 - 1.4.5", "1.4.6"));
   EXPECT_TRUE(allows("<1.0.0 || >=3.0.0", "3.1.0"));
