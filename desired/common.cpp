@@ -142,6 +142,13 @@ bool same_repository(const std::set<std::string>& self, const std::string& a, co
   return x == y || (self.contains(x) && self.contains(y));
 }
 
+bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
+                const std::string& range) {
+  if (!listed.semver.empty()) return (!range.empty() && listed.semver == range) || (!tag.empty() && listed.tag == tag);
+  if (!listed.tag.empty()) return !tag.empty() && listed.tag == tag;
+  return !branch.empty() && listed.branch == branch;
+}
+
 std::string cite(const OtherTree* in, const std::string& path) {
   return in != nullptr ? in->repository.url + "//" + path : path;
 }

@@ -481,13 +481,10 @@ class Builder::Run {
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, repo)) continue;
-      // A listed semver range matches a targetRevision with the same range (Argo CD resolves ranges against
-      // Git tags too) or naming the tag it resolved to.
-      bool is_tag = !o.repository.tag.empty() || !o.repository.semver.empty();
-      bool match = is_tag ? !only_branch && ((!o.repository.tag.empty() && revision == o.repository.tag) ||
-                                             (!o.repository.semver.empty() && revision == o.repository.semver))
-                          : !only_tag && (head || revision == o.repository.branch);
-      if (match) {
+      // A bare name may be a branch, a tag or a range (Argo CD resolves ranges against Git tags too).
+      std::string as_branch = only_tag ? "" : head ? o.repository.branch : revision;
+      std::string as_tag = only_branch || head ? "" : revision;
+      if (fetched_at(o.repository, as_branch, as_tag, as_tag)) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
         return Status::Ok();

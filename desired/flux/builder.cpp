@@ -214,30 +214,27 @@ class Builder::Run {
     const json& spec = field(repo->object, "spec");
     std::string url = str(spec, "url");
     // Flux follows ref.commit, else ref.name, else ref.semver, else ref.tag, else ref.branch ("master").
-    // A branch or a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…) can be built; a commit or a semver
-    // range cannot (neither is one ref to fetch).
+    // A branch, a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…) or a semver range can be built; a
+    // commit, or a ref.name of another kind, cannot.
     const json& ref = field(spec, "ref");
     std::string pinned_ref, branch, tag, range;
     for (const char* pinned : {"commit", "name", "semver", "tag"})
       if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
     std::string name_ref = str(ref, "name");
-    if (pinned_ref.empty()) branch = str(ref, "branch", "master");
-    else if (str(ref, "commit").empty() && name_ref.starts_with("refs/heads/")) branch = name_ref.substr(11);
-    else if (str(ref, "commit").empty() && name_ref.starts_with("refs/tags/")) tag = name_ref.substr(10);
-    else if (str(ref, "commit").empty() && name_ref.empty() && !str(ref, "semver").empty()) range = str(ref, "semver");
-    else if (str(ref, "commit").empty() && name_ref.empty()) tag = str(ref, "tag");
+    if (pinned_ref.empty()) {
+      branch = str(ref, "branch", "master");
+    } else if (str(ref, "commit").empty()) {
+      if (name_ref.starts_with("refs/heads/")) branch = name_ref.substr(11);
+      else if (name_ref.starts_with("refs/tags/")) tag = name_ref.substr(10);
+      else if (name_ref.empty() && !str(ref, "semver").empty()) range = str(ref, "semver");
+      else if (name_ref.empty()) tag = str(ref, "tag");
+    }
     bool self = self_.contains(repository_identity(url));
     if (self && !branch.empty() && branch == options_.spec.branch) return "";
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, url)) continue;
-      // A range matches the same range; a listed range, once resolved, also stands for the tag it resolved to.
-      const auto& listed_at = o.repository;
-      bool match = !listed_at.semver.empty()
-                       ? (!range.empty() && listed_at.semver == range) || (!tag.empty() && listed_at.tag == tag)
-                   : !listed_at.tag.empty() ? !tag.empty() && listed_at.tag == tag
-                                            : !branch.empty() && listed_at.branch == branch;
-      if (match) {
+      if (fetched_at(o.repository, branch, tag, range)) {
         if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
         if (other != nullptr) *other = &o;
         return "";
