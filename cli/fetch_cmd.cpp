@@ -13,7 +13,13 @@ void add_fetch_command(CLI::App& app, ExitCode& exit) {
   cmd->add_option("--url", request->url, "remote URL")->required();
   auto* branch = cmd->add_option("--branch", request->branch, "branch to fetch");
   auto* tag = cmd->add_option("--tag", request->tag, "tag to fetch (its commit)")->excludes(branch);
-  cmd->add_option("--semver", request->semver, "fetch the highest tag this range allows")->excludes(branch)->excludes(tag);
+  auto* range = cmd->add_option("--semver", request->semver, "fetch the highest tag this range allows")
+                    ->excludes(branch)
+                    ->excludes(tag);
+  cmd->add_option("--commit", request->commit, "fetch this commit (40 hex digits) from a branch or tag reaching it")
+      ->excludes(branch)
+      ->excludes(tag)
+      ->excludes(range);
   cmd->add_option("--credentials", request->credentials, "credentials directory");
   cmd->callback([request, &exit] { exit.value = gitstate::run_fetch_child(*request); });
 }

@@ -50,15 +50,18 @@ struct OtherRepository {
   std::string branch = "main";  // what HEAD and an unset revision mean, and the only one fetched
   std::string tag;              // when set, this tag is fetched instead of the branch
   std::string semver;           // when set, the highest tag this range allows (Flux's ref.semver) instead
+  std::string commit;           // when set, this commit (40 hex digits: Flux's ref.commit, an Argo CD SHA) instead
   std::string credentials;      // directory, as SourceSpec::credentials
 
-  // What is fetched: "refs/heads/<branch>", "refs/tags/<tag>" or "semver:<range>".
+  // What is fetched: "refs/heads/<branch>", "refs/tags/<tag>", "semver:<range>" or "commit:<id>".
   std::string ref() const {
+    if (!commit.empty()) return "commit:" + commit;
     return !semver.empty() ? "semver:" + semver : tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag;
   }
   // "branch main", "tag v1.2.0", "semver '>=1.0.0'" ("tag v1.4.2 (semver '>=1.0.0')" once a fetch has
   // resolved the range and `tag` holds what it resolved to): how messages name it.
   std::string describe() const {
+    if (!commit.empty()) return "commit " + commit.substr(0, 12);
     if (!semver.empty()) return tag.empty() ? "semver '" + semver + "'" : "tag " + tag + " (semver '" + semver + "')";
     return tag.empty() ? "branch " + branch : "tag " + tag;
   }

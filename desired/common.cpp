@@ -143,14 +143,20 @@ bool same_repository(const std::set<std::string>& self, const std::string& a, co
 }
 
 bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
-                const std::string& range) {
+                const std::string& range, const std::string& commit) {
+  if (!listed.commit.empty()) {
+    std::string lower = commit;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.size() >= 7 && listed.commit.starts_with(lower);
+  }
   if (!listed.semver.empty()) return (!range.empty() && listed.semver == range) || (!tag.empty() && listed.tag == tag);
   if (!listed.tag.empty()) return !tag.empty() && listed.tag == tag;
   return !branch.empty() && listed.branch == branch;
 }
 
 std::string cite(const OtherTree* in, const std::string& path) {
-  return in != nullptr ? in->repository.url + "//" + path : path;
+  if (in == nullptr) return path;
+  return (in->cited_as.empty() ? in->repository.url : in->cited_as) + "//" + path;
 }
 
 std::string str(const json& j, const char* key, std::string fallback) {

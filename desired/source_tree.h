@@ -39,6 +39,9 @@ struct OtherTree {
   const SourceTree* tree = nullptr;  // null when nothing has been fetched
   std::string commit;                // full id of the commit `tree` is
   std::string problem;               // why it is missing or stale ("" when the last fetch succeeded)
+  // What its files are cited as before "//<path>": the URL, or "<url>@<ref>" when the policy lists the same URL
+  // at more than one ref (each file then names the one it was read at).
+  std::string cited_as;
 };
 
 }  // namespace gitgate::desired

@@ -250,9 +250,14 @@ class Fetcher {
     ctx_.url = *url;
     ctx_.raw_url = request_.url;
     ctx_.credentials_dir = request_.credentials;
-    int refs_named = !request_.branch.empty() + !request_.tag.empty() + !request_.semver.empty();
+    int refs_named =
+        !request_.branch.empty() + !request_.tag.empty() + !request_.semver.empty() + !request_.commit.empty();
     if (request_.git_dir.empty() || refs_named != 1)
-      return report(kFetchUsage, "__fetch needs --git-dir, --url and one of --branch, --tag and --semver");
+      return report(kFetchUsage, "__fetch needs --git-dir, --url and one of --branch, --tag, --semver and --commit");
+    git_oid pinned;
+    bool commit = !request_.commit.empty();
+    if (commit && (request_.commit.size() != GIT_OID_HEXSZ || git_oid_fromstr(&pinned, request_.commit.c_str()) != 0))
+      return report(kFetchUsage, "commit '" + request_.commit + "' is not a commit id (40 hexadecimal digits)");
     ensure_libgit2();
     std::optional<semver::Constraint> constraint;
     if (!request_.semver.empty()) {
@@ -261,12 +266,13 @@ class Fetcher {
       constraint = std::move(*parsed);
     }
     bool tag = !request_.tag.empty() || constraint;
-    std::string what = !request_.semver.empty() ? "a tag matching semver '" + request_.semver + "'"
+    std::string what = commit                    ? "commit " + request_.commit
+                       : !request_.semver.empty() ? "a tag matching semver '" + request_.semver + "'"
                        : tag                     ? "tag '" + request_.tag + "'"
                                                  : "branch '" + request_.branch + "'";
-    std::string branch_ref = constraint ? "" : tag ? "refs/tags/" + request_.tag : "refs/heads/" + request_.branch;
+    std::string branch_ref = constraint || commit ? "" : tag ? "refs/tags/" + request_.tag : "refs/heads/" + request_.branch;
     int valid = 0;
-    if (!constraint && (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0))
+    if (!constraint && !commit && (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0))
       return report(kFetchUsage, what + " is not a valid name");
     auto credentials = Credentials::load(request_.credentials);
     if (!credentials) return report(kFetchFailed, credentials.error());
@@ -291,6 +297,8 @@ class Fetcher {
       return report(kFetchFailed,
                     "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
     RepositoryPtr repo(raw_repo);
+    // A commit never changes: once the cache holds it, no fetch is needed.
+    if (commit && point_at(repo.get(), pinned)) return fetched_ok(pinned);
 
     git_remote* raw_remote = nullptr;
     if (int rc = git_remote_create_anonymous(&raw_remote, repo.get(), request_.url.c_str()); rc != 0)
@@ -328,6 +336,7 @@ class Fetcher {
       if (git_reference_name_is_valid(&valid, branch_ref.c_str()) != 0 || valid == 0)
         return report(kFetchFailed, what + " is not a valid name");
     }
+    if (commit) return fetch_commit(repo.get(), git_dir, remote.get(), heads, count, callbacks, proxy, pinned);
     const git_remote_head* branch = nullptr;
     for (size_t i = 0; i < count; ++i)
       if (branch_ref == heads[i]->name) branch = heads[i];
@@ -384,11 +393,72 @@ class Fetcher {
       fs::rename(temp, git_dir / kResolvedTagFile, ec);
       if (ec) return report(kFetchFailed, "cannot write " + (git_dir / kResolvedTagFile).string() + ": " + ec.message());
     }
-    std::printf("%s\n", oid_hex(fetched).c_str());
-    return kFetchOk;
+    return fetched_ok(fetched);
   }
 
  private:
+  int fetched_ok(const git_oid& id) {
+    std::printf("%s\n", oid_hex(id).c_str());
+    return kFetchOk;
+  }
+
+  // Points the private ref at `id` when the cache holds that commit.
+  static bool point_at(git_repository* repo, const git_oid& id) {
+    git_commit* raw_commit = nullptr;
+    if (git_commit_lookup(&raw_commit, repo, &id) != 0) return false;
+    git_commit_free(raw_commit);
+    git_reference* raw_ref = nullptr;
+    if (git_reference_create(&raw_ref, repo, kFetchedRef, &id, 1, "gitgate fetch: commit") != 0) return false;
+    git_reference_free(raw_ref);
+    return true;
+  }
+
+  // A commit, as source-controller and the repo-server check one out: fetched with the branch or tag whose tip
+  // it is when one is, else with every branch and tag (libgit2 1.5 cannot ask a server for an object by id),
+  // and found among what they reach. The refs that brought it are removed again; the private ref keeps it.
+  int fetch_commit(git_repository* repo, const fs::path& git_dir, git_remote* remote, const git_remote_head** heads,
+                   size_t count, const git_remote_callbacks& callbacks, const git_proxy_options& proxy,
+                   const git_oid& pinned) {
+    constexpr const char* kPinRefs = "refs/gitgate/pin/";
+    std::vector<std::string> specs;
+    for (size_t i = 0; i < count && specs.empty(); ++i) {
+      std::string_view name = heads[i]->name;
+      if (git_oid_equal(&heads[i]->oid, &pinned) && (name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) &&
+          !name.ends_with("^{}"))
+        specs.push_back("+" + std::string(name) + ":" + kPinRefs + std::string(name.substr(5)));
+    }
+    if (specs.empty()) specs = {std::string("+refs/heads/*:") + kPinRefs + "heads/*", std::string("+refs/tags/*:") + kPinRefs + "tags/*"};
+    std::vector<char*> pointers;
+    for (auto& spec : specs) pointers.push_back(spec.data());
+    git_strarray refspecs{pointers.data(), pointers.size()};
+    git_fetch_options options;
+    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
+    options.callbacks = callbacks;
+    options.proxy_opts = proxy;
+    options.update_fetchhead = 0;
+    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    if (int rc = git_remote_download(remote, &refspecs, &options); rc != 0)
+      return report(kFetchFailed, "fetch from " + ctx_.url.redacted + " failed: " + last_error(rc));
+    auto callbacks_copy = callbacks;
+    if (int rc = git_remote_update_tips(remote, &callbacks_copy, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "gitgate fetch");
+        rc != 0)
+      return report(kFetchFailed, "cannot update the fetched refs: " + last_error(rc));
+    bool found = point_at(repo, pinned);
+    git_reference_iterator* raw_iterator = nullptr;
+    if (git_reference_iterator_glob_new(&raw_iterator, repo, (std::string(kPinRefs) + "*").c_str()) == 0) {
+      std::vector<std::string> names;
+      const char* name = nullptr;
+      while (git_reference_next_name(&name, raw_iterator) == 0) names.emplace_back(name);
+      git_reference_iterator_free(raw_iterator);
+      for (const auto& n : names) git_reference_remove(repo, n.c_str());
+    }
+    if (!found)
+      return report(kFetchBranchMissing, "commit " + request_.commit + " is not reachable from any branch or tag of " +
+                                             ctx_.url.redacted + " (a force push may have dropped it)");
+    compact_packs(repo, git_dir);
+    return fetched_ok(pinned);
+  }
+
   std::string last_error(int code) const { return ctx_.error.empty() ? git_error_text(code) : ctx_.error; }
 
   // One line on stderr, without the URL's userinfo or any credential.
@@ -414,8 +484,12 @@ class Fetcher {
 
 std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
   std::vector<std::string> argv{program, "__fetch", "--git-dir", request.git_dir, "--url", request.url};
-  argv.push_back(!request.semver.empty() ? "--semver" : request.tag.empty() ? "--branch" : "--tag");
-  argv.push_back(!request.semver.empty() ? request.semver : request.tag.empty() ? request.branch : request.tag);
+  if (!request.commit.empty()) {
+    argv.insert(argv.end(), {"--commit", request.commit});
+  } else {
+    argv.push_back(!request.semver.empty() ? "--semver" : request.tag.empty() ? "--branch" : "--tag");
+    argv.push_back(!request.semver.empty() ? request.semver : request.tag.empty() ? request.branch : request.tag);
+  }
   if (!request.credentials.empty()) {
     argv.push_back("--credentials");
     argv.push_back(request.credentials);

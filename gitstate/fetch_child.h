@@ -2,7 +2,8 @@
 // libgit2 1.5 has no network timeouts, and a silent remote would block git_remote_fetch for ever.
 //
 // The child opens (or creates) the bare cache repository, fetches refs/heads/<branch> (or refs/tags/<tag>,
-// peeled to its commit; or the highest tag a semver range allows) into the private ref refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
+// peeled to its commit; or the highest tag a semver range allows; or a commit that a branch or tag reaches) into
+// the private ref refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
 // credentials directory, never passed in argv or the environment:
 //   token                  HTTPS: sent as the password, user "x-access-token" (or the `username` file)
 //   username + password    HTTPS basic authentication
@@ -23,6 +24,7 @@ struct FetchRequest {
   std::string credentials;  // directory; empty for none
   std::string tag;          // when set, this tag is fetched instead of the branch
   std::string semver;       // when set, the highest tag this range allows is fetched (its name: kResolvedTagFile)
+  std::string commit;       // when set, this commit (40 hex digits), from whichever branch or tag reaches it
 };
 
 // The file in the cache repository that names the tag a --semver fetch resolved to.

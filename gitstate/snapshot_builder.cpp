@@ -428,7 +428,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   std::string cache_dir_of_others = fs::path(git_dir_).parent_path().string();
   for (size_t i = 0; i < spec_.repositories.size(); ++i) {
     const auto& repository = spec_.repositories[i];
-    desired::OtherTree other{repository, nullptr, "", ""};
+    desired::OtherTree other{repository, nullptr, "", "", ""};
     auto error = other_errors_.find(repository.url + "\n" + repository.ref());
     std::string fetch_error = error == other_errors_.end() ? "not fetched yet" : error->second;
     std::string dir = cache_repository(cache_dir_of_others, repository);
@@ -483,6 +483,14 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
                                          short_id(other.commit) + ", the last commit fetched"});
     }
     others.push_back(std::move(other));
+  }
+  for (auto& other : others) {
+    const auto& r = other.repository;
+    if (std::count_if(others.begin(), others.end(), [&](const auto& o) { return o.repository.url == r.url; }) > 1)
+      other.cited_as = r.url + "@" +
+                       (!r.commit.empty() ? r.commit.substr(0, 12) : !r.semver.empty() ? "semver:" + r.semver
+                                                                  : !r.tag.empty()    ? r.tag
+                                                                                      : r.branch);
   }
   std::string cache_dir = git_dir_ + ".desired";
   desired::BuildOutput result;

@@ -66,7 +66,7 @@ constexpr std::array<std::string_view, 24> kSourceFields{"url",
                                                          "helmCommand",
                                                          "kubeVersion",
                                                          "apiVersions"};
-constexpr std::array<std::string_view, 5> kRepositoryFields{"url", "branch", "tag", "semver", "credentials"};
+constexpr std::array<std::string_view, 6> kRepositoryFields{"url", "branch", "tag", "semver", "commit", "credentials"};
 constexpr size_t kMaxRepositories = 32;
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
@@ -643,12 +643,12 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
   if (const Entry* repositories = f->get("repositories")) {
-    if (auto items = list(*repositories, "a list of repositories (url, branch, tag or semver, credentials)")) {
+    if (auto items = list(*repositories, "a list of repositories (url, branch, tag, semver or commit, credentials)")) {
       if (items->size() > kMaxRepositories)
         error(repositories->mark(), repositories->path + ": more than " + std::to_string(kMaxRepositories) +
                                         " repositories");
       for (const Entry& item : *items) {
-        auto r = map(item, kRepositoryFields, "a map with url, branch, tag or semver, and credentials");
+        auto r = map(item, kRepositoryFields, "a map with url, branch, tag, semver or commit, and credentials");
         if (!r) continue;
         OtherRepository other;
         std::string other_scheme = git_url(*r, item, other.url);
@@ -673,6 +673,15 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
           if (branch || tag)
             error(range->key_mark, range->path + ": a repository is fetched at a branch, a tag or a semver range, "
                                                  "one of them; list it again to build from another");
+        }
+        if (const Entry* commit = r->get("commit")) {
+          if (auto text = checked(*commit, syntax::check_commit)) {
+            other.commit = std::move(*text);
+            for (char& c : other.commit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          }
+          if (branch || tag || r->get("semver"))
+            error(commit->key_mark, commit->path + ": a repository is fetched at a branch, a tag, a semver range or "
+                                                   "a commit, one of them; list it again to build from another");
         }
         if (const Entry* credentials = r->get("credentials")) {
           if (auto text = checked(*credentials, syntax::check_file_path)) other.credentials = std::move(*text);

@@ -223,6 +223,12 @@ Status check_ref_name(std::string_view text, const std::string& what) {
 Status check_branch(std::string_view text) { return check_ref_name(text, "branch"); }
 Status check_tag(std::string_view text) { return check_ref_name(text, "tag"); }
 
+Status check_commit(std::string_view text) {
+  if (text.size() != 40 || !std::all_of(text.begin(), text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }))
+    return fail("commit " + quote(text) + " is not a commit id: 40 hexadecimal digits (`git rev-parse <ref>` prints it)");
+  return Status::Ok();
+}
+
 Status check_repo_path(std::string_view text) {
   if (text.empty()) return fail("empty path (use '.' for the repository root)");
   if (text.size() > kMaxPathLength) return fail("path " + quote(text) + " is longer than 1024 characters");

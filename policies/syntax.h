@@ -34,6 +34,7 @@ Status check_application_name(std::string_view text);  // DNS-1123 subdomain
 Status check_agent_name(std::string_view text);
 Status check_branch(std::string_view text);           // a Git ref name, never an option ("-x")
 Status check_tag(std::string_view text);              // the same rules, for a tag
+Status check_commit(std::string_view text);           // a full commit id: 40 hexadecimal digits
 Status check_repo_path(std::string_view text);        // relative, no "..", inside the repository
 Status check_substitute_name(std::string_view text);  // Flux postBuild variable: [_a-zA-Z][_a-zA-Z0-9]*
 Status check_file_path(std::string_view text);        // credentials directory, allowed_signers file

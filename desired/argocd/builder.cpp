@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -466,8 +467,8 @@ class Builder::Run {
   }
 
   // The tree a Git source reads: the policy's repository at its branch (null `other`), or one of
-  // spec.repositories at the branch or tag targetRevision names (HEAD and none: a listed branch). Argo CD
-  // resolves a bare name as a branch or a tag; refs/heads/ and refs/tags/ say which.
+  // spec.repositories at the branch, tag or commit targetRevision names (HEAD and none: a listed branch).
+  // Argo CD resolves a bare name as a branch, a tag or a commit id; refs/heads/ and refs/tags/ say which.
   gitgate::Status resolve_tree(const json& source, const std::string& what, const OtherTree*& other) const {
     other = nullptr;
     std::string repo = str(source, "repoURL");
@@ -484,7 +485,10 @@ class Builder::Run {
       // A bare name may be a branch, a tag or a range (Argo CD resolves ranges against Git tags too).
       std::string as_branch = only_tag ? "" : head ? o.repository.branch : revision;
       std::string as_tag = only_branch || head ? "" : revision;
-      if (fetched_at(o.repository, as_branch, as_tag, as_tag)) {
+      // A revision of 7 to 40 hexadecimal digits may be a commit id, as the repo-server tries it.
+      bool hex = revision.size() >= 7 && revision.size() <= 40 && !only_tag && !only_branch &&
+                 std::all_of(revision.begin(), revision.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+      if (fetched_at(o.repository, as_branch, as_tag, as_tag, hex ? revision : "")) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
         return Status::Ok();
@@ -493,10 +497,10 @@ class Builder::Run {
     }
     if (!listed.empty())
       return Error{what + " targetRevision '" + str(source, "targetRevision") + "' of " + repo +
-                   " is not a branch or tag spec.source.repositories lists (" + listed + ")"};
+                   " is not a branch, tag or commit spec.source.repositories lists (" + listed + ")"};
     if (self)
       return Error{what + " targetRevision '" + revision + "' is not the policy's branch '" + options_.spec.branch +
-                   "'; list the repository at that branch in spec.source.repositories for gitgate to build it"};
+                   "'; list the repository at that branch, tag or commit in spec.source.repositories for gitgate to build it"};
     return Error{what + " repoURL " + repo +
                  " is another Git repository: list it in spec.source.repositories (with its branch and "
                  "credentials) for gitgate to fetch and build it (if it is the same repository under another URL, "

@@ -214,16 +214,16 @@ class Builder::Run {
     const json& spec = field(repo->object, "spec");
     std::string url = str(spec, "url");
     // Flux follows ref.commit, else ref.name, else ref.semver, else ref.tag, else ref.branch ("master").
-    // A branch, a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…) or a semver range can be built; a
-    // commit, or a ref.name of another kind, cannot.
+    // A branch, a tag (ref.tag, or ref.name refs/heads/… or refs/tags/…), a semver range or a commit can be
+    // built; a ref.name of another kind cannot.
     const json& ref = field(spec, "ref");
-    std::string pinned_ref, branch, tag, range;
+    std::string pinned_ref, branch, tag, range, commit = str(ref, "commit");
     for (const char* pinned : {"commit", "name", "semver", "tag"})
       if (pinned_ref.empty() && !str(ref, pinned).empty()) pinned_ref = std::string(pinned) + " '" + str(ref, pinned) + "'";
     std::string name_ref = str(ref, "name");
     if (pinned_ref.empty()) {
       branch = str(ref, "branch", "master");
-    } else if (str(ref, "commit").empty()) {
+    } else if (commit.empty()) {
       if (name_ref.starts_with("refs/heads/")) branch = name_ref.substr(11);
       else if (name_ref.starts_with("refs/tags/")) tag = name_ref.substr(10);
       else if (name_ref.empty() && !str(ref, "semver").empty()) range = str(ref, "semver");
@@ -234,7 +234,7 @@ class Builder::Run {
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, url)) continue;
-      if (fetched_at(o.repository, branch, tag, range)) {
+      if (fetched_at(o.repository, branch, tag, range, commit)) {
         if (o.tree == nullptr) return what + " (" + url + ") could not be fetched: " + o.problem;
         if (other != nullptr) *other = &o;
         return "";
@@ -244,17 +244,19 @@ class Builder::Run {
     std::string at = !branch.empty() ? "branch '" + branch + "'"
                      : !tag.empty()  ? "tag '" + tag + "'"
                      : !range.empty() ? "semver '" + range + "'"
+                     : !commit.empty() ? "commit '" + commit + "'"
                                       : pinned_ref;
-    if (branch.empty() && tag.empty() && range.empty())
-      return what + " (" + url + ") is pinned to " + at + ": gitgate fetches branches, tags and semver ranges "
-             "only, so what it builds is not declared here (pin a tag, and list the repository at it in "
-             "spec.source.repositories)";
+    if (branch.empty() && tag.empty() && range.empty() && commit.empty())
+      return what + " (" + url + ") is pinned to " + at + ": gitgate fetches branches, tags, semver ranges and "
+             "commits only, so what it builds is not declared here (name a branch, a tag or a commit, and list the "
+             "repository at it in spec.source.repositories)";
     if (!listed.empty())
       return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at " + listed + " only";
     if (self)
       return what + " is the policy's repository at " + at + ", and gitgate builds only the policy's branch '" +
              options_.spec.branch + "' (list the repository at that " +
-             (!range.empty() ? "semver range" : tag.empty() ? "branch" : "tag") + " in spec.source.repositories)";
+             (!commit.empty() ? "commit" : !range.empty() ? "semver range" : tag.empty() ? "branch" : "tag") +
+             " in spec.source.repositories)";
     return what + " (" + url + ") is another repository: list it in spec.source.repositories (with its "
            "branch or tag and credentials) for gitgate to fetch and build it (if it is the same repository under "
            "another URL, add that URL to spec.source.knownAs)";

@@ -178,14 +178,14 @@ TEST(OtherRepositories, ArgoApplicationsOfAListedRepositoryOrBranchAreBuiltFromI
   EXPECT_NE(s->find({"apps", "Deployment", "each", "web"}).object, nullptr) << reported;
   EXPECT_TRUE(unbuilt(*s, "canary"));
   EXPECT_NE(reported.find("targetRevision 'canary' of " + fleet.file_url() +
-                          " is not a branch or tag spec.source.repositories lists (branch staging)"),
+                          " is not a branch, tag or commit spec.source.repositories lists (branch staging)"),
             std::string::npos)
       << reported;
 }
 
 // A shared repository pinned to a release tag (Flux `ref.tag` or `ref.name: refs/tags/…`, Argo CD
 // `targetRevision: v1.0.0`): the listed tag is fetched, an annotated one peeled to its commit, and built as it
-// was tagged while the branch moves on. A semver range or a commit is not one ref: reported.
+// was tagged while the branch moves on. A branch or a semver range is not the tag: reported.
 TEST(OtherRepositories, ARepositoryListedAtATagIsBuiltAtTheTaggedCommit) {
   WorkRepo fleet, apps;
   apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 1));
@@ -324,6 +324,88 @@ TEST(OtherRepositories, ARepositoryListedAtASemverRangeIsBuiltAtTheHighestTagItA
       << problems(*none);
 }
 
+// A repository pinned to a commit (Flux `ref.commit`, Argo CD `targetRevision: <sha>`, abbreviated or not):
+// the listed commit is fetched with the branch or tag whose tip it is, or else with every branch and tag, and
+// built as it was then. Once the cache holds it no fetch is needed: the remote may be gone. A commit that no
+// branch or tag reaches is reported as such.
+TEST(OtherRepositories, ARepositoryListedAtACommitIsBuiltAtThatCommit) {
+  WorkRepo fleet, apps;
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 1));
+  std::string old_commit = apps.commit("an old release");
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 5));
+  apps.commit("work since");
+  apps.push();
+  apps.git({"checkout", "-q", "-b", "feature"});
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 7));
+  std::string feature_tip = apps.commit("a feature");
+  apps.git({"push", "-q", "origin", "feature"});
+  apps.write("deploy/web.yaml", gitstate::testing::deployment("web", 9));
+  std::string never_pushed = apps.commit("never pushed");
+  apps.git({"checkout", "-q", "main"});
+
+  auto pinned = [&](const std::string& name, const std::string& commit) {
+    return "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + apps.file_url() +
+           "\n  ref:\n    branch: main\n    commit: " + commit +
+           "\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n"
+           "  targetNamespace: " + name + "\n  sourceRef:\n    kind: GitRepository\n    name: " + name + "\n---\n";
+  };
+  fleet.write("clusters/prod/sources.yaml",
+              pinned("old", old_commit) + pinned("feature", feature_tip) + pinned("unlisted", never_pushed));
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + apps.file_url() +
+                  "\n    targetRevision: " + old_commit.substr(0, 10) + "\n    path: deploy\n  destination:\n"
+                  "    server: https://kubernetes.default.svc\n    namespace: argo\n");
+  fleet.commit("sources");
+  fleet.push();
+  std::string head = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                     "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " + apps.file_url() +
+                     "\n        commit: " + old_commit + "\n      - url: " + apps.file_url() + "\n        commit: " +
+                     feature_tip + "\n";
+  std::string flux_policy = head + "    flux:\n      path: clusters/prod\n" + tools();
+  TempDir cache;
+  auto check = [&](const Snapshot& s, const std::string& ns, const std::string& commit, int replicas) {
+    const DeclaredObject* web = s.find({"apps", "Deployment", ns, "web"}).object;
+    ASSERT_NE(web, nullptr) << ns << ": " << problems(s);
+    EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], replicas) << ns;
+    ASSERT_NE(web->last_change(), nullptr);
+    EXPECT_EQ(web->last_change()->id, commit) << ns;
+    std::string chain;
+    for (const auto& link : web->built_by()->chain) chain += link.what + "\n";
+    EXPECT_NE(chain.find(apps.file_url() + " commit " + commit.substr(0, 12) + " @ " + commit.substr(0, 7)),
+              std::string::npos)
+        << chain;
+    // The URL is listed at two commits: each file names the one it was read at.
+    EXPECT_EQ(web->file(), apps.file_url() + "@" + commit.substr(0, 12) + "//deploy/web.yaml");
+  };
+  auto flux = sync(flux_policy, cache.path().string());
+  check(*flux, "old", old_commit, 1);
+  check(*flux, "feature", feature_tip, 7);
+  EXPECT_TRUE(unbuilt(*flux, "unlisted"));
+  EXPECT_NE(problems(*flux).find("is at commit '" + never_pushed + "', and spec.source.repositories lists it at commit "),
+            std::string::npos)
+      << problems(*flux);
+  auto argo = sync(head + "    argocd:\n      path: argocd\n" + tools(), cache.path().string());
+  check(*argo, "argo", old_commit, 1);
+
+  // The remote gone: what the cache holds still builds.
+  std::filesystem::rename(apps.remote_path(), apps.remote_path() + ".away");
+  auto offline = sync(flux_policy, cache.path().string());
+  check(*offline, "old", old_commit, 1);
+  EXPECT_EQ(problems(*offline).find("could not be fetched"), std::string::npos) << problems(*offline);
+  std::filesystem::rename(apps.remote_path() + ".away", apps.remote_path());
+
+  auto unreachable = sync(head + "      - url: " + apps.file_url() + "\n        commit: " + never_pushed +
+                              "\n    flux:\n      path: clusters/prod\n" + tools(),
+                          cache.path().string());
+  EXPECT_NE(problems(*unreachable).find("commit " + never_pushed + " is not reachable from any branch or tag of " +
+                                        apps.file_url()),
+            std::string::npos)
+      << problems(*unreachable);
+}
+
 TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
   auto load = [](const std::string& source) {
     return policies::load_policies_from_text(
@@ -363,6 +445,16 @@ TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgo
   std::string both_errors = bad_range.errors[0].to_string() + "\n" + bad_range.errors[1].to_string();
   EXPECT_NE(both_errors.find("semver constraint '>>1': '>>1' is not a comparator"), std::string::npos) << both_errors;
   EXPECT_NE(both_errors.find("a branch, a tag or a semver range, one of them"), std::string::npos) << both_errors;
+
+  auto at_commit = listing("        commit: 0123456789ABCDEF0123456789abcdef01234567\n");
+  ASSERT_TRUE(at_commit.ok()) << at_commit.errors[0].to_string();
+  EXPECT_EQ(at_commit.set.policies[0].source.repositories[0].ref(), "commit:0123456789abcdef0123456789abcdef01234567");
+  auto short_commit = listing("        commit: 0123456\n        tag: v1\n");
+  ASSERT_EQ(short_commit.errors.size(), 2u);
+  std::string commit_errors = short_commit.errors[0].to_string() + "\n" + short_commit.errors[1].to_string();
+  EXPECT_NE(commit_errors.find("commit '0123456' is not a commit id: 40 hexadecimal digits"), std::string::npos)
+      << commit_errors;
+  EXPECT_NE(commit_errors.find("a semver range or a commit, one of them"), std::string::npos) << commit_errors;
 
   auto plain = load("    repositories:\n      - url: https://git.example.com/apps.git\n");
   ASSERT_FALSE(plain.ok());
