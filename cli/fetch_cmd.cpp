@@ -16,10 +16,15 @@ void add_fetch_command(CLI::App& app, ExitCode& exit) {
   auto* range = cmd->add_option("--semver", request->semver, "fetch the highest tag this range allows")
                     ->excludes(branch)
                     ->excludes(tag);
-  cmd->add_option("--commit", request->commit, "fetch this commit (40 hex digits) from a branch or tag reaching it")
+  auto* commit = cmd->add_option("--commit", request->commit, "fetch this commit (40 hex digits) from a branch or tag reaching it")
+                     ->excludes(branch)
+                     ->excludes(tag)
+                     ->excludes(range);
+  cmd->add_option("--digest", request->digest, "oci:// only: pull the artifact with this manifest digest")
       ->excludes(branch)
       ->excludes(tag)
-      ->excludes(range);
+      ->excludes(range)
+      ->excludes(commit);
   cmd->add_option("--credentials", request->credentials, "credentials directory");
   cmd->callback([request, &exit] { exit.value = gitstate::run_fetch_child(*request); });
 }

@@ -44,23 +44,30 @@ struct ArgoSpec {
 };
 
 // Another Git repository the agent's objects build from (a Flux GitRepository, an Argo CD Application's
-// repoURL): fetched like the policy's own, into its own cache repository, at one branch or one tag.
+// repoURL): fetched like the policy's own, into its own cache repository, at one branch, tag, range or
+// commit. Or an OCI artifact (oci://, a Flux OCIRepository), at one tag, range or digest: its files are kept
+// in the same kind of cache repository, one commit per artifact digest.
 struct OtherRepository {
   std::string url;
   std::string branch = "main";  // what HEAD and an unset revision mean, and the only one fetched
   std::string tag;              // when set, this tag is fetched instead of the branch
   std::string semver;           // when set, the highest tag this range allows (Flux's ref.semver) instead
   std::string commit;           // when set, this commit (40 hex digits: Flux's ref.commit, an Argo CD SHA) instead
+  std::string digest;           // OCI only: when set, the artifact with this manifest digest ("sha256:<hex>")
   std::string credentials;      // directory, as SourceSpec::credentials
 
-  // What is fetched: "refs/heads/<branch>", "refs/tags/<tag>", "semver:<range>" or "commit:<id>".
+  bool oci() const { return url.starts_with("oci://"); }
+  // What is fetched: "refs/heads/<branch>", "refs/tags/<tag>", "semver:<range>", "commit:<id>" or
+  // "digest:sha256:<hex>".
   std::string ref() const {
+    if (!digest.empty()) return "digest:" + digest;
     if (!commit.empty()) return "commit:" + commit;
     return !semver.empty() ? "semver:" + semver : tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag;
   }
   // "branch main", "tag v1.2.0", "semver '>=1.0.0'" ("tag v1.4.2 (semver '>=1.0.0')" once a fetch has
   // resolved the range and `tag` holds what it resolved to): how messages name it.
   std::string describe() const {
+    if (!digest.empty()) return "digest " + digest.substr(0, 19);
     if (!commit.empty()) return "commit " + commit.substr(0, 12);
     if (!semver.empty()) return tag.empty() ? "semver '" + semver + "'" : "tag " + tag + " (semver '" + semver + "')";
     return tag.empty() ? "branch " + branch : "tag " + tag;

@@ -143,9 +143,10 @@ bool same_repository(const std::set<std::string>& self, const std::string& a, co
 }
 
 bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
-                const std::string& range, const std::string& commit) {
+                const std::string& range, const std::string& pin) {
+  if (!listed.digest.empty()) return pin == listed.digest;
   if (!listed.commit.empty()) {
-    std::string lower = commit;
+    std::string lower = pin;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return lower.size() >= 7 && listed.commit.starts_with(lower);
   }

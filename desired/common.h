@@ -85,11 +85,11 @@ std::string repository_identity(std::string url);
 std::set<std::string> repository_identities(const SourceSpec& spec);
 // Whether two URLs name one repository: the same identity, or both the policy's (`self`: url and knownAs).
 bool same_repository(const std::set<std::string>& self, const std::string& a, const std::string& b);
-// Whether one of spec.repositories is fetched at the ref a source names: its branch, tag, semver range or
-// commit ("" names none of that kind; a commit may be abbreviated to 7 digits or more). A listed range also
-// stands for the tag it last resolved to.
+// Whether one of spec.repositories is fetched at the ref a source names: its branch, tag, semver range, or
+// `pin`: a commit (abbreviated to 7 digits or more) or an artifact digest ("" names none of that kind). A
+// listed range also stands for the tag it last resolved to.
 bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
-                const std::string& range, const std::string& commit = "");
+                const std::string& range, const std::string& pin = "");
 // How a file is cited: a path of the policy's repository as it is, another repository's (`in`) as
 // "<url>//<path>", as kustomize names remote files ("<url>@<ref>//<path>" when its URL is listed twice).
 std::string cite(const OtherTree* in, const std::string& path);

@@ -38,6 +38,7 @@ struct OtherTree {
   gitgate::OtherRepository repository;
   const SourceTree* tree = nullptr;  // null when nothing has been fetched
   std::string commit;                // full id of the commit `tree` is
+  std::string digest;                // an OCI artifact's manifest digest ("" for Git)
   std::string problem;               // why it is missing or stale ("" when the last fetch succeeded)
   // What its files are cited as before "//<path>": the URL, or "<url>@<ref>" when the policy lists the same URL
   // at more than one ref (each file then names the one it was read at).

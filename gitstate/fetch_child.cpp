@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "core/semver.h"
 #include "gitstate/git.h"
 #include "gitstate/known_hosts.h"
+#include "gitstate/oci_pull.h"
 #include "gitstate/remote_url.h"
 
 namespace gitgate::gitstate {
@@ -245,6 +248,7 @@ class Fetcher {
   explicit Fetcher(const FetchRequest& request) : request_(request) {}
 
   int run() {
+    if (request_.url.starts_with("oci://")) return run_oci();
     auto url = parse_remote_url(request_.url);
     if (!url) return report(kFetchUsage, url.error());
     ctx_.url = *url;
@@ -397,6 +401,145 @@ class Fetcher {
   }
 
  private:
+  // An OCI artifact (a Flux OCIRepository): pulled, unpacked and committed into the cache repository as one
+  // parentless commit of its files, so that everything that reads other repositories reads it the same way.
+  // The commit is a function of the artifact: its author is the artifact's source annotation, its time the
+  // artifact's creation, its message the reference and digest; the same digest is never downloaded twice.
+  int run_oci() {
+    ctx_.raw_url = request_.url;
+    ctx_.credentials_dir = request_.credentials;
+    int refs_named = !request_.tag.empty() + !request_.semver.empty() + !request_.digest.empty();
+    if (request_.git_dir.empty() || refs_named != 1 || !request_.branch.empty() || !request_.commit.empty())
+      return report(kFetchUsage, "__fetch of an oci:// artifact needs --git-dir and one of --tag, --semver and --digest");
+    auto reference = oci::parse_reference(request_.url);
+    if (!reference) return report(kFetchUsage, reference.error());
+    ctx_.url.redacted = request_.url;
+    auto credentials = Credentials::load(request_.credentials);
+    if (!credentials) return report(kFetchFailed, credentials.error());
+    ctx_.credentials = std::move(*credentials);
+    ensure_libgit2();
+    fs::path git_dir(request_.git_dir);
+    std::error_code ec;
+    fs::create_directories(git_dir, ec);
+    if (ec) return report(kFetchFailed, "cannot create " + git_dir.string() + ": " + ec.message());
+    FetchLock lock(git_dir);
+    if (!lock.acquire()) return report(kFetchFailed, "cannot lock " + git_dir.string());
+    remove_stale_locks(git_dir);
+    git_repository* raw_repo = nullptr;
+    if (git_repository_open_bare(&raw_repo, git_dir.c_str()) != 0 &&
+        git_repository_init(&raw_repo, git_dir.c_str(), 1) != 0)
+      return report(kFetchFailed,
+                    "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
+    RepositoryPtr repo(raw_repo);
+
+    oci::PullRequest pull;
+    pull.tag = request_.tag;
+    pull.semver = request_.semver;
+    pull.digest = request_.digest;
+    pull.credentials = {ctx_.credentials.username, ctx_.credentials.password, ctx_.credentials.token,
+                        ctx_.credentials.ca};
+    git_oid held;
+    bool holds = git_reference_name_to_id(&held, repo.get(), kFetchedRef) == 0;
+    if (holds) pull.known_digest = read_small(git_dir / kArtifactDigestFile);
+    auto pulled = oci::pull(*reference, pull);
+    if (!pulled) return report(kFetchFailed, pulled.error());
+    if (!(pulled->unchanged && holds)) {
+      auto committed = commit_artifact(repo.get(), *pulled);
+      if (!committed) return report(kFetchFailed, committed.error());
+      held = *committed;
+      git_reference* raw_ref = nullptr;
+      if (int rc = git_reference_create(&raw_ref, repo.get(), kFetchedRef, &held, 1, "gitgate fetch: artifact"); rc != 0)
+        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(rc));
+      git_reference_free(raw_ref);
+    }
+    if (!write_small(git_dir, kArtifactDigestFile, pulled->digest) ||
+        (!request_.semver.empty() && !pulled->tag.empty() && !write_small(git_dir, kResolvedTagFile, pulled->tag)))
+      return report(kFetchFailed, "cannot write into " + git_dir.string());
+    return fetched_ok(held);
+  }
+
+  static std::string read_small(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string line;
+    std::getline(in, line);
+    return line.size() <= 255 ? line : "";
+  }
+
+  // Replaces git_dir/name atomically.
+  static bool write_small(const fs::path& git_dir, const char* name, const std::string& content) {
+    fs::path temp = git_dir / (std::string(name) + ".tmp");
+    {
+      std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+      out << content;
+      if (!out) return false;
+    }
+    std::error_code ec;
+    fs::rename(temp, git_dir / name, ec);
+    return !ec;
+  }
+
+  Result<git_oid> commit_artifact(git_repository* repo, const oci::Pulled& pulled) {
+    git_index* raw_index = nullptr;
+    if (git_index_new(&raw_index) != 0) return Error{"cannot create an index: " + git_error_text(-1)};
+    std::unique_ptr<git_index, decltype(&git_index_free)> index(raw_index, git_index_free);
+    for (const auto& file : pulled.files) {
+      git_index_entry entry{};
+      entry.mode = file.executable ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+      entry.path = file.path.c_str();
+      entry.file_size = static_cast<uint32_t>(file.content.size());
+      if (int rc = git_blob_create_from_buffer(&entry.id, repo, file.content.data(), file.content.size()); rc != 0)
+        return Error{"cannot store " + file.path + " of the artifact: " + git_error_text(rc)};
+      if (int rc = git_index_add(index.get(), &entry); rc != 0)
+        return Error{"cannot store " + file.path + " of the artifact: " + git_error_text(rc)};
+    }
+    git_oid tree_id;
+    if (int rc = git_index_write_tree_to(&tree_id, index.get(), repo); rc != 0)
+      return Error{"cannot store the artifact's tree: " + git_error_text(rc)};
+    git_tree* raw_tree = nullptr;
+    if (int rc = git_tree_lookup(&raw_tree, repo, &tree_id); rc != 0) return Error{git_error_text(rc)};
+    std::unique_ptr<git_tree, decltype(&git_tree_free)> tree(raw_tree, git_tree_free);
+    auto annotation = [&](const char* key) {
+      auto it = pulled.annotations.find(key);
+      return it == pulled.annotations.end() ? std::string() : it->second;
+    };
+    std::string source = annotation("org.opencontainers.image.source");
+    std::string revision = annotation("org.opencontainers.image.revision");
+    // The author is what the artifact says it was built from: its source, and the revision there ("main@sha1:…",
+    // as `flux push artifact` writes it) in the e-mail's place.
+    std::string who = source.empty() ? request_.url : source, what = revision.empty() ? pulled.digest : revision;
+    for (std::string* text : {&who, &what})
+      for (char& c : *text)
+        if (c == '<' || c == '>' || c == '\n' || c == '\r') c = ' ';
+    git_signature* raw_signature = nullptr;
+    if (int rc = git_signature_new(&raw_signature, who.c_str(), what.c_str(), artifact_time(annotation("org.opencontainers.image.created")), 0);
+        rc != 0)
+      return Error{"cannot sign the artifact's commit: " + git_error_text(rc)};
+    std::unique_ptr<git_signature, decltype(&git_signature_free)> signature(raw_signature, git_signature_free);
+    std::string message = request_.url + (pulled.tag.empty() ? "" : ":" + pulled.tag) + "@" + pulled.digest + "\n";
+    if (!source.empty() || !revision.empty()) message += "\nsource: " + source + "\nrevision: " + revision + "\n";
+    git_oid commit_id;
+    if (int rc = git_commit_create(&commit_id, repo, nullptr, signature.get(), signature.get(), "UTF-8",
+                                   message.c_str(), tree.get(), 0, nullptr);
+        rc != 0)
+      return Error{"cannot store the artifact's commit: " + git_error_text(rc)};
+    return commit_id;
+  }
+
+  // RFC 3339 "2024-05-01T10:20:30Z" (fractions and offsets as Go writes them) as seconds since the epoch; 0 when
+  // absent or unreadable.
+  static git_time_t artifact_time(const std::string& text) {
+    std::tm tm{};
+    const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == nullptr) return 0;
+    git_time_t at = timegm(&tm);
+    while (*end == '.' || (*end >= '0' && *end <= '9')) ++end;
+    if ((*end == '+' || *end == '-') && std::strlen(end) == 6) {
+      int offset = ((end[1] - '0') * 10 + (end[2] - '0')) * 3600 + ((end[4] - '0') * 10 + (end[5] - '0')) * 60;
+      at += *end == '+' ? -offset : offset;
+    }
+    return at > 0 ? at : 0;
+  }
+
   int fetched_ok(const git_oid& id) {
     std::printf("%s\n", oid_hex(id).c_str());
     return kFetchOk;
@@ -484,7 +627,9 @@ class Fetcher {
 
 std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
   std::vector<std::string> argv{program, "__fetch", "--git-dir", request.git_dir, "--url", request.url};
-  if (!request.commit.empty()) {
+  if (!request.digest.empty()) {
+    argv.insert(argv.end(), {"--digest", request.digest});
+  } else if (!request.commit.empty()) {
     argv.insert(argv.end(), {"--commit", request.commit});
   } else {
     argv.push_back(!request.semver.empty() ? "--semver" : request.tag.empty() ? "--branch" : "--tag");

@@ -3,7 +3,9 @@
 //
 // The child opens (or creates) the bare cache repository, fetches refs/heads/<branch> (or refs/tags/<tag>,
 // peeled to its commit; or the highest tag a semver range allows; or a commit that a branch or tag reaches) into
-// the private ref refs/gitgate/head, and prints the fetched commit id. Credentials are read by the child itself from the
+// the private ref refs/gitgate/head, and prints the fetched commit id. An oci:// URL is an OCI artifact (a Flux
+// OCIRepository) at a tag, semver range or digest: its files become one commit in the same private ref.
+// Credentials are read by the child itself from the
 // credentials directory, never passed in argv or the environment:
 //   token                  HTTPS: sent as the password, user "x-access-token" (or the `username` file)
 //   username + password    HTTPS basic authentication
@@ -25,7 +27,11 @@ struct FetchRequest {
   std::string tag;          // when set, this tag is fetched instead of the branch
   std::string semver;       // when set, the highest tag this range allows is fetched (its name: kResolvedTagFile)
   std::string commit;       // when set, this commit (40 hex digits), from whichever branch or tag reaches it
+  std::string digest;       // oci:// only: when set, the artifact with this manifest digest
 };
+
+// The file in the cache repository of an oci:// artifact that names the manifest digest its commit holds.
+inline constexpr const char* kArtifactDigestFile = "gitgate-artifact-digest";
 
 // The file in the cache repository that names the tag a --semver fetch resolved to.
 inline constexpr const char* kResolvedTagFile = "gitgate-resolved-tag";

@@ -428,7 +428,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   std::string cache_dir_of_others = fs::path(git_dir_).parent_path().string();
   for (size_t i = 0; i < spec_.repositories.size(); ++i) {
     const auto& repository = spec_.repositories[i];
-    desired::OtherTree other{repository, nullptr, "", "", ""};
+    desired::OtherTree other{repository, nullptr, "", "", "", ""};
     auto error = other_errors_.find(repository.url + "\n" + repository.ref());
     std::string fetch_error = error == other_errors_.end() ? "not fetched yet" : error->second;
     std::string dir = cache_repository(cache_dir_of_others, repository);
@@ -456,10 +456,19 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
           opened[i].view = std::make_unique<GitTree>(raw_repo, raw_tree, limits);
           other.tree = opened[i].view.get();
           other.commit = oid_hex(id);
+          if (repository.oci()) {
+            std::ifstream digest(fs::path(dir) / kArtifactDigestFile, std::ios::binary);
+            std::getline(digest, other.digest);
+            if (other.digest.size() > 71) other.digest.clear();
+          }
           // Signed commits are required of every repository the agent builds from, or a push there would
           // change what is declared without one.
           auto info = commits_.get(raw_repo, id);
-          if (spec_.require_signed_commits && (!info || info->signature != SignatureStatus::Verified)) {
+          if (spec_.require_signed_commits && repository.oci()) {
+            other.tree = nullptr;
+            fetch_error = "the policy requires signed commits, and gitgate does not verify OCI artifact signatures "
+                          "(cosign, notation)";
+          } else if (spec_.require_signed_commits && (!info || info->signature != SignatureStatus::Verified)) {
             other.tree = nullptr;
             fetch_error = "its commit " + short_id(other.commit) + " is " +
                           (info ? std::string(to_string(info->signature)) : std::string("unreadable")) +
@@ -469,8 +478,10 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
       }
     }
     auto redacted = parse_remote_url(repository.url);
-    std::string name = (redacted ? redacted->redacted : std::string("another repository")) + " " +
-                       repository.describe();
+    std::string name = (repository.oci() ? repository.url
+                        : redacted       ? redacted->redacted
+                                         : std::string("another repository")) +
+                       " " + repository.describe();
     if (other.tree == nullptr) {
       other.problem = fetch_error.empty() ? "its cache holds no commit" : fetch_error;
       // Reported even when nothing builds from it yet: a listed tag or branch that does not exist is a

@@ -62,13 +62,13 @@ FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, in
 }
 
 FetchRequest main_request(const SourceOptions& options, const std::string& git_dir) {
-  return {git_dir, options.spec.url, options.spec.branch, options.spec.credentials, "", "", ""};
+  return {git_dir, options.spec.url, options.spec.branch, options.spec.credentials, "", "", "", ""};
 }
 
 FetchRequest other_request(const SourceOptions& options, const OtherRepository& other) {
   FetchRequest request{cache_repository(options.cache_dir, other), other.url, other.branch, other.credentials,
-                       other.tag, other.semver, other.commit};
-  if (!other.tag.empty() || !other.semver.empty() || !other.commit.empty()) request.branch.clear();
+                       other.tag, other.semver, other.commit, other.digest};
+  if (other.oci() || !other.tag.empty() || !other.semver.empty() || !other.commit.empty()) request.branch.clear();
   return request;
 }
 
@@ -108,7 +108,7 @@ std::string cache_repository(const std::string& cache_dir, const SourceSpec& spe
 std::string cache_repository(const std::string& cache_dir, const OtherRepository& other) {
   SourceSpec at;
   at.url = other.url;
-  at.branch = other.tag.empty() && other.semver.empty() && other.commit.empty() ? other.branch : other.ref();  // a branch's is a source's
+  at.branch = !other.oci() && other.tag.empty() && other.semver.empty() && other.commit.empty() ? other.branch : other.ref();  // a branch's is a source's
   return cache_repository(cache_dir, at);
 }
 

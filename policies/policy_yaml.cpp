@@ -66,7 +66,7 @@ constexpr std::array<std::string_view, 24> kSourceFields{"url",
                                                          "helmCommand",
                                                          "kubeVersion",
                                                          "apiVersions"};
-constexpr std::array<std::string_view, 6> kRepositoryFields{"url", "branch", "tag", "semver", "commit", "credentials"};
+constexpr std::array<std::string_view, 7> kRepositoryFields{"url", "branch", "tag", "semver", "commit", "digest", "credentials"};
 constexpr size_t kMaxRepositories = 32;
 constexpr std::array<std::string_view, 3> kScopeFields{"namespaces", "clusterScoped", "kinds"};
 constexpr std::array<std::string_view, 2> kNamespaceFields{"include", "exclude"};
@@ -643,15 +643,27 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
     if (auto text = checked(*branch, syntax::check_branch)) out.branch = std::move(*text);
   }
   if (const Entry* repositories = f->get("repositories")) {
-    if (auto items = list(*repositories, "a list of repositories (url, branch, tag, semver or commit, credentials)")) {
+    if (auto items = list(*repositories, "a list of repositories (url, branch, tag, semver, commit or digest, credentials)")) {
       if (items->size() > kMaxRepositories)
         error(repositories->mark(), repositories->path + ": more than " + std::to_string(kMaxRepositories) +
                                         " repositories");
       for (const Entry& item : *items) {
-        auto r = map(item, kRepositoryFields, "a map with url, branch, tag, semver or commit, and credentials");
+        auto r = map(item, kRepositoryFields, "a map with url, branch, tag, semver, commit or digest, and credentials");
         if (!r) continue;
         OtherRepository other;
-        std::string other_scheme = git_url(*r, item, other.url);
+        std::string other_scheme;
+        if (const Entry* url = r->get("url"); url != nullptr && url->value.IsScalar() &&
+                                              url->value.Scalar().starts_with("oci://")) {
+          if (auto text = checked(*url, syntax::check_oci_url)) other.url = std::move(*text);
+          other_scheme = "oci";
+          for (const char* git_only : {"branch", "commit"})
+            if (const Entry* field = r->get(git_only))
+              error(field->key_mark, field->path + ": an OCI artifact has no " + git_only + "; use tag, semver or digest");
+        } else {
+          other_scheme = git_url(*r, item, other.url);
+          if (const Entry* digest = r->get("digest"))
+            error(digest->key_mark, digest->path + ": only an oci:// artifact has a digest; a Git repository takes commit");
+        }
         const Entry* branch = r->get("branch");
         if (branch) {
           if (auto text = checked(*branch, syntax::check_branch)) other.branch = std::move(*text);
@@ -683,6 +695,14 @@ void Decoder::source(const Entry& e, SourceSpec& out) {
             error(commit->key_mark, commit->path + ": a repository is fetched at a branch, a tag, a semver range or "
                                                    "a commit, one of them; list it again to build from another");
         }
+        if (const Entry* digest = r->get("digest")) {
+          if (auto text = checked(*digest, syntax::check_digest)) other.digest = std::move(*text);
+          if (tag || r->get("semver"))
+            error(digest->key_mark, digest->path + ": an artifact is fetched at a tag, a semver range or a digest, "
+                                                   "one of them; list it again to build from another");
+        }
+        // Flux's OCIRepository default: the tag "latest".
+        if (other.oci() && other.tag.empty() && other.semver.empty() && other.digest.empty()) other.tag = "latest";
         if (const Entry* credentials = r->get("credentials")) {
           if (auto text = checked(*credentials, syntax::check_file_path)) other.credentials = std::move(*text);
           if (other_scheme == "http")

@@ -344,6 +344,34 @@ Result<GitUrl> check_git_url(std::string_view text) {
   return url;
 }
 
+Status check_oci_url(std::string_view text) {
+  if (text.size() > kMaxStringLength) return fail("URL is longer than 4096 characters");
+  if (!text.starts_with("oci://")) return fail("URL " + quote(text) + " is not an oci:// URL");
+  std::string_view rest = text.substr(6);
+  size_t slash = rest.find('/');
+  std::string_view host = rest.substr(0, slash);
+  if (host.empty() || slash == std::string_view::npos || slash + 1 == rest.size())
+    return fail("URL " + quote(text) + " needs a host and a repository: oci://registry.example.com/org/app");
+  if (host.find('@') != std::string_view::npos)
+    return fail("URL embeds credentials (oci://***@...): put them in the credentials directory");
+  for (char c : rest.substr(slash + 1)) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '/';
+    if (!allowed)
+      return fail("URL " + quote(text) + ": an OCI repository is lower-case letters, digits and . _ - / (a tag or "
+                  "digest goes in tag, semver or digest)");
+  }
+  for (char c : host)
+    if (is_control_or_space(c) || c == '?' || c == '#') return fail("URL " + quote(text) + " has an invalid host");
+  return Status::Ok();
+}
+
+Status check_digest(std::string_view text) {
+  if (text.size() != 71 || !text.starts_with("sha256:") ||
+      !std::all_of(text.begin() + 7, text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))
+    return fail("digest " + quote(text) + " is not sha256: and 64 lower-case hexadecimal digits");
+  return Status::Ok();
+}
+
 Result<uint64_t> parse_byte_size(std::string_view text) {
   auto bad = [&] {
     return fail("invalid size " + quote(text) + " (use bytes, or a quantity like 512Ki, 1Mi, 10M)");

@@ -46,6 +46,10 @@ struct GitUrl {
 };
 // Rejects credentials in the URL (never echoing them), scp-like "git@host:path" and unknown schemes.
 Result<GitUrl> check_git_url(std::string_view text);
+// oci://host[:port]/repository (a Flux OCIRepository's url): a host, a lower-case repository path, no
+// credentials, tag, digest, query or fragment.
+Status check_oci_url(std::string_view text);
+Status check_digest(std::string_view text);  // "sha256:" and 64 lower-case hexadecimal digits
 
 // Bytes as an integer ("1048576") or a Kubernetes binary/decimal quantity ("512Ki", "1Mi", "10M").
 Result<uint64_t> parse_byte_size(std::string_view text);

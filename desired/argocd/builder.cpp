@@ -488,7 +488,7 @@ class Builder::Run {
       // A revision of 7 to 40 hexadecimal digits may be a commit id, as the repo-server tries it.
       bool hex = revision.size() >= 7 && revision.size() <= 40 && !only_tag && !only_branch &&
                  std::all_of(revision.begin(), revision.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-      if (fetched_at(o.repository, as_branch, as_tag, as_tag, hex ? revision : "")) {
+      if (fetched_at(o.repository, as_branch, as_tag, as_tag, hex || revision.starts_with("sha256:") ? revision : "")) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
         return Status::Ok();
@@ -625,7 +625,7 @@ class Builder::Run {
     const SourceTree& tree = source_tree();
     if (other != nullptr) {
       build->chain.push_back({"repository " + other->repository.url + " " + other->repository.describe() +
-                                  " @ " + other->commit.substr(0, 7),
+                                  (other->repository.oci() ? " " + other->digest : " @ " + other->commit.substr(0, 7)),
                               "", 0, nullptr});
       fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
     }

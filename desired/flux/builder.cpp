@@ -199,10 +199,45 @@ class Builder::Run {
     std::string kind = str(ref, "kind", "GitRepository");
     std::string name = str(ref, "name");
     std::string ns = str(ref, "namespace", k.ns);
+    if (kind == "OCIRepository") return foreign_oci(ns, name, other);
     if (kind != "GitRepository")
       return "its source " + kind + " " + ns + "/" + name + " is not the policy's repository, and gitgate follows "
              "only that one yet";
     return foreign_git(ns, name, other);
+  }
+
+  // Why the OCIRepository ns/name cannot be built from ("" when it can: `other` is then the listed artifact).
+  std::string foreign_oci(const std::string& ns, const std::string& name, const OtherTree** other) const {
+    const Built* repo = find(kSourceGroup, "OCIRepository", ns, name);
+    std::string what = "its source OCIRepository " + ns + "/" + name;
+    if (repo == nullptr) return what + " is not declared in the repository";
+    const json& spec = field(repo->object, "spec");
+    std::string url = str(spec, "url");
+    while (url.ends_with("/")) url.pop_back();
+    const json& selector = field(spec, "layerSelector");
+    if (str(selector, "operation", "extract") != "extract")
+      return what + " copies its layer (layerSelector.operation: " + str(selector, "operation") +
+             "), which a Kustomization cannot build";
+    // source-controller follows ref.digest, else ref.semver, else ref.tag, else the tag "latest".
+    const json& ref = field(spec, "ref");
+    std::string digest = str(ref, "digest"), range = digest.empty() ? str(ref, "semver") : "";
+    std::string tag = digest.empty() && range.empty() ? str(ref, "tag", "latest") : "";
+    std::string listed;
+    for (const auto& o : others_) {
+      if (!o.repository.oci() || o.repository.url != url) continue;
+      if (fetched_at(o.repository, "", tag, range, digest)) {
+        if (o.tree == nullptr) return what + " (" + url + ") could not be pulled: " + o.problem;
+        if (other != nullptr) *other = &o;
+        return "";
+      }
+      listed += (listed.empty() ? "" : ", ") + o.repository.describe();
+    }
+    std::string at = !digest.empty() ? "digest " + digest : !range.empty() ? "semver '" + range + "'" : "tag '" + tag + "'";
+    if (!listed.empty())
+      return what + " (" + url + ") is at " + at + ", and spec.source.repositories lists it at " + listed + " only";
+    return what + " (" + url + ") is an OCI artifact: list it in spec.source.repositories (url " + url + " with its " +
+           (!digest.empty() ? "digest" : !range.empty() ? "semver range" : "tag") +
+           ", and credentials) for gitgate to pull and build it";
   }
 
   // Why the GitRepository ns/name is not the policy's repository at the policy's branch ("" when it is).
@@ -432,9 +467,11 @@ class Builder::Run {
       if (other != nullptr) {
         tree = other->tree;
         repository = other;
-        build->chain.push_back({"GitRepository " + str(source_ref, "namespace", owner.ns) + "/" +
-                                    str(source_ref, "name") + " (" + other->repository.url + " " +
-                                    other->repository.describe() + " @ " + other->commit.substr(0, 7) + ")",
+        build->chain.push_back({str(source_ref, "kind", "GitRepository") + " " +
+                                    str(source_ref, "namespace", owner.ns) + "/" + str(source_ref, "name") + " (" +
+                                    other->repository.url + " " + other->repository.describe() +
+                                    (other->repository.oci() ? " " + other->digest : " @ " + other->commit.substr(0, 7)) +
+                                    ")",
                                 "", 0, nullptr});
         fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
       }

@@ -44,6 +44,12 @@ class OciRegistry {
   // manifest's digest ("sha256:<hex>").
   std::string push(const std::string& chart, const std::string& version);
   std::string url() const { return "oci://127.0.0.1:" + std::to_string(port_) + "/charts"; }
+  // Pushes what `flux push artifact` pushes: the files below `directory` as one tar+gzip layer
+  // (application/vnd.cncf.flux.content.v1.tar+gzip) with a Flux config, at oci://127.0.0.1:port/<name>:<tag>,
+  // annotated with its source and revision. Returns the manifest's digest ("sha256:<hex>").
+  std::string push_artifact(const std::string& name, const std::string& tag, const std::string& directory,
+                            const std::string& source, const std::string& revision);
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
   TempDir dir_;

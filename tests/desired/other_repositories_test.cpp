@@ -3,11 +3,15 @@
 // file as "<url>//<path>" at the commit it was read at. What is not listed, pinned to another ref, or cannot
 // be fetched is reported, and what it owns is declared with unknown values.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "gitstate/source.h"
 #include "policies/loader.h"
 #include "tests/desired/build_helpers.h"
+#include "tests/desired/chart_servers.h"
 #include "tests/gitstate/git_helpers.h"
 
 namespace gitgate::desired {
@@ -406,6 +410,90 @@ TEST(OtherRepositories, ARepositoryListedAtACommitIsBuiltAtThatCommit) {
       << problems(*unreachable);
 }
 
+// A Kustomization whose source is a Flux OCIRepository (manifests pushed with `flux push artifact`): the listed
+// artifact is pulled from its registry at the ref source-controller would (digest, else semver, else tag,
+// else "latest"), unpacked, and built like a Git source; objects cite oci://…//<path>, the artifact's digest,
+// and its source annotation as author. The next pull of the same digest downloads nothing.
+TEST(OtherRepositories, AKustomizationOfAListedOciArtifactIsBuiltFromItsFiles) {
+  testing::OciRegistry registry;
+  TempDir content;
+  auto release = [&](const std::string& tag, int replicas) {
+    std::filesystem::create_directories(content.path() / tag / "deploy");
+    std::ofstream(content.path() / tag / "deploy" / "web.yaml") << gitstate::testing::deployment("web", replicas);
+    return registry.push_artifact("manifests/apps", tag, (content.path() / tag).string(),
+                                  "https://github.com/example/apps", "main@sha1:0123456789abcdef");
+  };
+  std::string first = release("v1.0.0", 1);
+  release("v1.1.0", 2);
+  release("v2.0.0", 3);
+  std::string url = "oci://" + registry.address() + "/manifests/apps";
+  WorkRepo fleet;
+  auto source = [&](const std::string& name, const std::string& ref) {
+    return "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 5m\n  insecure: true\n  url: " + url + "\n  ref:\n" + ref +
+           "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: " + name +
+           "\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n  targetNamespace: " +
+           name + "\n  sourceRef:\n    kind: OCIRepository\n    name: " + name + "\n---\n";
+  };
+  fleet.write("clusters/prod/apps.yaml", source("ranged", "    tag: v1.0.0\n    semver: '>=1.0.0 <2.0.0'\n") +
+                                             source("pinned", "    tag: v2.0.0\n    digest: " + first + "\n") +
+                                             source("unlisted", "    tag: v2.0.0\n"));
+  fleet.commit("OCI sources");
+  fleet.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " + url +
+                       "\n        semver: '>=1.0.0 <2.0.0'\n      - url: " + url + "\n        digest: " + first +
+                       "\n    flux:\n      path: clusters/prod\n" + tools();
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  std::string reported = problems(*s);
+  const DeclaredObject* ranged = s->find({"apps", "Deployment", "ranged", "web"}).object;
+  ASSERT_NE(ranged, nullptr) << reported;
+  EXPECT_EQ(json::parse(ranged->json())["spec"]["replicas"], 2) << "v1.1.0, the highest below 2.0.0";
+  EXPECT_EQ(ranged->file(), url + "@semver:>=1.0.0 <2.0.0//deploy/web.yaml");
+  ASSERT_NE(ranged->last_change(), nullptr);
+  EXPECT_EQ(ranged->last_change()->author_name, "https://github.com/example/apps");
+  std::string chain;
+  for (const auto& link : ranged->built_by()->chain) chain += link.what + "\n";
+  EXPECT_NE(chain.find("OCIRepository flux-system/ranged (" + url + " tag v1.1.0 (semver '>=1.0.0 <2.0.0') sha256:"),
+            std::string::npos)
+      << chain;
+  const DeclaredObject* pinned = s->find({"apps", "Deployment", "pinned", "web"}).object;
+  ASSERT_NE(pinned, nullptr) << reported;
+  EXPECT_EQ(json::parse(pinned->json())["spec"]["replicas"], 1) << "the digest wins over the tag";
+  EXPECT_TRUE(unbuilt(*s, "unlisted"));
+  EXPECT_NE(reported.find("is at tag 'v2.0.0', and spec.source.repositories lists it at "), std::string::npos)
+      << reported;
+
+  // Unchanged artifacts are not downloaded again; a new tag in range is the next pull's.
+  release("v1.2.0", 4);
+  auto again = sync(policy, cache.path().string());
+  ranged = again->find({"apps", "Deployment", "ranged", "web"}).object;
+  ASSERT_NE(ranged, nullptr) << problems(*again);
+  EXPECT_EQ(json::parse(ranged->json())["spec"]["replicas"], 4);
+
+  // Argo CD (3.1 and later) reads OCI artifacts as sources too: repoURL oci://…, targetRevision a digest.
+  fleet.write("argocd/web.yaml",
+              "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\n  namespace: argocd\n"
+              "spec:\n  project: default\n  source:\n    repoURL: " + url + "\n    targetRevision: " + first +
+                  "\n    path: deploy\n  destination:\n    server: https://kubernetes.default.svc\n    namespace: argo\n");
+  fleet.commit("argo");
+  fleet.push();
+  std::string argo_policy = policy;
+  argo_policy.replace(argo_policy.find("flux:\n      path: clusters/prod"), 31, "argocd:\n      path: argocd");
+  auto argo = sync(argo_policy, cache.path().string());
+  const DeclaredObject* argo_web = argo->find({"apps", "Deployment", "argo", "web"}).object;
+  ASSERT_NE(argo_web, nullptr) << problems(*argo);
+  EXPECT_EQ(json::parse(argo_web->json())["spec"]["replicas"], 1);
+
+  auto missing = sync("apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                      "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " + url +
+                          "\n        tag: v9.9.9\n    flux:\n      path: clusters/prod\n" + tools(),
+                      cache.path().string());
+  EXPECT_NE(problems(*missing).find(url + " tag v9.9.9 could not be fetched ("), std::string::npos)
+      << problems(*missing);
+}
+
 TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
   auto load = [](const std::string& source) {
     return policies::load_policies_from_text(
@@ -445,6 +533,21 @@ TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgo
   std::string both_errors = bad_range.errors[0].to_string() + "\n" + bad_range.errors[1].to_string();
   EXPECT_NE(both_errors.find("semver constraint '>>1': '>>1' is not a comparator"), std::string::npos) << both_errors;
   EXPECT_NE(both_errors.find("a branch, a tag or a semver range, one of them"), std::string::npos) << both_errors;
+
+  auto artifact = load("    repositories:\n      - url: oci://ghcr.io/example/manifests/apps\n"
+                       "    flux:\n      path: clusters/prod\n");
+  ASSERT_TRUE(artifact.ok()) << artifact.errors[0].to_string();
+  EXPECT_EQ(artifact.set.policies[0].source.repositories[0].ref(), "refs/tags/latest") << "Flux's default tag";
+  auto artifact_branch = load("    repositories:\n      - url: oci://ghcr.io/Example/apps\n        branch: main\n"
+                              "    flux:\n      path: clusters/prod\n");
+  ASSERT_EQ(artifact_branch.errors.size(), 2u);
+  std::string artifact_errors = artifact_branch.errors[0].to_string() + "\n" + artifact_branch.errors[1].to_string();
+  EXPECT_NE(artifact_errors.find("an OCI repository is lower-case"), std::string::npos) << artifact_errors;
+  EXPECT_NE(artifact_errors.find("an OCI artifact has no branch"), std::string::npos) << artifact_errors;
+  auto git_digest = listing("        digest: sha256:0123\n");
+  ASSERT_EQ(git_digest.errors.size(), 2u);
+  EXPECT_NE(git_digest.errors[0].to_string().find("only an oci:// artifact has a digest"), std::string::npos)
+      << git_digest.errors[0].to_string();
 
   auto at_commit = listing("        commit: 0123456789ABCDEF0123456789abcdef01234567\n");
   ASSERT_TRUE(at_commit.ok()) << at_commit.errors[0].to_string();

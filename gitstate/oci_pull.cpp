@@ -1,0 +1,1222 @@
+#include "gitstate/oci_pull.h"
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/semver.h"
+
+namespace gitgate::gitstate::oci {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using json = nlohmann::json;
+
+constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kMaxManifestBytes = size_t{4} << 20;  // the distribution spec's limit for a manifest
+constexpr size_t kMaxTagPageBytes = size_t{8} << 20;
+constexpr size_t kMaxTokenBytes = size_t{1} << 20;
+constexpr size_t kMaxErrorBodyBytes = 64 * 1024;  // an error or redirect body: only a snippet is shown
+constexpr int kMaxRedirects = 5;
+constexpr int kMaxTagPages = 100;
+constexpr size_t kMaxTags = 100000;
+constexpr size_t kMaxMetaEntryBytes = size_t{1} << 20;  // a pax header or a GNU long name
+constexpr size_t kSnippetBytes = 200;
+constexpr size_t kBlock = 512;
+
+constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+constexpr const char* kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+// ---- Small text helpers ----
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && lower(text.substr(0, prefix.size())) == prefix;
+}
+
+// `text` safe to show in one line of error: control characters replaced, cut at `limit`.
+std::string printable(std::string_view text, size_t limit = kSnippetBytes) {
+  std::string out;
+  for (char c : text.substr(0, limit)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (text.size() > limit) out += "…";
+  return out;
+}
+
+bool is_lower_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool is_digest(std::string_view text) {
+  return text.size() == 71 && text.starts_with("sha256:") && is_lower_hex(text.substr(7));
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// The distribution spec's tag grammar: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+bool is_tag(std::string_view text) {
+  if (text.empty() || text.size() > 128 || !(is_alnum(text[0]) || text[0] == '_')) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+// A header value we send: visible ASCII only, so nothing can split the request.
+bool is_header_safe(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string sha256_digest(std::string_view data) {
+  unsigned char hash[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), hash, &length, EVP_sha256(), nullptr) != 1) return "sha256:?";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[hash[i] >> 4];
+    out += kHex[hash[i] & 15];
+  }
+  return out;
+}
+
+std::string base64(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int length =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+  out.resize(length > 0 ? static_cast<size_t>(length) : 0);
+  return out;
+}
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : text) {
+    if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[static_cast<unsigned char>(c) >> 4];
+      out += kHex[static_cast<unsigned char>(c) & 15];
+    }
+  }
+  return out;
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// A DNS name or an IPv4 address: letters, digits, '-' and '.', no empty label.
+bool is_host_name(std::string_view host) {
+  if (host.empty() || host.size() > 253 || host.front() == '.' || host.back() == '.' ||
+      host.find("..") != std::string_view::npos)
+    return false;
+  return std::all_of(host.begin(), host.end(), [](char c) { return is_alnum(c) || c == '-' || c == '.'; });
+}
+
+std::optional<int> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  int port = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    port = port * 10 + (c - '0');
+  }
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+// One path component of an OCI repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*.
+bool is_repository_component(std::string_view part) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (part.empty() || !lower_alnum(part.front()) || !lower_alnum(part.back())) return false;
+  for (size_t i = 0; i < part.size();) {
+    if (lower_alnum(part[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < part.size() && !lower_alnum(part[end])) ++end;
+    std::string_view separator = part.substr(i, end - i);
+    bool dashes = separator.find_first_not_of('-') == std::string_view::npos;
+    if (separator != "." && separator != "_" && separator != "__" && !dashes) return false;
+    i = end;
+  }
+  return true;
+}
+
+// host[:port] as it goes into a URL or a Host header (an IPv6 address in brackets).
+std::string authority(const std::string& host, int port, int default_port) {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != default_port) out += ":" + std::to_string(port);
+  return out;
+}
+
+// ---- URLs the registry hands us (redirects, token realms, pagination links) ----
+
+struct Location {
+  bool https = true;
+  std::string host;  // lower-case, an IPv6 address without brackets
+  int port = 443;
+  std::string target = "/";  // path and query
+
+  bool same_origin(const Location& other) const {
+    return https == other.https && host == other.host && port == other.port;
+  }
+  std::string host_header() const { return authority(host, port, https ? 443 : 80); }
+  // For messages: without the query, which may carry a signature (pre-signed blob URLs do).
+  std::string shown() const {
+    return (https ? "https://" : "http://") + host_header() + printable(target.substr(0, target.find('?')));
+  }
+};
+
+// A URL for messages: without its query, which may carry a signature.
+std::string shown_url(std::string_view url) { return printable(url.substr(0, url.find('?'))); }
+
+Result<Location> parse_location(std::string_view url) {
+  Location at;
+  if (starts_with_nocase(url, "https://")) {
+    url.remove_prefix(8);
+  } else if (starts_with_nocase(url, "http://")) {
+    at.https = false;
+    at.port = 80;
+    url.remove_prefix(7);
+  } else {
+    return Error{"'" + shown_url(url) + "' is not an http(s) URL"};
+  }
+  url = url.substr(0, url.find('#'));
+  size_t end = std::min(url.find('/'), url.find('?'));
+  std::string_view host_port = url.substr(0, end);
+  std::string_view rest = end == std::string_view::npos ? std::string_view{} : url.substr(end);
+  if (host_port.find('@') != std::string_view::npos) return Error{"a URL with credentials in it is refused"};
+  std::string_view port_text;
+  if (host_port.starts_with('[')) {
+    size_t close = host_port.find(']');
+    if (close == std::string_view::npos) return Error{"'" + shown_url(url) + "' has an unclosed '['"};
+    at.host = lower(host_port.substr(1, close - 1));
+    if (close + 1 < host_port.size()) {
+      if (host_port[close + 1] != ':') return Error{"'" + shown_url(url) + "' is not a URL"};
+      port_text = host_port.substr(close + 2);
+    }
+    if (!is_ip_literal(at.host)) return Error{"'" + shown_url(url) + "' has a bad IPv6 address"};
+  } else {
+    size_t colon = host_port.find(':');
+    at.host = lower(host_port.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = host_port.substr(colon + 1);
+    if (!is_host_name(at.host)) return Error{"'" + shown_url(url) + "' has no valid host"};
+  }
+  if (!port_text.empty()) {
+    auto port = parse_port(port_text);
+    if (!port) return Error{"'" + shown_url(url) + "' has a bad port"};
+    at.port = *port;
+  }
+  at.target = rest.empty() ? "/" : rest.starts_with('?') ? "/" + std::string(rest) : std::string(rest);
+  if (!is_header_safe(at.target)) return Error{"'" + shown_url(url) + "' has characters a URL cannot hold"};
+  return at;
+}
+
+// `reference` (an absolute URL, "//host/…", "/path" or a relative path) against `base`.
+Result<Location> resolve(const Location& base, std::string_view reference) {
+  if (starts_with_nocase(reference, "http://") || starts_with_nocase(reference, "https://"))
+    return parse_location(reference);
+  if (reference.starts_with("//"))
+    return parse_location((base.https ? "https:" : "http:") + std::string(reference));
+  Location at = base;
+  if (reference.starts_with('/')) {
+    at.target = std::string(reference);
+  } else {
+    std::string path = base.target.substr(0, base.target.find('?'));
+    at.target = path.substr(0, path.rfind('/') + 1) + std::string(reference);
+  }
+  at.target = at.target.substr(0, at.target.find('#'));
+  if (at.target.empty() || !is_header_safe(at.target))
+    return Error{"'" + shown_url(reference) + "' is not a usable URL"};
+  return at;
+}
+
+// ---- One HTTP/1.1 GET per connection ----
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names; repeated headers joined with ", "
+  std::string body;
+
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+class HttpClient {
+ public:
+  explicit HttpClient(const std::string& ca_file) : ca_file_(ca_file), tls_(asio::ssl::context::tls_client) {
+    boost::system::error_code ec;
+    if (ca_file.empty()) {
+      tls_.set_default_verify_paths(ec);
+      if (ec) setup_error_ = "cannot load the system's CA certificates: " + ec.message();
+    } else {
+      tls_.load_verify_file(ca_file, ec);
+      if (ec) setup_error_ = "the CA file " + ca_file + " is not a readable PEM file of certificates";
+    }
+    tls_.set_verify_mode(asio::ssl::verify_peer);
+  }
+
+  // GET `at`, a 2xx body at most `max_body` bytes (else an error); other bodies are cut to a snippet's worth.
+  Result<Reply> get(const Location& at, const Headers& headers, size_t max_body) {
+    if (at.https && !setup_error_.empty()) return Error{setup_error_};
+    boost::system::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto endpoints = resolver.resolve(at.host, std::to_string(at.port), ec);
+    if (ec) return Error{"cannot resolve " + at.host + ": " + ec.message()};
+    http::request<http::empty_body> request{http::verb::get, at.target, 11};
+    request.set(http::field::host, at.host_header());
+    request.set(http::field::user_agent, "gitgate");
+    for (const auto& [name, value] : headers) request.set(name, value);
+
+    if (!at.https) {
+      beast::tcp_stream stream(ioc_);
+      stream.connect(endpoints, ec);
+      if (ec) return Error{"cannot connect to " + at.host_header() + ": " + ec.message()};
+      return exchange(stream, at, request, max_body);
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(ioc_, tls_);
+    SSL* ssl = stream.native_handle();
+    // SNI carries names only; the certificate must match the name (or the address) we connect to.
+    if (is_ip_literal(at.host)) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), at.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl, at.host.c_str());
+      SSL_set1_host(ssl, at.host.c_str());
+    }
+    beast::get_lowest_layer(stream).connect(endpoints, ec);
+    if (ec) return Error{"cannot connect to " + at.host_header() + ": " + ec.message()};
+    stream.handshake(asio::ssl::stream_base::client, ec);
+    if (ec) {
+      long verdict = SSL_get_verify_result(ssl);
+      if (verdict != X509_V_OK)
+        return Error{
+            "the TLS certificate of " + at.host_header() + " is not trusted (" +
+            X509_verify_cert_error_string(verdict) + ") by " +
+            (ca_file_.empty() ? "the system store (set a CA file to trust a private CA)" : ca_file_)};
+      return Error{"the TLS handshake with " + at.host_header() + " failed: " + ec.message()};
+    }
+    return exchange(stream, at, request, max_body);
+  }
+
+ private:
+  template <class Stream>
+  static Result<Reply> exchange(Stream& stream, const Location& at,
+                                const http::request<http::empty_body>& request, size_t max_body) {
+    const std::string what = "GET " + at.shown();
+    boost::system::error_code ec;
+    http::write(stream, request, ec);
+    if (ec) return Error{what + ": cannot send the request: " + ec.message()};
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    // The limit depends on the status, which the header tells: checked below, before the body is read. (Not
+    // boost::none: Beast 1.74 compares a Content-Length against it as against a limit below every number.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    http::read_header(stream, buffer, parser, ec);
+    if (ec) return Error{what + ": no valid response: " + ec.message()};
+    Reply reply;
+    reply.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      std::string& value = reply.headers[lower(std::string(field.name_string()))];
+      value += (value.empty() ? "" : ", ") + std::string(field.value());
+    }
+    const bool success = reply.status / 100 == 2;
+    const size_t limit = success ? max_body : kMaxErrorBodyBytes;
+    auto too_large = [&] {
+      return Error{what + ": the response is larger than " + std::to_string(limit) + " bytes"};
+    };
+    if (auto length = parser.content_length(); length && *length > limit) {
+      if (success) return too_large();
+      return reply;  // an error page too large to show: the status says enough
+    }
+    parser.body_limit(limit);
+    http::read(stream, buffer, parser, ec);
+    if (ec == http::error::body_limit && success) return too_large();
+    if (ec && success) return Error{what + ": the response was cut short: " + ec.message()};
+    reply.body = std::move(parser.get().body());
+    return reply;
+  }
+
+  std::string ca_file_;
+  asio::io_context ioc_;
+  asio::ssl::context tls_;
+  std::string setup_error_;
+};
+
+// ---- The registry's side: challenges, tokens, redirects ----
+
+struct Challenge {
+  std::string scheme;                         // lower-case: "bearer", "basic"
+  std::map<std::string, std::string> params;  // lower-case names
+};
+
+// The first challenge of a WWW-Authenticate header: `Bearer realm="…",service="…",scope="…"`.
+Challenge parse_challenge(std::string_view header) {
+  Challenge challenge;
+  size_t at = header.find_first_not_of(' ');
+  if (at == std::string_view::npos) return challenge;
+  size_t end = std::min(header.find(' ', at), header.size());
+  challenge.scheme = lower(header.substr(at, end - at));
+  at = end;
+  auto is_token = [](char c) { return is_alnum(c) || c == '-' || c == '_' || c == '.'; };
+  while (at < header.size()) {
+    while (at < header.size() && (header[at] == ' ' || header[at] == ',')) ++at;
+    size_t key_end = at;
+    while (key_end < header.size() && is_token(header[key_end])) ++key_end;
+    size_t equals = key_end;
+    while (equals < header.size() && header[equals] == ' ') ++equals;
+    if (key_end == at || equals >= header.size() || header[equals] != '=') break;  // the next challenge
+    std::string key = lower(header.substr(at, key_end - at));
+    at = equals + 1;
+    while (at < header.size() && header[at] == ' ') ++at;
+    std::string value;
+    if (at < header.size() && header[at] == '"') {
+      for (++at; at < header.size() && header[at] != '"'; ++at) {
+        if (header[at] == '\\' && at + 1 < header.size()) ++at;
+        value += header[at];
+      }
+      ++at;
+    } else {
+      while (at < header.size() && header[at] != ',' && header[at] != ' ') value += header[at++];
+    }
+    challenge.params[key] = std::move(value);
+  }
+  return challenge;
+}
+
+// "CODE: message" from the registry's error JSON (`{"errors":[{"code":…,"message":…}]}`), else a snippet.
+std::string registry_says(const Reply& reply) {
+  auto body = json::parse(reply.body, nullptr, false);
+  if (body.is_object()) {
+    auto errors = body.find("errors");
+    if (errors != body.end() && errors->is_array() && !errors->empty() && (*errors)[0].is_object()) {
+      const json& first = (*errors)[0];
+      std::string code =
+          first.contains("code") && first["code"].is_string() ? first["code"].get<std::string>() : "";
+      std::string message = first.contains("message") && first["message"].is_string()
+                                ? first["message"].get<std::string>()
+                                : "";
+      return printable(code + (code.empty() || message.empty() ? "" : ": ") + message);
+    }
+  }
+  std::string text = reply.body.substr(0, reply.body.find_first_of("\r\n"));
+  return printable(text);
+}
+
+class Registry {
+ public:
+  Registry(const Reference& ref, const Credentials& credentials)
+      : http_(credentials.ca_file), credentials_(credentials), repository_(ref.repository) {
+    base_.https = !ref.plain_http;
+    base_.host = ref.host;
+    base_.port = ref.port;
+    for (const auto* secret : {&credentials.password, &credentials.token})
+      if (*secret && !(*secret)->empty()) secrets_.push_back(**secret);
+  }
+
+  const Location& base() const { return base_; }
+
+  // GET `target` ("/v2/…") on the registry, answering its 401 challenge once per call.
+  Result<Reply> get(const std::string& target, const std::string& accept, size_t max_body) {
+    Location at = base_;
+    at.target = target;
+    auto reply = follow(at, accept, authorization_, max_body);
+    if (!reply || reply->status != 401) return reply;
+    auto answered = answer(*reply);
+    if (!answered) return std::move(answered).take_error();
+    if (!*answered) return reply;
+    return follow(at, accept, authorization_, max_body);
+  }
+
+  // What a non-2xx reply means, for a message: "HTTP 404 (MANIFEST_UNKNOWN: manifest unknown)".
+  std::string failure(const Reply& reply) const {
+    std::string says = registry_says(reply);
+    std::string out = "HTTP " + std::to_string(reply.status) + (says.empty() ? "" : " (" + says + ")");
+    if (reply.status == 401)
+      out +=
+          has_credentials() ? ": the registry refused the credentials" : ": the registry needs credentials";
+    if (reply.status == 403) out += ": access denied";
+    return out;
+  }
+
+  // `message` without any secret this registry was given or handed out.
+  std::string redact(std::string message) const {
+    for (const auto& secret : secrets_)
+      for (size_t pos = message.find(secret); pos != std::string::npos; pos = message.find(secret, pos))
+        message.replace(pos, secret.size(), "***");
+    return message;
+  }
+
+ private:
+  bool has_credentials() const {
+    return credentials_.token || (credentials_.username && credentials_.password);
+  }
+
+  // user:password for Basic auth: the password, else the token (the user "x-access-token" when none is
+  // given).
+  std::optional<std::string> basic_credentials() const {
+    if (credentials_.username && credentials_.password)
+      return *credentials_.username + ":" + *credentials_.password;
+    if (credentials_.token)
+      return credentials_.username.value_or("x-access-token") + ":" + *credentials_.token;
+    return std::nullopt;
+  }
+
+  // GET, following at most kMaxRedirects redirects. `authorization` goes only to the origin of `at`:
+  // registries redirect blobs to storage hosts that must not see it.
+  Result<Reply> follow(Location at, const std::string& accept, const std::string& authorization,
+                       size_t max_body) {
+    const Location origin = at;
+    for (int redirects = 0;; ++redirects) {
+      Headers headers;
+      if (!accept.empty()) headers.emplace_back("Accept", accept);
+      if (!authorization.empty() && at.same_origin(origin))
+        headers.emplace_back("Authorization", authorization);
+      auto reply = http_.get(at, headers, max_body);
+      if (!reply) return reply;
+      int status = reply->status;
+      if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308) return reply;
+      if (redirects == kMaxRedirects)
+        return Error{"GET " + origin.shown() + ": more than " + std::to_string(kMaxRedirects) + " redirects"};
+      std::string location = reply->header("location");
+      if (location.empty())
+        return Error{"GET " + at.shown() + ": HTTP " + std::to_string(status) + " without a Location"};
+      auto next = resolve(at, location);
+      if (!next) return Error{"GET " + at.shown() + ": redirected to " + next.error()};
+      if (at.https && !next->https && !is_loopback(next->host))
+        return Error{"GET " + at.shown() + ": refusing a redirect from https to " + next->shown()};
+      at = std::move(*next);
+    }
+  }
+
+  // Sets the Authorization header the challenge in `reply` asks for; false when there is nothing new to send.
+  Result<bool> answer(const Reply& reply) {
+    Challenge challenge = parse_challenge(reply.header("www-authenticate"));
+    std::string next;
+    if (challenge.scheme == "bearer" && challenge.params.contains("realm")) {
+      auto token = fetch_token(challenge);
+      if (!token) return std::move(token).take_error();
+      next = "Bearer " + *token;
+    } else if (challenge.scheme == "basic") {
+      auto pair = basic_credentials();
+      if (!pair) return false;
+      next = "Basic " + base64(*pair);
+    } else if (credentials_.token && !credentials_.username) {
+      next = "Bearer " + *credentials_.token;
+    } else {
+      return false;
+    }
+    if (!is_header_safe(next.substr(next.find(' ') + 1)))
+      return Error{"the credentials hold characters an HTTP header cannot carry"};
+    if (next == authorization_) return false;  // refused already
+    authorization_ = std::move(next);
+    secrets_.push_back(authorization_.substr(authorization_.find(' ') + 1));
+    return true;
+  }
+
+  // The distribution token flow: GET realm?service=…&scope=…, Basic auth when credentials are set.
+  Result<std::string> fetch_token(const Challenge& challenge) {
+    const std::string& realm_text = challenge.params.at("realm");
+    auto realm = parse_location(realm_text);
+    if (!realm) return Error{"the registry's token realm: " + realm.error()};
+    if (!realm->https && !is_loopback(realm->host))
+      return Error{"the registry's token realm " + realm->shown() + " is plain http: refused"};
+    std::string query;
+    auto add = [&](const std::string& name, const std::string& value) {
+      query += (query.empty() ? "" : "&") + name + "=" + percent_encode(value);
+    };
+    if (auto it = challenge.params.find("service"); it != challenge.params.end()) add("service", it->second);
+    auto scope = challenge.params.find("scope");
+    std::string scopes =
+        scope != challenge.params.end() ? scope->second : "repository:" + repository_ + ":pull";
+    for (size_t at = 0; at < scopes.size();) {
+      size_t end = std::min(scopes.find(' ', at), scopes.size());
+      if (end > at) add("scope", scopes.substr(at, end - at));
+      at = end + 1;
+    }
+    realm->target += (realm->target.find('?') == std::string::npos ? "?" : "&") + query;
+    auto pair = basic_credentials();
+    auto reply = follow(*realm, "application/json", pair ? "Basic " + base64(*pair) : "", kMaxTokenBytes);
+    if (!reply) return Error{"token request: " + reply.error()};
+    if (reply->status != 200) {
+      std::string out = "the token service " + realm->shown() + " answered " + failure(*reply);
+      if (reply->status == 401 && !has_credentials()) out += " (none are set)";
+      return Error{out};
+    }
+    auto body = json::parse(reply->body, nullptr, false);
+    for (const char* key : {"token", "access_token"}) {
+      if (body.is_object() && body.contains(key) && body[key].is_string() &&
+          !body[key].get<std::string>().empty()) {
+        std::string token = body[key].get<std::string>();
+        secrets_.push_back(token);
+        if (!is_header_safe(token))
+          return Error{"the token service " + realm->shown() + " sent an unusable token"};
+        return token;
+      }
+    }
+    return Error{"the token service " + realm->shown() + " sent no token"};
+  }
+
+  HttpClient http_;
+  Credentials credentials_;
+  std::string repository_;
+  Location base_;
+  std::string authorization_;  // for the registry's host only
+  std::vector<std::string> secrets_;
+};
+
+// The URL of a `Link: <…>; rel="next"` header; "" when there is none.
+std::string next_link(std::string_view header) {
+  for (size_t at = header.find('<'); at != std::string_view::npos; at = header.find('<', at + 1)) {
+    size_t close = header.find('>', at);
+    if (close == std::string_view::npos) return {};
+    size_t end = std::min(header.find(",", close), header.size());
+    std::string params = lower(header.substr(close + 1, end - close - 1));
+    params.erase(std::remove(params.begin(), params.end(), ' '), params.end());
+    if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos)
+      return std::string(header.substr(at + 1, close - at - 1));
+  }
+  return {};
+}
+
+// ---- Unpacking: gzip, then tar ----
+
+// A tar header's number: octal (space or NUL terminated) or GNU base-256.
+std::optional<uint64_t> tar_number(std::string_view field) {
+  if (!field.empty() && (static_cast<unsigned char>(field[0]) & 0x80) != 0) {
+    if ((static_cast<unsigned char>(field[0]) & 0x40) != 0) return std::nullopt;  // negative
+    uint64_t value = static_cast<unsigned char>(field[0]) & 0x3f;
+    for (size_t i = 1; i < field.size(); ++i) {
+      if (value > (UINT64_MAX >> 8)) return std::nullopt;
+      value = (value << 8) | static_cast<unsigned char>(field[i]);
+    }
+    return value;
+  }
+  uint64_t value = 0;
+  size_t i = 0;
+  while (i < field.size() && field[i] == ' ') ++i;
+  for (; i < field.size() && field[i] != ' ' && field[i] != '\0'; ++i) {
+    if (field[i] < '0' || field[i] > '7' || value > (UINT64_MAX >> 3)) return std::nullopt;
+    value = value * 8 + static_cast<uint64_t>(field[i] - '0');
+  }
+  return value;
+}
+
+std::string tar_text(std::string_view field) {
+  return std::string(field.substr(0, field.find('\0')));
+}
+
+// The stored checksum against the header's sum (unsigned, or signed as some old tars wrote it).
+bool tar_checksum_matches(std::string_view header) {
+  auto stored = tar_number(header.substr(148, 8));
+  if (!stored) return false;
+  int64_t unsigned_sum = 0, signed_sum = 0;
+  for (size_t i = 0; i < kBlock; ++i) {
+    char c = (i >= 148 && i < 156) ? ' ' : header[i];
+    unsigned_sum += static_cast<unsigned char>(c);
+    signed_sum += static_cast<signed char>(c);
+  }
+  return static_cast<int64_t>(*stored) == unsigned_sum || static_cast<int64_t>(*stored) == signed_sum;
+}
+
+// A path relative to the artifact's root: "./" and "/" stripped, "a//./b" read as "a/b"; ".." and NUL
+// refused.
+Result<std::string> normalise_path(std::string_view name) {
+  if (name.find('\0') != std::string_view::npos) return Error{"holds a NUL byte"};
+  std::string out;
+  for (size_t at = 0; at <= name.size();) {
+    size_t end = std::min(name.find('/', at), name.size());
+    std::string_view part = name.substr(at, end - at);
+    if (part == "..") return Error{"climbs out of the artifact with '..'"};
+    if (!part.empty() && part != ".") out += (out.empty() ? "" : "/") + std::string(part);
+    at = end + 1;
+  }
+  return out;
+}
+
+const char* skipped_because(char type) {
+  switch (type) {
+    case '1':
+      return "hard link, not extracted";
+    case '2':
+      return "symbolic link, not extracted";
+    case '3':
+      return "character device, not extracted";
+    case '4':
+      return "block device, not extracted";
+    case '6':
+      return "fifo, not extracted";
+    default:
+      return nullptr;
+  }
+}
+
+// Reads a tar stream handed over in pieces of any size, keeping its regular files in `out`.
+class TarReader {
+ public:
+  TarReader(const PullRequest& request, Pulled& out) : request_(request), out_(out) {}
+
+  Status feed(std::string_view bytes) {
+    while (!bytes.empty() && !ended_) {
+      size_t n = 0;
+      if (data_left_ > 0) {
+        n = static_cast<size_t>(std::min<uint64_t>(data_left_, bytes.size()));
+        if (sink_ != nullptr) sink_->append(bytes.substr(0, n));
+        data_left_ -= n;
+      } else if (padding_left_ > 0) {
+        n = static_cast<size_t>(std::min<uint64_t>(padding_left_, bytes.size()));
+        padding_left_ -= n;
+      } else {
+        n = std::min(kBlock - header_.size(), bytes.size());
+        header_.append(bytes.substr(0, n));
+      }
+      bytes.remove_prefix(n);
+      offset_ += n;
+      if (header_.size() == kBlock) {
+        header_offset_ = offset_ - kBlock;
+        Status started = start_entry(header_);
+        header_.clear();
+        if (!started) return started;
+      }
+      if (in_entry_ && data_left_ == 0) {
+        if (Status finished = finish_entry(); !finished) return finished;
+      }
+    }
+    return Status::Ok();
+  }
+
+  // The stream ended: it may stop after the end-of-archive block or between entries, not inside one.
+  Status finish() const {
+    if (ended_ || (header_.empty() && !in_entry_ && padding_left_ == 0)) return Status::Ok();
+    if (!header_.empty())
+      return Error{"the tar stream ends inside the header at byte " +
+                   std::to_string(offset_ - header_.size()) +
+                   (offset_ == header_.size() ? " (not a tar stream?)" : "")};
+    return Error{"the tar stream ends inside the entry at byte " + std::to_string(header_offset_)};
+  }
+
+ private:
+  enum class Kind { Dropped, File, Pax, LongName };
+
+  Status start_entry(std::string_view header) {
+    if (header.find_first_not_of('\0') == std::string_view::npos) {
+      ended_ = true;  // the end-of-archive block; what follows it is padding
+      return Status::Ok();
+    }
+    const std::string at = "the tar entry at byte " + std::to_string(header_offset_);
+    if (!tar_checksum_matches(header)) return Error{at + " has a wrong header checksum (not a tar stream?)"};
+    auto size = tar_number(header.substr(124, 12));
+    if (!size) return Error{at + " has an unreadable size"};
+    const char type = header[156];
+    const bool meta = type == 'x' || type == 'g' || type == 'L' || type == 'K';
+    if (!meta && next_size_) size = next_size_;
+    if (*size > request_.max_unpacked_bytes - std::min<uint64_t>(offset_, request_.max_unpacked_bytes))
+      return Error{"it inflates to more than " + std::to_string(request_.max_unpacked_bytes) +
+                   " bytes (max_unpacked_bytes)"};
+    data_left_ = *size;
+    padding_left_ = (kBlock - *size % kBlock) % kBlock;
+    in_entry_ = true;
+    kind_ = Kind::Dropped;
+    sink_ = nullptr;
+
+    if (type == 'x' || type == 'L') {
+      if (*size > kMaxMetaEntryBytes)
+        return Error{at + " has a " + (type == 'x' ? "pax header" : "long name") + " larger than 1 MiB"};
+      kind_ = type == 'x' ? Kind::Pax : Kind::LongName;
+      meta_.clear();
+      sink_ = &meta_;
+      return Status::Ok();
+    }
+    if (meta) return Status::Ok();  // a global pax header or a GNU long link name: nothing we use
+
+    std::string name = tar_text(header.substr(0, 100));
+    if (header.substr(257, 6) == std::string_view("ustar\0", 6)) {  // POSIX ustar: a prefix field
+      std::string prefix = tar_text(header.substr(345, 155));
+      if (!prefix.empty()) name = prefix + "/" + name;
+    }
+    if (next_path_) name = std::move(*next_path_);
+    next_path_.reset();
+    next_size_.reset();
+    auto path = normalise_path(name);
+    if (!path) return Error{at + " '" + printable(name) + "' " + path.error()};
+    if (type == '5') return Status::Ok();  // directories exist through their files
+    if (path->empty()) return Error{at + " has an empty name"};
+    if (type == '0' || type == '\0') {
+      if (index_.find(*path) == index_.end()) {
+        if (Status counted = count(); !counted) return counted;
+      }
+      auto mode = tar_number(header.substr(100, 8));
+      file_ = File{std::move(*path), {}, mode && (*mode & 0111) != 0};
+      file_.content.reserve(static_cast<size_t>(*size));
+      kind_ = Kind::File;
+      sink_ = &file_.content;
+      return Status::Ok();
+    }
+    if (Status counted = count(); !counted) return counted;
+    const char* why = skipped_because(type);
+    out_.skipped.push_back(
+        printable(*path) + ": " +
+        (why != nullptr ? why : "entry type '" + printable(std::string(1, type)) + "', not extracted"));
+    return Status::Ok();
+  }
+
+  Status finish_entry() {
+    in_entry_ = false;
+    sink_ = nullptr;
+    switch (kind_) {
+      case Kind::Pax:
+        return read_pax();
+      case Kind::LongName: {
+        std::string name = meta_.substr(0, meta_.find_last_not_of('\0') + 1);
+        if (name.find('\0') != std::string::npos)
+          return Error{"the long name at byte " + std::to_string(header_offset_) + " holds a NUL byte"};
+        next_path_ = std::move(name);
+        return Status::Ok();
+      }
+      case Kind::File: {
+        auto [it, inserted] = index_.try_emplace(file_.path, out_.files.size());
+        if (inserted) {
+          out_.files.push_back(std::move(file_));
+        } else {
+          out_.files[it->second] = std::move(file_);  // a later entry replaces the earlier, as tar does
+        }
+        return Status::Ok();
+      }
+      case Kind::Dropped:
+        return Status::Ok();
+    }
+    return Status::Ok();
+  }
+
+  // Records "<length> <key>=<value>\n"; `path` and `size` apply to the next entry.
+  Status read_pax() {
+    const std::string bad = "the pax header at byte " + std::to_string(header_offset_) + " is malformed";
+    std::string_view records(meta_);
+    while (!records.empty()) {
+      size_t space = records.find(' ');
+      if (space == std::string_view::npos || space == 0 || space > 8) return Error{bad};
+      size_t length = 0;
+      for (char c : records.substr(0, space)) {
+        if (c < '0' || c > '9') return Error{bad};
+        length = length * 10 + static_cast<size_t>(c - '0');
+      }
+      if (length <= space + 1 || length > records.size() || records[length - 1] != '\n') return Error{bad};
+      std::string_view record = records.substr(space + 1, length - space - 2);
+      size_t equals = record.find('=');
+      if (equals == std::string_view::npos) return Error{bad};
+      std::string_view key = record.substr(0, equals), value = record.substr(equals + 1);
+      if (key == "path") {
+        if (value.find('\0') != std::string_view::npos) return Error{bad + ": its path holds a NUL byte"};
+        next_path_ = std::string(value);
+      } else if (key == "size") {
+        uint64_t size = 0;
+        if (value.empty() || value.size() > 18 ||
+            value.find_first_not_of("0123456789") != std::string_view::npos)
+          return Error{bad + ": its size is not a number"};
+        for (char c : value) size = size * 10 + static_cast<uint64_t>(c - '0');
+        next_size_ = size;
+      }
+      records.remove_prefix(length);
+    }
+    return Status::Ok();
+  }
+
+  Status count() {
+    if (out_.files.size() + out_.skipped.size() >= request_.max_files)
+      return Error{"it has more than " + std::to_string(request_.max_files) + " entries (max_files)"};
+    return Status::Ok();
+  }
+
+  const PullRequest& request_;
+  Pulled& out_;
+  std::string header_;          // the header block being read
+  uint64_t offset_ = 0;         // bytes of the stream read so far
+  uint64_t header_offset_ = 0;  // where the current entry's header starts
+  uint64_t data_left_ = 0;      // the current entry's data still to come
+  uint64_t padding_left_ = 0;   // then zeros up to the next block
+  bool in_entry_ = false;
+  bool ended_ = false;
+  Kind kind_ = Kind::Dropped;
+  std::string* sink_ = nullptr;           // where the current entry's data goes; null to drop it
+  File file_;                             // the regular file being read
+  std::string meta_;                      // a pax header's records or a GNU long name being read
+  std::optional<std::string> next_path_;  // from a pax header or GNU long name, for the next entry
+  std::optional<uint64_t> next_size_;
+  std::map<std::string, size_t> index_;  // path → position in out_.files
+};
+
+// Inflates the gzip stream (every member, as Go's gzip reader does) into the tar reader, at most `limit`
+// bytes.
+Status gunzip_into(std::string_view compressed, size_t limit, TarReader& tar) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return Error{"cannot start zlib"};
+  std::unique_ptr<z_stream, int (*)(z_stream*)> cleanup(&z, inflateEnd);
+  std::vector<char> buffer(256 * 1024);
+  size_t fed = 0, produced_total = 0;
+  auto refill = [&] {
+    size_t n = std::min<size_t>(compressed.size() - fed, UINT_MAX);
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data() + fed));
+    z.avail_in = static_cast<uInt>(n);
+    fed += n;
+  };
+  refill();
+  for (;;) {
+    z.next_out = reinterpret_cast<Bytef*>(buffer.data());
+    z.avail_out = static_cast<uInt>(buffer.size());
+    int rc = inflate(&z, Z_NO_FLUSH);
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+      return Error{std::string("the gzip stream is corrupt (") + (z.msg != nullptr ? z.msg : "zlib error") +
+                   ")"};
+    size_t produced = buffer.size() - z.avail_out;
+    produced_total += produced;
+    if (produced_total > limit)
+      return Error{"it inflates to more than " + std::to_string(limit) + " bytes (max_unpacked_bytes)"};
+    if (Status fed_tar = tar.feed(std::string_view(buffer.data(), produced)); !fed_tar) return fed_tar;
+    if (rc == Z_STREAM_END) {
+      if (z.avail_in == 0 && fed == compressed.size()) return tar.finish();
+      inflateReset(&z);  // another gzip member follows
+      continue;
+    }
+    if (z.avail_in == 0) {
+      if (fed < compressed.size()) {
+        refill();
+      } else if (produced == 0) {
+        return Error{"the gzip stream is truncated"};
+      }
+    }
+  }
+}
+
+// ---- The pull ----
+
+class Puller {
+ public:
+  Puller(const Reference& ref, const PullRequest& request)
+      : ref_(ref), request_(request), registry_(ref, request.credentials) {
+    repository_url_ =
+        "oci://" + authority(ref.host, ref.port, ref.plain_http ? 80 : 443) + "/" + ref.repository;
+    what_ = !request.digest.empty()   ? "digest " + printable(request.digest)
+            : !request.semver.empty() ? "semver '" + printable(request.semver) + "'"
+                                      : "tag '" + printable(request.tag) + "'";
+  }
+
+  std::string where() const { return repository_url_ + " (" + what_ + ")"; }
+  std::string redact(std::string message) const { return registry_.redact(std::move(message)); }
+
+  Result<Pulled> run() {
+    int refs_named = !request_.tag.empty() + !request_.semver.empty() + !request_.digest.empty();
+    if (refs_named != 1) return fail("set exactly one of tag, semver and digest");
+    if (!request_.digest.empty() && !is_digest(request_.digest))
+      return fail("the digest must be sha256:<64 lower-case hex digits>");
+    if (!request_.tag.empty() && !is_tag(request_.tag))
+      return fail("not a valid tag (letters, digits, '_', '.', '-'; at most 128)");
+
+    Pulled pulled;
+    std::string reference = request_.digest;
+    if (!request_.tag.empty()) pulled.tag = reference = request_.tag;
+    if (!request_.semver.empty()) {
+      auto tag = resolve_semver();
+      if (!tag) return std::move(tag).take_error();
+      pulled.tag = reference = *tag;
+      what_ += ", tag '" + *tag + "'";
+    }
+
+    auto manifest = fetch_manifest(reference, pulled);
+    if (!manifest) return std::move(manifest).take_error();
+    if (!request_.known_digest.empty() && pulled.digest == request_.known_digest) {
+      pulled.unchanged = true;
+      return pulled;
+    }
+
+    auto layer = choose_layer(*manifest);
+    if (!layer) return std::move(layer).take_error();
+    auto blob = fetch_blob(*layer);
+    if (!blob) return std::move(blob).take_error();
+    if (Status unpacked = unpack(*blob, layer->digest, pulled); !unpacked) return Error{unpacked.error()};
+    return pulled;
+  }
+
+ private:
+  struct Layer {
+    std::string media_type, digest;
+    uint64_t size = 0;
+  };
+
+  Error fail(const std::string& message) const { return Error{where() + ": " + message}; }
+
+  Result<std::string> resolve_semver() {
+    auto constraint = semver::Constraint::parse(request_.semver);
+    if (!constraint) return fail(constraint.error());
+    std::vector<std::string> tags;
+    std::string target = "/v2/" + ref_.repository + "/tags/list";
+    for (int page = 0;; ++page) {
+      if (page == kMaxTagPages)
+        return fail("the tag list has more than " + std::to_string(kMaxTagPages) + " pages");
+      auto reply = registry_.get(target, "application/json", kMaxTagPageBytes);
+      if (!reply) return fail("listing tags: " + reply.error());
+      if (reply->status != 200) return fail("listing tags: GET " + target + ": " + registry_.failure(*reply));
+      auto body = json::parse(reply->body, nullptr, false);
+      if (!body.is_object()) return fail("listing tags: the registry's answer is not a JSON object");
+      auto listed = body.find("tags");
+      if (listed != body.end() && !listed->is_null()) {
+        if (!listed->is_array()) return fail("listing tags: \"tags\" is not a list");
+        for (const auto& tag : *listed)
+          if (tag.is_string() && is_tag(tag.get<std::string>())) tags.push_back(tag.get<std::string>());
+        if (tags.size() > kMaxTags)
+          return fail("the repository has more than " + std::to_string(kMaxTags) + " tags");
+      }
+      std::string next = next_link(reply->header("link"));
+      if (next.empty()) break;
+      auto at = resolve(registry_.base(), next);
+      if (!at || !at->same_origin(registry_.base()) || !at->target.starts_with("/v2/"))
+        return fail("listing tags: the next page '" + printable(next) + "' is not on the registry");
+      target = at->target;
+    }
+    auto best = semver::highest(*constraint, tags);
+    if (!best)
+      return fail("no tag matches (" + std::to_string(tags.size()) + (tags.size() == 1 ? " tag" : " tags") +
+                  " in the repository)");
+    return tags[*best];
+  }
+
+  // The manifest, checked against its digest; fills the digest and annotations of `pulled`.
+  Result<json> fetch_manifest(const std::string& reference, Pulled& pulled) {
+    const std::string target = "/v2/" + ref_.repository + "/manifests/" + reference;
+    // The index types too: a registry then sends an index as it is, and the error below says what it is.
+    auto reply = registry_.get(
+        target, std::string(kOciManifest) + ", " + kDockerManifest + ", " + kOciIndex + ", " + kDockerList,
+        kMaxManifestBytes);
+    if (!reply) return fail("manifest: " + reply.error());
+    if (reply->status == 404)
+      return fail("no such manifest in the repository: GET " + target + ": " + registry_.failure(*reply));
+    if (reply->status != 200) return fail("manifest: GET " + target + ": " + registry_.failure(*reply));
+    pulled.digest = sha256_digest(reply->body);
+    if (!request_.digest.empty() && pulled.digest != request_.digest)
+      return fail("the registry sent a manifest whose digest is " + pulled.digest +
+                  ", not the one asked for");
+    std::string said = reply->header("docker-content-digest");
+    if (said.starts_with("sha256:") && said != pulled.digest)
+      return fail("the registry says the manifest is " + printable(said) + " but its content is " +
+                  pulled.digest);
+
+    auto manifest = json::parse(reply->body, nullptr, false);
+    if (!manifest.is_object()) return fail("the manifest is not a JSON object");
+    std::string content_type = reply->header("content-type");
+    std::string media_type = content_type.substr(0, content_type.find(';'));
+    if (auto it = manifest.find("mediaType"); it != manifest.end() && it->is_string())
+      media_type = it->get<std::string>();
+    if (media_type == kOciIndex || media_type == kDockerList || manifest.contains("manifests"))
+      return fail("it is an image index (" + printable(media_type) +
+                  "), not a single manifest: Flux artifacts are single manifests");
+    if (auto it = manifest.find("schemaVersion"); it == manifest.end() || *it != 2)
+      return fail("the manifest is not schemaVersion 2");
+    if (auto it = manifest.find("annotations"); it != manifest.end() && it->is_object())
+      for (const auto& [key, value] : it->items())
+        if (value.is_string()) pulled.annotations[key] = value.get<std::string>();
+    return manifest;
+  }
+
+  Result<Layer> choose_layer(const json& manifest) const {
+    auto layers = manifest.find("layers");
+    if (layers == manifest.end() || !layers->is_array()) return fail("the manifest has no layers");
+    std::string present;
+    for (const auto& entry : *layers) {
+      if (!entry.is_object()) return fail("the manifest has a layer that is not an object");
+      Layer layer;
+      if (auto it = entry.find("mediaType"); it != entry.end() && it->is_string())
+        layer.media_type = it->get<std::string>();
+      if (!request_.media_type.empty() && layer.media_type != request_.media_type) {
+        present += (present.empty() ? "" : ", ") + printable(layer.media_type);
+        continue;
+      }
+      auto digest = entry.find("digest");
+      auto size = entry.find("size");
+      if (digest == entry.end() || !digest->is_string() || !is_digest(digest->get<std::string>()))
+        return fail("the layer's digest is not sha256:<64 hex digits>");
+      if (size == entry.end() || !size->is_number_unsigned()) return fail("the layer's size is not a number");
+      layer.digest = digest->get<std::string>();
+      layer.size = size->get<uint64_t>();
+      if (layer.size > request_.max_blob_bytes)
+        return fail("layer " + layer.digest + " is " + std::to_string(layer.size) + " bytes, more than " +
+                    std::to_string(request_.max_blob_bytes) + " (max_blob_bytes)");
+      return layer;
+    }
+    if (request_.media_type.empty()) return fail("the manifest has no layers");
+    return fail("no layer has media type " + printable(request_.media_type) +
+                " (the layers have: " + (present.empty() ? "none" : present) + ")");
+  }
+
+  Result<std::string> fetch_blob(const Layer& layer) {
+    const std::string target = "/v2/" + ref_.repository + "/blobs/" + layer.digest;
+    auto reply = registry_.get(target, "", static_cast<size_t>(layer.size));
+    if (!reply) return fail("layer " + layer.digest + ": " + reply.error());
+    if (reply->status != 200) return fail("layer: GET " + target + ": " + registry_.failure(*reply));
+    if (reply->body.size() != layer.size)
+      return fail("layer " + layer.digest + " is " + std::to_string(reply->body.size()) +
+                  " bytes, the manifest says " + std::to_string(layer.size));
+    if (std::string digest = sha256_digest(reply->body); digest != layer.digest)
+      return fail("layer " + layer.digest + " arrived with digest " + digest);
+    return std::move(reply->body);
+  }
+
+  Status unpack(const std::string& blob, const std::string& digest, Pulled& pulled) const {
+    if (blob.size() < 2 || static_cast<unsigned char>(blob[0]) != 0x1f ||
+        static_cast<unsigned char>(blob[1]) != 0x8b)
+      return fail("layer " + digest +
+                  " is not a tar+gzip (an artifact pushed for Flux's `operation: copy` is not supported)");
+    TarReader tar(request_, pulled);
+    if (Status done = gunzip_into(blob, request_.max_unpacked_bytes, tar); !done)
+      return fail("layer " + digest + ": " + done.error());
+    return Status::Ok();
+  }
+
+  const Reference& ref_;
+  const PullRequest& request_;
+  Registry registry_;
+  std::string repository_url_;
+  std::string what_;
+};
+
+}  // namespace
+
+Result<Reference> parse_reference(std::string_view url) {
+  // Userinfo in the URL is refused, and not repeated: it may be a password.
+  std::string shown(url);
+  if (size_t start = shown.find("://"); start != std::string::npos) {
+    start += 3;
+    size_t at = shown.rfind('@', std::min(shown.find('/', start), shown.size()));
+    if (at != std::string::npos && at >= start) shown.replace(start, at - start, "***");
+  }
+  auto bad = [&](const std::string& why) { return Error{"OCI URL '" + printable(shown) + "': " + why}; };
+  if (!starts_with_nocase(url, "oci://")) return bad("must start with oci:// (oci://host[:port]/repository)");
+  std::string_view rest = url.substr(6);
+  if (rest.find('@') != std::string_view::npos)
+    return bad("has '@': credentials belong in the secret and a digest in the reference (ref.digest)");
+  if (rest.find_first_of("?# \t\r\n\\") != std::string_view::npos)
+    return bad("has a query, a fragment, spaces or backslashes");
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 == rest.size())
+    return bad("names no repository (oci://host[:port]/repository)");
+  std::string_view host_port = rest.substr(0, slash), path = rest.substr(slash + 1);
+
+  Reference ref;
+  std::string_view port_text;
+  bool has_port = false;
+  if (host_port.starts_with('[')) {
+    size_t close = host_port.find(']');
+    if (close == std::string_view::npos) return bad("has an unclosed '[' in its host");
+    ref.host = lower(host_port.substr(1, close - 1));
+    if (!is_ip_literal(ref.host) || ref.host.find(':') == std::string::npos)
+      return bad("has a bad IPv6 address");
+    if (close + 1 < host_port.size()) {
+      if (host_port[close + 1] != ':') return bad("has text after its IPv6 address");
+      port_text = host_port.substr(close + 2);
+      has_port = true;
+    }
+  } else {
+    size_t colon = host_port.find(':');
+    ref.host = lower(host_port.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = host_port.substr(colon + 1);
+      has_port = true;
+    }
+    if (!is_host_name(ref.host)) return bad("has no valid host");
+  }
+  if (path.find(':') != std::string_view::npos)
+    return bad("has ':' in its repository: a tag belongs in the reference (ref.tag), not the URL");
+  if (path.size() > 255) return bad("its repository is longer than 255 characters");
+  for (size_t at = 0; at <= path.size();) {
+    size_t end = std::min(path.find('/', at), path.size());
+    std::string_view part = path.substr(at, end - at);
+    if (!is_repository_component(part))
+      return bad("repository component '" + printable(part) +
+                 "' is not valid (lower-case letters and digits, separated by '.', '_', '__' or '-')");
+    at = end + 1;
+  }
+  ref.repository = std::string(path);
+  ref.plain_http = is_loopback(ref.host);
+  if (has_port) {
+    auto port = parse_port(port_text);
+    if (!port) return bad("has a bad port (1-65535)");
+    ref.port = *port;
+  } else {
+    ref.port = ref.plain_http ? 80 : 443;
+  }
+  return ref;
+}
+
+Result<Pulled> pull(const Reference& ref, const PullRequest& request) {
+  const std::string where =
+      "oci://" + authority(ref.host, ref.port, ref.plain_http ? 80 : 443) + "/" + ref.repository;
+  // Exceptions (allocation, asio setup) stay here; their text carries no request data, but is redacted
+  // anyway.
+  auto redact_given = [&](std::string message) {
+    for (const auto* secret : {&request.credentials.password, &request.credentials.token})
+      if (*secret && !(*secret)->empty())
+        for (size_t pos = message.find(**secret); pos != std::string::npos; pos = message.find(**secret, pos))
+          message.replace(pos, (*secret)->size(), "***");
+    return message;
+  };
+  try {
+    Puller puller(ref, request);
+    auto pulled = puller.run();
+    if (!pulled) return Error{puller.redact(pulled.error())};
+    return pulled;
+  } catch (const std::exception& e) {
+    return Error{redact_given(where + ": " + e.what())};
+  }
+}
+
+}  // namespace gitgate::gitstate::oci
