@@ -1,9 +1,9 @@
 #include "gitstate/oci_pull.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -19,14 +19,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/semver.h"
@@ -34,10 +26,6 @@
 namespace gitgate::gitstate::oci {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
@@ -141,15 +129,16 @@ std::string percent_encode(std::string_view text) {
 
 bool is_loopback(const std::string& host) {
   if (host == "localhost") return true;
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  return !ec && address.is_loopback();
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 // A DNS name or an IPv4 address: letters, digits, '-' and '.', no empty label.
@@ -279,7 +268,7 @@ Result<Location> resolve(const Location& base, std::string_view reference) {
   return at;
 }
 
-// ---- One HTTP/1.1 GET per connection ----
+// ---- One GET, through libcurl ----
 
 struct Reply {
   int status = 0;
@@ -294,105 +283,113 @@ struct Reply {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// libcurl does the transport (TLS verified against the system store or the CA file, proxies from the
+// environment); redirects and authentication stay here, where the Authorization header is kept from other hosts.
 class HttpClient {
  public:
-  explicit HttpClient(const std::string& ca_file) : ca_file_(ca_file), tls_(asio::ssl::context::tls_client) {
-    boost::system::error_code ec;
-    if (ca_file.empty()) {
-      tls_.set_default_verify_paths(ec);
-      if (ec) setup_error_ = "cannot load the system's CA certificates: " + ec.message();
-    } else {
-      tls_.load_verify_file(ca_file, ec);
-      if (ec) setup_error_ = "the CA file " + ca_file + " is not a readable PEM file of certificates";
-    }
-    tls_.set_verify_mode(asio::ssl::verify_peer);
+  explicit HttpClient(const std::string& ca_file) : ca_file_(ca_file) {
+    static const bool initialised = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (initialised) curl_ = curl_easy_init();
   }
+  ~HttpClient() {
+    if (curl_ != nullptr) curl_easy_cleanup(curl_);
+  }
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
 
   // GET `at`, a 2xx body at most `max_body` bytes (else an error); other bodies are cut to a snippet's worth.
   Result<Reply> get(const Location& at, const Headers& headers, size_t max_body) {
-    if (at.https && !setup_error_.empty()) return Error{setup_error_};
-    boost::system::error_code ec;
-    tcp::resolver resolver(ioc_);
-    auto endpoints = resolver.resolve(at.host, std::to_string(at.port), ec);
-    if (ec) return Error{"cannot resolve " + at.host + ": " + ec.message()};
-    http::request<http::empty_body> request{http::verb::get, at.target, 11};
-    request.set(http::field::host, at.host_header());
-    request.set(http::field::user_agent, "gitgate");
-    for (const auto& [name, value] : headers) request.set(name, value);
-
-    if (!at.https) {
-      beast::tcp_stream stream(ioc_);
-      stream.connect(endpoints, ec);
-      if (ec) return Error{"cannot connect to " + at.host_header() + ": " + ec.message()};
-      return exchange(stream, at, request, max_body);
-    }
-    beast::ssl_stream<beast::tcp_stream> stream(ioc_, tls_);
-    SSL* ssl = stream.native_handle();
-    // SNI carries names only; the certificate must match the name (or the address) we connect to.
-    if (is_ip_literal(at.host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), at.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl, at.host.c_str());
-      SSL_set1_host(ssl, at.host.c_str());
-    }
-    beast::get_lowest_layer(stream).connect(endpoints, ec);
-    if (ec) return Error{"cannot connect to " + at.host_header() + ": " + ec.message()};
-    stream.handshake(asio::ssl::stream_base::client, ec);
-    if (ec) {
-      long verdict = SSL_get_verify_result(ssl);
-      if (verdict != X509_V_OK)
-        return Error{
-            "the TLS certificate of " + at.host_header() + " is not trusted (" +
-            X509_verify_cert_error_string(verdict) + ") by " +
-            (ca_file_.empty() ? "the system store (set a CA file to trust a private CA)" : ca_file_)};
-      return Error{"the TLS handshake with " + at.host_header() + " failed: " + ec.message()};
-    }
-    return exchange(stream, at, request, max_body);
+    const std::string what = "GET " + at.shown();
+    if (curl_ == nullptr) return Error{what + ": libcurl could not be initialised"};
+    Transfer transfer{curl_, max_body, {}, {}};
+    std::string url = std::string(at.https ? "https://" : "http://") + at.host_header() + at.target;
+    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list(nullptr, curl_slist_free_all);
+    for (const auto& [name, value] : headers)
+      list.reset(curl_slist_append(list.release(), (name + ": " + value).c_str()));
+    curl_easy_reset(curl_);
+    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl_, CURLOPT_USERAGENT, "gitgate");
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, list.get());
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl_, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!ca_file_.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, ca_file_.c_str());
+    curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &transfer);
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &transfer);
+    char detail[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, detail);
+    CURLcode rc = curl_easy_perform(curl_);
+    long status = 0;
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+    transfer.reply.status = static_cast<int>(status);
+    if (transfer.too_large) return Error{what + ": the response is larger than " + std::to_string(max_body) + " bytes"};
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+      return Error{"the TLS certificate of " + at.host_header() + " is not trusted (" + printable(detail) + ") by " +
+                   (ca_file_.empty() ? "the system store (set a CA file to trust a private CA)" : ca_file_)};
+    if (rc == CURLE_COULDNT_RESOLVE_HOST) return Error{"cannot resolve " + at.host};
+    if (rc == CURLE_COULDNT_CONNECT)
+      return Error{"cannot connect to " + at.host_header() + ": " + printable(detail[0] ? detail : curl_easy_strerror(rc))};
+    if (rc != CURLE_OK && (transfer.reply.status / 100 == 2 || transfer.reply.status == 0))
+      return Error{what + ": " + printable(detail[0] ? detail : curl_easy_strerror(rc))};
+    return std::move(transfer.reply);
   }
 
  private:
-  template <class Stream>
-  static Result<Reply> exchange(Stream& stream, const Location& at,
-                                const http::request<http::empty_body>& request, size_t max_body) {
-    const std::string what = "GET " + at.shown();
-    boost::system::error_code ec;
-    http::write(stream, request, ec);
-    if (ec) return Error{what + ": cannot send the request: " + ec.message()};
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(kMaxHeaderBytes);
-    // The limit depends on the status, which the header tells: checked below, before the body is read. (Not
-    // boost::none: Beast 1.74 compares a Content-Length against it as against a limit below every number.)
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    http::read_header(stream, buffer, parser, ec);
-    if (ec) return Error{what + ": no valid response: " + ec.message()};
+  struct Transfer {
+    CURL* curl;
+    size_t max_body;
     Reply reply;
-    reply.status = static_cast<int>(parser.get().result_int());
-    for (const auto& field : parser.get()) {
-      std::string& value = reply.headers[lower(std::string(field.name_string()))];
-      value += (value.empty() ? "" : ", ") + std::string(field.value());
+    std::string headers_bytes;
+    bool too_large = false;
+  };
+
+  // A header line; a new status line (after a 100 Continue or a proxy's CONNECT) starts over.
+  static size_t on_header(char* data, size_t size, size_t count, void* user) {
+    auto& t = *static_cast<Transfer*>(user);
+    std::string_view line(data, size * count);
+    t.headers_bytes += line;
+    if (t.headers_bytes.size() > kMaxHeaderBytes) return 0;
+    if (line.starts_with("HTTP/")) {
+      t.reply.headers.clear();
+      return line.size();
     }
-    const bool success = reply.status / 100 == 2;
-    const size_t limit = success ? max_body : kMaxErrorBodyBytes;
-    auto too_large = [&] {
-      return Error{what + ": the response is larger than " + std::to_string(limit) + " bytes"};
-    };
-    if (auto length = parser.content_length(); length && *length > limit) {
-      if (success) return too_large();
-      return reply;  // an error page too large to show: the status says enough
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return line.size();
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    std::string& slot = t.reply.headers[lower(line.substr(0, colon))];
+    slot += (slot.empty() ? "" : ", ") + std::string(value);
+    return line.size();
+  }
+
+  // The body, bounded: a 2xx past its limit fails the transfer; other bodies keep only a snippet's worth.
+  static size_t on_body(char* data, size_t size, size_t count, void* user) {
+    auto& t = *static_cast<Transfer*>(user);
+    size_t n = size * count;
+    long status = 0;
+    curl_easy_getinfo(t.curl, CURLINFO_RESPONSE_CODE, &status);
+    bool success = status / 100 == 2;
+    size_t limit = success ? t.max_body : kMaxErrorBodyBytes;
+    if (t.reply.body.size() + n > limit) {
+      if (success) {
+        t.too_large = true;
+        return 0;
+      }
+      t.reply.body.append(data, limit - t.reply.body.size());
+      return n;
     }
-    parser.body_limit(limit);
-    http::read(stream, buffer, parser, ec);
-    if (ec == http::error::body_limit && success) return too_large();
-    if (ec && success) return Error{what + ": the response was cut short: " + ec.message()};
-    reply.body = std::move(parser.get().body());
-    return reply;
+    t.reply.body.append(data, n);
+    return n;
   }
 
   std::string ca_file_;
-  asio::io_context ioc_;
-  asio::ssl::context tls_;
-  std::string setup_error_;
+  CURL* curl_ = nullptr;
 };
 
 // ---- The registry's side: challenges, tokens, redirects ----

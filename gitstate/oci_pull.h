@@ -2,8 +2,8 @@
 // distribution registry and returns its files. Runs inside the killable `__fetch` child: calls block, and the
 // parent's deadline bounds the time; sizes, counts, pages and redirects are bounded here.
 //
-// HTTP/1.1 over TLS (verified against the system store, or `ca_file`; SNI and host name checked), plain HTTP
-// only for loopback registries. Authentication follows the registry's 401 challenge:
+// HTTPS through libcurl (verified against the system store, or `ca_file`; host name checked; proxies from the
+// usual environment variables), plain HTTP only for loopback registries. Authentication follows the registry's 401 challenge:
 //   Bearer realm=…   a token from the realm (service and scope as given), asked with Basic auth when
 //                    credentials are set: username + password, or username (else "x-access-token") + token
 //   Basic realm=…    Basic auth with the same pairs
