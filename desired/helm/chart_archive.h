@@ -1,11 +1,14 @@
-// A chart archive (the .tgz `helm package` and `helm pull` write) read without running anything: gzip through
-// zlib, tar headers read here (ustar, PAX and GNU long names). Only regular files are kept; a path that is
-// absolute or climbs out with ".." is refused, and the sizes are bounded. Used where source-controller changes
-// a chart before helm renders it (HelmChart valuesFiles replace the chart's values.yaml).
+// A .tgz read without running anything: gzip through zlib (every member), tar headers read here (ustar, pax and
+// GNU long names, GNU base-256 numbers), streamed so that only the files are held. Regular files are kept (a
+// later entry for a path replaces the earlier, as tar does); directories are implied; links, devices and fifos
+// are listed as skipped. Names are read relative ("./" and "/" dropped); one that climbs out with ".." is
+// refused, and the sizes are bounded. Used for chart archives, where source-controller changes a chart before
+// helm renders it (HelmChart valuesFiles replace the chart's values.yaml), and for OCI artifacts' layers.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -19,9 +22,18 @@ struct ArchiveLimits {
 };
 
 struct ArchiveFile {
-  std::string path;  // as in the archive, e.g. "web/templates/deployment.yaml"
+  std::string path;  // as in the archive, normalised: "web/templates/deployment.yaml"
   std::string data;
+  bool executable = false;  // any x bit in the entry's mode
 };
+
+struct Archive {
+  std::vector<ArchiveFile> files;    // in archive order
+  std::vector<std::string> skipped;  // entries not extracted, each "path: why"
+};
+
+// The files of a tar+gzip held in memory. Errors say what is wrong and at which byte of the tar stream.
+gitgate::Result<Archive> read_tar_gz(std::string_view compressed, const ArchiveLimits& limits = {});
 
 // The regular files of a .tgz, in archive order. Errors name the archive and what was wrong.
 gitgate::Result<std::vector<ArchiveFile>> read_chart_archive(const std::string& path,

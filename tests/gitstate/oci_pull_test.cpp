@@ -368,7 +368,7 @@ TEST_F(OciPull, RefusesATarEntryThatClimbsOut) {
   registry().push("flux/climb", "1", tgz({{"ok.yaml", "a"}, {"../x", "evil"}}));
   auto pulled = pull(registry().reference("flux/climb"), by_tag("1"));
   ASSERT_FALSE(pulled.ok());
-  EXPECT_NE(pulled.error().find("'../x' climbs out"), std::string::npos) << pulled.error();
+  EXPECT_NE(pulled.error().find("'../x' climbs out with '..'"), std::string::npos) << pulled.error();
 
   registry().push("flux/climb", "2", tgz({{"a/../../x", "evil", '2', 0777, "/etc/passwd"}}));
   EXPECT_FALSE(pull(registry().reference("flux/climb"), by_tag("2")).ok());
@@ -431,13 +431,13 @@ TEST_F(OciPull, RefusesLayersPastTheSizeAndCountLimits) {
   request.max_unpacked_bytes = size_t{1} << 20;
   auto unpacked = pull(ref, request);
   ASSERT_FALSE(unpacked.ok());
-  EXPECT_NE(unpacked.error().find("max_unpacked_bytes"), std::string::npos) << unpacked.error();
+  EXPECT_NE(unpacked.error().find("inflates to more than 1048576 bytes"), std::string::npos) << unpacked.error();
 
   request = by_tag("1");
   request.max_files = 2;
   auto files = pull(ref, request);
   ASSERT_FALSE(files.ok());
-  EXPECT_NE(files.error().find("more than 2 entries (max_files)"), std::string::npos) << files.error();
+  EXPECT_NE(files.error().find("more than 2 entries"), std::string::npos) << files.error();
 }
 
 TEST_F(OciPull, AMissingTagIsAnErrorNamingTheRepositoryAndTag) {
