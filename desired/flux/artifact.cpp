@@ -72,14 +72,14 @@ bool excluded(const std::vector<std::string>& patterns, const std::string& path,
 
 class Copier {
  public:
-  Copier(const SourceTree& base, ArtifactTree& out) : base_(base), out_(out) {}
+  Copier(const ArtifactSource& source, ArtifactTree& out) : base_(*source.tree), other_(source.other), out_(out) {}
 
   gitgate::Status put(const std::string& to, const std::string& from) {
     if (out_.size() >= kMaxArtifactFiles)
       return gitgate::Error{"more than " + std::to_string(kMaxArtifactFiles) + " files"};
     auto clean = clean_path(to);
     if (!clean || clean->empty()) return gitgate::Error{"destination '" + to + "' leaves the artifact"};
-    out_.put(*clean, from);
+    out_.put(*clean, {&base_, from, other_});
     return gitgate::Status::Ok();
   }
 
@@ -117,6 +117,7 @@ class Copier {
 
  private:
   const SourceTree& base_;
+  const OtherTree* other_;
   ArtifactTree& out_;
 };
 
@@ -137,7 +138,7 @@ bool doublestar_match(const std::string& pattern, const std::string& name) {
 std::optional<std::string> ArtifactTree::read(const std::string& path) const {
   auto it = files_.find(path);
   if (it == files_.end()) return std::nullopt;
-  return base_.read(it->second);
+  return it->second.tree->read(it->second.path);
 }
 
 std::vector<SourceTree::Entry> ArtifactTree::list(const std::string& directory) const {
@@ -153,19 +154,19 @@ std::vector<SourceTree::Entry> ArtifactTree::list(const std::string& directory) 
 }
 
 std::string ArtifactTree::id(const std::string& path) const {
-  if (auto it = files_.find(path); it != files_.end()) return base_.id(it->second);
+  if (auto it = files_.find(path); it != files_.end()) return it->second.tree->id(it->second.path);
   std::string prefix = path.empty() ? "" : path + "/";
   std::string listing;
   for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.starts_with(prefix); ++it)
-    listing += it->first + "=" + base_.id(it->second) + "\n";
+    listing += it->first + "=" + it->second.tree->id(it->second.path) + "\n";
   return listing.empty() ? "" : sha256_hex(listing);
 }
 
 gitgate::Status ArtifactTree::export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const {
   for (const auto& [to, from] : files_) {
-    auto text = base_.read(from);
+    auto text = from.tree->read(from.path);
     if (!text) {
-      problems.push_back({from, 0, "not a regular file; left out of the artifact"});
+      problems.push_back({cite(from.other, from.path), 0, "not a regular file; left out of the artifact"});
       continue;
     }
     fs::path target = fs::path(directory) / to;
@@ -177,15 +178,14 @@ gitgate::Status ArtifactTree::export_to(const std::string& directory, std::vecto
   return gitgate::Status::Ok();
 }
 
-std::string ArtifactTree::origin(const std::string& path) const {
+const ArtifactTree::Origin* ArtifactTree::origin(const std::string& path) const {
   auto it = files_.find(path);
-  return it == files_.end() ? std::string() : it->second;
+  return it == files_.end() ? nullptr : &it->second;
 }
 
-gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const SourceTree& base, const json& artifact,
-                                                            const std::set<std::string>& aliases) {
-  auto tree = std::make_unique<ArtifactTree>(base);
-  Copier copier(base, *tree);
+gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std::string, ArtifactSource>& sources,
+                                                            const json& artifact) {
+  auto tree = std::make_unique<ArtifactTree>();
   const json& copies = field(artifact, "copy");
   if (!copies.is_array() || copies.empty()) return gitgate::Error{"it has no copy operations"};
   for (const auto& op : copies) {
@@ -197,9 +197,11 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const SourceTree& 
     if (!from.starts_with("@") || slash == std::string::npos)
       return gitgate::Error{what + ": a source is written '@alias/pattern'"};
     std::string alias = from.substr(1, slash - 1), pattern = from.substr(slash + 1);
-    if (!aliases.contains(alias))
-      return gitgate::Error{what + ": source '" + alias +
-                            "' is not the policy's repository, and gitgate follows only that one yet"};
+    auto source = sources.find(alias);
+    if (source == sources.end()) return gitgate::Error{what + ": no source has the alias '" + alias + "'"};
+    if (source->second.tree == nullptr) return gitgate::Error{what + ": source '" + alias + "': " + source->second.reason};
+    const SourceTree& base = *source->second.tree;
+    Copier copier(source->second, *tree);
     if (!to.starts_with("@artifact/")) return gitgate::Error{what + ": a destination starts with '@artifact/'"};
     std::string dest = to.substr(std::string("@artifact/").size());
     bool into_directory = to.ends_with("/");

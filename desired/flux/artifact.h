@@ -1,7 +1,8 @@
 // Flux's source composition (source-watcher's ArtifactGenerator, `source.extensions.fluxcd.io/v1beta1`): an
 // ExternalArtifact made of files copied from sources. gitgate builds the artifacts whose sources are the
-// policy's own repository: the artifact is then a rearrangement of that tree's files, and every file keeps
-// its path in Git for provenance.
+// policy's own repository or ones spec.source.repositories lists (Git repositories, OCI artifacts): the
+// artifact is then a rearrangement of those trees' files, and every file keeps where it came from for
+// provenance.
 #pragma once
 
 #include <map>
@@ -16,10 +17,22 @@
 
 namespace gitgate::desired::flux {
 
-// One ExternalArtifact's files, each read from the base tree at its Git path.
+// A source an ArtifactGenerator names by its alias: the policy's repository (`other` null) or a listed one.
+// `tree` is null when it cannot be read; `reason` then says why.
+struct ArtifactSource {
+  const SourceTree* tree = nullptr;
+  const OtherTree* other = nullptr;
+  std::string reason;
+};
+
+// One ExternalArtifact's files, each read from the tree it was copied from.
 class ArtifactTree final : public SourceTree {
  public:
-  explicit ArtifactTree(const SourceTree& base) : base_(base) {}
+  struct Origin {
+    const SourceTree* tree;
+    std::string path;          // in `tree`
+    const OtherTree* other;    // null: the policy's repository
+  };
 
   std::optional<std::string> read(const std::string& path) const override;
   std::vector<Entry> list(const std::string& directory) const override;
@@ -28,25 +41,24 @@ class ArtifactTree final : public SourceTree {
   gitgate::Status export_to(const std::string& directory,
                             std::vector<gitgate::Problem>& problems) const override;
 
-  // The Git path a file of the artifact was copied from ("" when the artifact has no such file).
-  std::string origin(const std::string& path) const;
+  // Where a file of the artifact was copied from (null when the artifact has no such file).
+  const Origin* origin(const std::string& path) const;
   size_t size() const { return files_.size(); }
 
-  // Copies `from` (a Git path) to `to` (an artifact path); a later copy of the same path wins.
-  void put(const std::string& to, const std::string& from) { files_[to] = from; }
+  // Copies `from` to `to` (an artifact path); a later copy of the same path wins.
+  void put(const std::string& to, Origin from) { files_[to] = std::move(from); }
 
  private:
-  const SourceTree& base_;
-  std::map<std::string, std::string> files_;  // artifact path -> Git path
+  std::map<std::string, Origin> files_;  // artifact path -> where it was copied from
 };
 
 // Builds `artifact` (one entry of an ArtifactGenerator's spec.artifacts) as source-watcher does, with the
 // Overwrite strategy: `copy` operations in order, `from: "@alias/pattern"` (a path, or a glob whose `*`
 // stays within a directory; "dir/**" copies dir's contents), `to: "@artifact/path"` (a trailing slash: into
-// that directory), `exclude` globs. `aliases` are the sources that are the policy's repository; any other
-// alias fails the build with a reason naming it.
-gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const SourceTree& base, const nlohmann::json& artifact,
-                                                            const std::set<std::string>& aliases);
+// that directory), `exclude` globs. `sources` maps the generator's aliases to their trees; an alias that is
+// missing, or whose tree could not be read, fails the build with its reason.
+gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std::string, ArtifactSource>& sources,
+                                                            const nlohmann::json& artifact);
 
 // Go's path.Match for one pattern and a slash-separated name (`*` and `?` never match '/'), and
 // doublestar's Match, where a "**" segment matches any number of segments.

@@ -298,7 +298,7 @@ class Builder::Run {
   }
 
   // The ExternalArtifact ns/name as the ArtifactGenerator that Git declares for it builds it, from the
-  // policy's repository; null with `reason` set when it cannot be built.
+  // policy's repository and the listed ones; null with `reason` set when it cannot be built.
   const ArtifactTree* external_artifact(const std::string& ns, const std::string& name, std::string& reason) {
     std::string id = ns + "/" + name;
     if (auto it = artifacts_.find(id); it != artifacts_.end()) {
@@ -330,13 +330,25 @@ class Builder::Run {
       reason = made.reason;
       return nullptr;
     }
-    std::set<std::string> aliases;
-    for (const auto& source : field(spec, "sources"))
-      if (const OtherTree* other = nullptr;
-          str(source, "kind") == "GitRepository" &&
-          foreign_git(str(source, "namespace", ns), str(source, "name"), &other).empty() && other == nullptr)
-        aliases.insert(str(source, "alias"));  // the policy's repository (others are not composed yet)
-    auto tree = build_artifact(tree_, *spec_of_artifact, aliases);
+    std::map<std::string, ArtifactSource> sources;
+    for (const auto& source : field(spec, "sources")) {
+      std::string kind = str(source, "kind"), source_ns = str(source, "namespace", ns), source_name = str(source, "name");
+      ArtifactSource& as = sources[str(source, "alias")];
+      const OtherTree* other = nullptr;
+      if (kind == "GitRepository") {
+        as.reason = foreign_git(source_ns, source_name, &other);
+      } else if (kind == "OCIRepository") {
+        as.reason = foreign_oci(source_ns, source_name, &other);
+      } else {
+        as.reason = kind + " " + source_ns + "/" + source_name + " is not a source gitgate composes yet";
+        continue;
+      }
+      if (!as.reason.empty()) continue;
+      as.other = other;
+      as.tree = other != nullptr ? other->tree : &tree_;
+      if (other != nullptr) fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
+    }
+    auto tree = build_artifact(sources, *spec_of_artifact);
     if (!tree) {
       made.reason = what + ", artifact " + name + ": " + tree.error();
       reason = made.reason;
@@ -643,9 +655,9 @@ class Builder::Run {
         // Where Git holds it: an artifact's file at its path in this repository; another repository's
         // named by its URL ("<url>//<path>", as kustomize names remote files).
         b.line = 1;
-        if (artifact != nullptr) {
-          b.file = artifact->origin(*file);
-          locate(b, doc.kind, tree_, b.file);
+        if (const ArtifactTree::Origin* from = artifact != nullptr ? artifact->origin(*file) : nullptr) {
+          b.file = cite(from->other, from->path);
+          locate(b, doc.kind, *from->tree, from->path);
         } else if (repository != nullptr) {
           b.file = cite(repository, *file);
           locate(b, doc.kind, tree, *file);

@@ -28,7 +28,9 @@ class ArtifactCopy : public ::testing::Test {
 
   // artifact path -> Git path, or the error.
   std::map<std::string, std::string> copy(const json& ops, std::string* error = nullptr) {
-    auto tree = build_artifact(base_, json{{"name", "a"}, {"copy", ops}}, {"repo"});
+    std::map<std::string, ArtifactSource> sources{{"repo", {&base_, nullptr, ""}},
+                                                  {"broken", {nullptr, nullptr, "it could not be fetched"}}};
+    auto tree = build_artifact(sources, json{{"name", "a"}, {"copy", ops}});
     if (!tree) {
       if (error != nullptr) *error = tree.error();
       return {};
@@ -44,7 +46,9 @@ class ArtifactCopy : public ::testing::Test {
       if (e.directory) {
         walk(tree, path, out);
       } else {
-        out[path] = tree.origin(path);
+        const ArtifactTree::Origin* from = tree.origin(path);
+        ASSERT_NE(from, nullptr) << path;
+        out[path] = from->path;
         EXPECT_EQ(tree.read(path), base_.read(out[path]));
       }
     }
@@ -102,7 +106,9 @@ TEST_F(ArtifactCopy, WhatSourceWatcherRefusesOrGitgateCannotBuildFailsWithTheRea
   copy(json::array({{{"from", "@repo/missing.yaml"}, {"to", "@artifact/"}}}), &error);
   EXPECT_NE(error.find("source 'missing.yaml' does not exist"), std::string::npos) << error;
   copy(json::array({{{"from", "@other/top.yaml"}, {"to", "@artifact/"}}}), &error);
-  EXPECT_NE(error.find("source 'other' is not the policy's repository"), std::string::npos) << error;
+  EXPECT_NE(error.find("no source has the alias 'other'"), std::string::npos) << error;
+  copy(json::array({{{"from", "@broken/top.yaml"}, {"to", "@artifact/"}}}), &error);
+  EXPECT_NE(error.find("source 'broken': it could not be fetched"), std::string::npos) << error;
   copy(json::array({{{"from", "@repo/top.yaml"}, {"to", "artifact/"}}}), &error);
   EXPECT_NE(error.find("a destination starts with '@artifact/'"), std::string::npos) << error;
   copy(json::array({{{"from", "@repo/top.yaml"}, {"to", "@artifact/../x.yaml"}}}), &error);

@@ -494,6 +494,62 @@ TEST(OtherRepositories, AKustomizationOfAListedOciArtifactIsBuiltFromItsFiles) {
       << problems(*missing);
 }
 
+// Flux's source composition across repositories: an ArtifactGenerator copies the base from the policy's
+// repository and the overlay from a listed one into one ExternalArtifact, and a Kustomization builds it. Each
+// object cites the file it came from, in its own repository, at that repository's commit.
+TEST(OtherRepositories, AnArtifactGeneratorComposesAListedRepositoryWithThePolicysOwn) {
+  WorkRepo fleet, overlays;
+  overlays.write("production/kustomization.yaml",
+                 "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: shop\n"
+                 "resources: [../base/web, settings.yaml]\npatches:\n  - patch: |-\n      - op: replace\n"
+                 "        path: /spec/replicas\n        value: 6\n    target:\n      kind: Deployment\n");
+  overlays.write("production/settings.yaml", gitstate::testing::config_map("settings", "prod"));
+  std::string overlay_commit = overlays.commit("production overlay");
+  overlays.push();
+  fleet.write("apps/base/web/kustomization.yaml",
+              "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml]\n");
+  fleet.write("apps/base/web/deployment.yaml", gitstate::testing::deployment("web", 1));
+  fleet.write("clusters/prod/apps.yaml",
+              "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: overlays\n"
+              "  namespace: flux-system\nspec:\n  interval: 1m\n  url: " + overlays.file_url() +
+                  "\n  ref:\n    branch: main\n---\n"
+                  "apiVersion: source.extensions.fluxcd.io/v1beta1\nkind: ArtifactGenerator\nmetadata:\n"
+                  "  name: apps\n  namespace: flux-system\nspec:\n  sources:\n    - alias: fleet\n"
+                  "      kind: GitRepository\n      name: flux-system\n    - alias: overlays\n"
+                  "      kind: GitRepository\n      name: overlays\n    - alias: chart\n      kind: HelmChart\n"
+                  "      name: anything\n  artifacts:\n    - name: apps\n      copy:\n"
+                  "        - from: \"@fleet/apps/base/**\"\n          to: \"@artifact/base/\"\n"
+                  "        - from: \"@overlays/production/**\"\n          to: \"@artifact/production/\"\n"
+                  "    - name: charted\n      copy:\n        - from: \"@chart/**\"\n          to: \"@artifact/\"\n"
+                  "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+                  "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: ExternalArtifact\n"
+                  "    name: apps\n  path: ./production\n  prune: true\n---\n"
+                  "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: charted\n"
+                  "  namespace: flux-system\nspec:\n  interval: 1h\n  sourceRef:\n    kind: ExternalArtifact\n"
+                  "    name: charted\n  path: ./\n  prune: true\n");
+  fleet.commit("composed apps");
+  fleet.push();
+  std::string policy = "apiVersion: gitgate.dev/v1alpha1\nkind: GatePolicy\nmetadata:\n  name: p\nspec:\n"
+                       "  source:\n    url: " + fleet.file_url() + "\n    repositories:\n      - url: " +
+                       overlays.file_url() + "\n    flux:\n      path: clusters/prod\n" + tools();
+  TempDir cache;
+  auto s = sync(policy, cache.path().string());
+  std::string reported = problems(*s);
+  const DeclaredObject* web = s->find({"apps", "Deployment", "shop", "web"}).object;
+  ASSERT_NE(web, nullptr) << reported;
+  EXPECT_EQ(json::parse(web->json())["spec"]["replicas"], 6) << "the listed repository's overlay";
+  EXPECT_EQ(web->file(), "apps/base/web/deployment.yaml");
+  const DeclaredObject* settings = s->find({"", "ConfigMap", "shop", "settings"}).object;
+  ASSERT_NE(settings, nullptr) << reported;
+  EXPECT_EQ(settings->file(), overlays.file_url() + "//production/settings.yaml");
+  ASSERT_NE(settings->last_change(), nullptr);
+  EXPECT_EQ(settings->last_change()->id, overlay_commit);
+  EXPECT_TRUE(unbuilt(*s, "charted"));
+  EXPECT_NE(reported.find("source 'chart': HelmChart flux-system/anything is not a source gitgate composes yet"),
+            std::string::npos)
+      << reported;
+}
+
 TEST(OtherRepositories, ThePolicyListsThemWithABranchAndCredentialsForFluxOrArgoCDOnly) {
   auto load = [](const std::string& source) {
     return policies::load_policies_from_text(
