@@ -355,6 +355,9 @@ class Builder::Run {
       return nullptr;
     }
     made.tree = std::move(*tree);
+    made.generator = "ArtifactGenerator " + ns + "/" + generator->name;
+    made.file = generator->file;
+    made.line = static_cast<uint32_t>(generator->line);
     return made.tree.get();
   }
 
@@ -471,9 +474,10 @@ class Builder::Run {
       artifact = external_artifact(str(source_ref, "namespace", owner.ns), str(source_ref, "name"), reason);
       if (artifact == nullptr) return unbuilt(owner, build, reason);
       tree = artifact;
+      const Artifact& made = artifacts_.at(str(source_ref, "namespace", owner.ns) + "/" + str(source_ref, "name"));
       build->chain.push_back({"ExternalArtifact " + str(source_ref, "namespace", owner.ns) + "/" +
-                                  str(source_ref, "name") + " (copied from the repository)",
-                              "", 0, nullptr});
+                                  str(source_ref, "name") + " (made by " + made.generator + ")",
+                              made.file, made.line, nullptr});
     } else if (const OtherTree* other = nullptr; !root) {
       if (std::string reason = foreign(owner, &other); !reason.empty()) return unbuilt(owner, build, reason);
       if (other != nullptr) {
@@ -1150,7 +1154,10 @@ class Builder::Run {
   const OtherTree* chart_repository_ = nullptr;
   struct Artifact {
     std::unique_ptr<ArtifactTree> tree;
-    std::string reason;  // why it could not be built
+    std::string reason;     // why it could not be built
+    std::string generator;  // "ArtifactGenerator ns/name", declared at file:line
+    std::string file;
+    uint32_t line = 0;
   };
   std::map<std::string, Artifact> artifacts_;  // by namespace/name
 };
