@@ -155,6 +155,17 @@ bool fetched_at(const OtherRepository& listed, const std::string& branch, const 
   return !branch.empty() && listed.branch == branch;
 }
 
+void merge_maps(json& into, const json& from) {
+  if (!from.is_object()) return;
+  for (const auto& [key, value] : from.items()) {
+    if (value.is_object() && into.contains(key) && into[key].is_object()) {
+      merge_maps(into[key], value);
+    } else {
+      into[key] = value;
+    }
+  }
+}
+
 std::string cite(const OtherTree* in, const std::string& path) {
   if (in == nullptr) return path;
   return (in->cited_as.empty() ? in->repository.url : in->cited_as) + "//" + path;

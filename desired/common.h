@@ -90,6 +90,10 @@ bool same_repository(const std::set<std::string>& self, const std::string& a, co
 // listed range also stands for the tag it last resolved to.
 bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
                 const std::string& range, const std::string& pin = "");
+// Helm's merge of values (and source-watcher's of YAML files): `from`'s keys win, maps are merged
+// recursively, anything else (lists included) is replaced.
+void merge_maps(nlohmann::json& into, const nlohmann::json& from);
+
 // How a file is cited: a path of the policy's repository as it is, another repository's (`in`) as
 // "<url>//<path>", as kustomize names remote files ("<url>@<ref>//<path>" when its URL is listed twice).
 std::string cite(const OtherTree* in, const std::string& path);

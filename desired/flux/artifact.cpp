@@ -2,9 +2,13 @@
 
 #include <fnmatch.h>
 
+#include <cctype>
 #include <filesystem>
 
 #include "desired/common.h"
+#include "desired/helm/chart_archive.h"
+#include "manifests/json_yaml.h"
+#include "manifests/yaml_document.h"
 
 namespace gitgate::desired::flux {
 namespace fs = std::filesystem;
@@ -70,17 +74,82 @@ bool excluded(const std::vector<std::string>& patterns, const std::string& path,
   return excluded_by(patterns, path.substr(base.size() + 1));
 }
 
+// A YAML file's documents merged into one map, as source-watcher loads a file to merge.
+gitgate::Result<json> load_yaml(const std::string& text, const std::string& name) {
+  auto docs = manifests::yaml_documents_as_json(text);
+  if (!docs) return gitgate::Error{"'" + name + "': " + docs.error()};
+  json out = json::object();
+  for (const auto& doc : *docs) {
+    json value = json::parse(doc, nullptr, false);
+    if (!value.is_object()) return gitgate::Error{"'" + name + "' is not a YAML map"};
+    merge_maps(out, value);
+  }
+  return out;
+}
+
+bool is_tarball(const std::string& path) {
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.ends_with(".tgz") || lower.ends_with(".tar.gz");
+}
+
 class Copier {
  public:
-  Copier(const ArtifactSource& source, ArtifactTree& out) : base_(*source.tree), other_(source.other), out_(out) {}
+  Copier(const ArtifactSource& source, ArtifactTree& out, bool merge)
+      : base_(*source.tree), other_(source.other), out_(out), merge_(merge) {}
 
-  gitgate::Status put(const std::string& to, const std::string& from) {
+  // Copies the file `from` to `to`; with Merge, onto a file the artifact holds, their YAML merged. A
+  // directory's files are copied, never merged (`merge` false), as source-watcher copies directories.
+  gitgate::Status put(const std::string& to, const std::string& from, bool merge = true) {
     if (out_.size() >= kMaxArtifactFiles)
       return gitgate::Error{"more than " + std::to_string(kMaxArtifactFiles) + " files"};
     auto clean = clean_path(to);
     if (!clean || clean->empty()) return gitgate::Error{"destination '" + to + "' leaves the artifact"};
-    out_.put(*clean, {&base_, from, other_});
+    ArtifactTree::Origin origin{&base_, from, other_};
+    if (merge && merge_) {
+      if (auto held = out_.read(*clean)) {
+        auto into = load_yaml(*held, *clean);
+        if (!into) return gitgate::Error{into.error()};
+        auto text = base_.read(from);
+        if (!text) return gitgate::Error{"'" + from + "' is not a regular file"};
+        auto overlay = load_yaml(*text, from);
+        if (!overlay) return gitgate::Error{overlay.error()};
+        merge_maps(*into, *overlay);
+        origin.content = std::make_shared<const std::string>(manifests::json_to_yaml(*into));
+      }
+    }
+    out_.put(*clean, std::move(origin));
     return gitgate::Status::Ok();
+  }
+
+  // Unpacks the tarball `from` below `to`: each file cites the tarball.
+  gitgate::Status extract(const std::string& from, const std::string& to) {
+    auto bytes = base_.read(from);
+    if (!bytes) return gitgate::Error{"'" + from + "' is not a regular file"};
+    auto archive = helm::read_tar_gz(*bytes);
+    if (!archive) return gitgate::Error{"'" + from + "': " + archive.error()};
+    for (auto& file : archive->files) {
+      if (out_.size() >= kMaxArtifactFiles)
+        return gitgate::Error{"more than " + std::to_string(kMaxArtifactFiles) + " files"};
+      auto clean = clean_path(join(to, file.path));
+      if (!clean || clean->empty()) return gitgate::Error{"'" + file.path + "' of '" + from + "' leaves the artifact"};
+      out_.put(*clean, {&base_, from, other_, std::make_shared<const std::string>(std::move(file.data))});
+    }
+    return gitgate::Status::Ok();
+  }
+
+  // Every file below `dir` whose path doublestar's Match accepts, for Extract's doublestar.Glob.
+  void files_matching(const std::string& pattern, const std::string& dir, std::vector<std::string>& out,
+                      int depth = 0) const {
+    if (depth > 64) return;
+    for (const auto& entry : base_.list(dir)) {
+      std::string path = join(dir, entry.name);
+      if (entry.directory) {
+        files_matching(pattern, path, out, depth + 1);
+      } else if (doublestar_match(pattern, path)) {
+        out.push_back(path);
+      }
+    }
   }
 
   // cp -r: every file below `dir` (Git path) to below `to`, skipping what `exclude` names.
@@ -93,7 +162,7 @@ class Copier {
       if (excluded(exclude, path, exclude_base)) continue;
       gitgate::Status s = entry.directory
                               ? copy_directory(path, join(to, entry.name), exclude, exclude_base, depth + 1)
-                              : put(join(to, entry.name), path);
+                              : put(join(to, entry.name), path, /*merge=*/false);
       if (!s.ok()) return s;
     }
     return gitgate::Status::Ok();
@@ -119,6 +188,7 @@ class Copier {
   const SourceTree& base_;
   const OtherTree* other_;
   ArtifactTree& out_;
+  bool merge_;
 };
 
 }  // namespace
@@ -138,6 +208,7 @@ bool doublestar_match(const std::string& pattern, const std::string& name) {
 std::optional<std::string> ArtifactTree::read(const std::string& path) const {
   auto it = files_.find(path);
   if (it == files_.end()) return std::nullopt;
+  if (it->second.content) return *it->second.content;
   return it->second.tree->read(it->second.path);
 }
 
@@ -154,17 +225,18 @@ std::vector<SourceTree::Entry> ArtifactTree::list(const std::string& directory) 
 }
 
 std::string ArtifactTree::id(const std::string& path) const {
-  if (auto it = files_.find(path); it != files_.end()) return it->second.tree->id(it->second.path);
+  auto id_of = [](const Origin& o) { return o.content ? sha256_hex(*o.content) : o.tree->id(o.path); };
+  if (auto it = files_.find(path); it != files_.end()) return id_of(it->second);
   std::string prefix = path.empty() ? "" : path + "/";
   std::string listing;
   for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.starts_with(prefix); ++it)
-    listing += it->first + "=" + it->second.tree->id(it->second.path) + "\n";
+    listing += it->first + "=" + id_of(it->second) + "\n";
   return listing.empty() ? "" : sha256_hex(listing);
 }
 
 gitgate::Status ArtifactTree::export_to(const std::string& directory, std::vector<gitgate::Problem>& problems) const {
   for (const auto& [to, from] : files_) {
-    auto text = from.tree->read(from.path);
+    auto text = from.content ? std::optional<std::string>(*from.content) : from.tree->read(from.path);
     if (!text) {
       problems.push_back({cite(from.other, from.path), 0, "not a regular file; left out of the artifact"});
       continue;
@@ -192,7 +264,9 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std
     std::string from = str(op, "from"), to = str(op, "to");
     std::string what = "copy from '" + from + "' to '" + to + "'";
     std::string strategy = str(op, "strategy", "Overwrite");
-    if (strategy != "Overwrite") return gitgate::Error{what + ": the " + strategy + " strategy is not built yet"};
+    if (strategy != "Overwrite" && strategy != "Merge" && strategy != "Extract")
+      return gitgate::Error{what + ": unknown strategy '" + strategy + "' (Overwrite, Merge or Extract)"};
+    bool extract = strategy == "Extract";
     auto slash = from.find('/');
     if (!from.starts_with("@") || slash == std::string::npos)
       return gitgate::Error{what + ": a source is written '@alias/pattern'"};
@@ -201,7 +275,7 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std
     if (source == sources.end()) return gitgate::Error{what + ": no source has the alias '" + alias + "'"};
     if (source->second.tree == nullptr) return gitgate::Error{what + ": source '" + alias + "': " + source->second.reason};
     const SourceTree& base = *source->second.tree;
-    Copier copier(source->second, *tree);
+    Copier copier(source->second, *tree, strategy == "Merge");
     if (!to.starts_with("@artifact/")) return gitgate::Error{what + ": a destination starts with '@artifact/'"};
     std::string dest = to.substr(std::string("@artifact/").size());
     bool into_directory = to.ends_with("/");
@@ -214,7 +288,15 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std
     if (!has_glob(pattern)) {
       auto src = clean_path(pattern);
       if (!src) return gitgate::Error{what + ": the source climbs out of the repository"};
-      if (base.read(*src)) {
+      if (extract && !base.read(*src)) {
+        return gitgate::Error{what + ": the Extract strategy takes a tarball file, and '" + *src + "' is " +
+                              (copier.is_directory(*src) ? "a directory" : "not there")};
+      } else if (extract) {
+        if (excluded(exclude, *src, "")) continue;
+        if (!is_tarball(*src))
+          return gitgate::Error{what + ": the Extract strategy takes a .tar.gz or .tgz file, not '" + *src + "'"};
+        s = copier.extract(*src, dest);
+      } else if (base.read(*src)) {
         if (excluded(exclude, *src, "")) continue;
         std::string name = base_name(*src);
         bool existing_dir = !tree->list(dest).empty() && !dest.empty();
@@ -227,7 +309,11 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std
     } else {
       std::vector<std::string> matches;
       auto parts = segments(pattern);
-      copier.glob(parts, 0, "", matches);
+      if (extract) {
+        copier.files_matching(pattern, "", matches);
+      } else {
+        copier.glob(parts, 0, "", matches);
+      }
       if (matches.empty()) return gitgate::Error{what + ": no files match '" + pattern + "'"};
       std::string selection;  // the pattern's segments before the first glob
       for (const auto& part : parts) {
@@ -238,6 +324,11 @@ gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std
       for (const auto& match : matches) {
         if (excluded(exclude, match, selection)) continue;
         ++kept;
+        if (extract) {
+          if (is_tarball(match)) s = copier.extract(match, dest);
+          if (!s.ok()) break;
+          continue;
+        }
         std::string destination = join(dest, match);
         if (pattern.ends_with("/**")) {
           std::string prefix = pattern.substr(0, pattern.size() - 3) + "/";

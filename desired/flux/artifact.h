@@ -32,6 +32,9 @@ class ArtifactTree final : public SourceTree {
     const SourceTree* tree;
     std::string path;          // in `tree`
     const OtherTree* other;    // null: the policy's repository
+    // What the artifact holds when it is not the file itself: a YAML merge (cited as the file merged in) or
+    // a file extracted from the tarball `path`.
+    std::shared_ptr<const std::string> content = nullptr;
   };
 
   std::optional<std::string> read(const std::string& path) const override;
@@ -52,10 +55,13 @@ class ArtifactTree final : public SourceTree {
   std::map<std::string, Origin> files_;  // artifact path -> where it was copied from
 };
 
-// Builds `artifact` (one entry of an ArtifactGenerator's spec.artifacts) as source-watcher does, with the
-// Overwrite strategy: `copy` operations in order, `from: "@alias/pattern"` (a path, or a glob whose `*`
+// Builds `artifact` (one entry of an ArtifactGenerator's spec.artifacts) as source-watcher does: `copy`
+// operations in order, `from: "@alias/pattern"` (a path, or a glob whose `*`
 // stays within a directory; "dir/**" copies dir's contents), `to: "@artifact/path"` (a trailing slash: into
-// that directory), `exclude` globs. `sources` maps the generator's aliases to their trees; an alias that is
+// that directory), `exclude` globs; the Overwrite strategy, Merge (a YAML file copied onto one the artifact
+// holds is deep-merged into it, as Helm merges values: multi-document files as one map, lists replaced) and
+// Extract (a .tgz or .tar.gz is unpacked into the destination; a glob may use "**", and matches that are not
+// tarballs are ignored). `sources` maps the generator's aliases to their trees; an alias that is
 // missing, or whose tree could not be read, fails the build with its reason.
 gitgate::Result<std::unique_ptr<ArtifactTree>> build_artifact(const std::map<std::string, ArtifactSource>& sources,
                                                             const nlohmann::json& artifact);

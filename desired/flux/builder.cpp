@@ -30,17 +30,6 @@ constexpr const char* kKustomizeGroup = "kustomize.toolkit.fluxcd.io";
 constexpr const char* kHelmGroup = "helm.toolkit.fluxcd.io";
 constexpr const char* kSourceGroup = "source.toolkit.fluxcd.io";
 constexpr const char* kGeneratorGroup = "source.extensions.fluxcd.io";
-// Flux's MergeMaps: maps merge key by key, everything else is replaced.
-void merge_maps(json& into, const json& from) {
-  if (!from.is_object()) return;
-  for (const auto& [key, value] : from.items()) {
-    if (value.is_object() && into.contains(key) && into[key].is_object()) {
-      merge_maps(into[key], value);
-    } else {
-      into[key] = value;
-    }
-  }
-}
 
 // Helm's --set path for valuesFrom targetPath: dotted keys ("a.b.c", "\." for a literal dot).
 void set_path(json& root, std::string_view path, json value) {

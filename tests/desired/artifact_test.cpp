@@ -6,6 +6,7 @@
 
 #include "desired/directory_tree.h"
 #include "desired/flux/artifact.h"
+#include "manifests/yaml_document.h"
 #include "tests/support/support.h"
 
 namespace gitgate::desired::flux {
@@ -49,13 +50,23 @@ class ArtifactCopy : public ::testing::Test {
         const ArtifactTree::Origin* from = tree.origin(path);
         ASSERT_NE(from, nullptr) << path;
         out[path] = from->path;
-        EXPECT_EQ(tree.read(path), base_.read(out[path]));
+        if (from->content == nullptr) {
+          EXPECT_EQ(tree.read(path), base_.read(out[path]));
+        } else {
+          contents_[path] = *from->content;
+        }
       }
     }
   }
 
+  void write(const std::string& path, const std::string& text) {
+    std::filesystem::create_directories((dir_ / path).parent_path());
+    std::ofstream(dir_ / path) << text;
+  }
+
   TempDir dir_;
   DirectoryTree base_{dir_.path().string()};
+  std::map<std::string, std::string> contents_;  // what merged and extracted files hold
 };
 
 TEST_F(ArtifactCopy, AGlobOfADirectorysContentsStripsItsPrefixAndCopiesSubdirectoriesWhole) {
@@ -113,8 +124,8 @@ TEST_F(ArtifactCopy, WhatSourceWatcherRefusesOrGitgateCannotBuildFailsWithTheRea
   EXPECT_NE(error.find("a destination starts with '@artifact/'"), std::string::npos) << error;
   copy(json::array({{{"from", "@repo/top.yaml"}, {"to", "@artifact/../x.yaml"}}}), &error);
   EXPECT_NE(error.find("leaves the artifact"), std::string::npos) << error;
-  copy(json::array({{{"from", "@repo/top.yaml"}, {"to", "@artifact/"}, {"strategy", "Merge"}}}), &error);
-  EXPECT_NE(error.find("the Merge strategy is not built yet"), std::string::npos) << error;
+  copy(json::array({{{"from", "@repo/top.yaml"}, {"to", "@artifact/"}, {"strategy", "Replace"}}}), &error);
+  EXPECT_NE(error.find("unknown strategy 'Replace'"), std::string::npos) << error;
   copy(json::array({{{"from", "@repo/infrastructure/*.md"}, {"to", "@artifact/"}, {"exclude", {"*.md"}}}}), &error);
   EXPECT_NE(error.find("is excluded"), std::string::npos) << error;
 }
@@ -127,6 +138,51 @@ TEST(ArtifactGlobs, PathMatchStaysInASegmentAndDoublestarCrossesThem) {
   EXPECT_TRUE(doublestar_match("**/testdata/**", "testdata/x.yaml"));
   EXPECT_FALSE(doublestar_match("testdata/*", "a/testdata/x.yaml"));
   EXPECT_TRUE(doublestar_match("*.md", "README.md"));
+}
+
+// Merge: a YAML file copied onto one the artifact holds is merged into it as Helm merges values (its
+// documents as one map, maps key by key, lists replaced), and cites the file merged in; onto nothing, it is a
+// copy. Extract: tarballs are unpacked into the destination, each file citing its tarball; a glob may use
+// "**" and skips what is not a tarball.
+TEST_F(ArtifactCopy, MergeDeepMergesYamlAndExtractUnpacksTarballs) {
+  write("values/base.yaml", "image:\n  repository: web\n  tag: '1.0'\nreplicas: 1\nlist: [a, b]\n");
+  write("values/prod.yaml", "image:\n  tag: '2.0'\nlist: [c]\n---\nextra: true\n");
+  write("values/list.yaml", "- not\n- a map\n");
+  auto files = copy(json::array({{{"from", "@repo/values/base.yaml"}, {"to", "@artifact/values.yaml"}},
+                                 {{"from", "@repo/values/prod.yaml"}, {"to", "@artifact/values.yaml"}, {"strategy", "Merge"}},
+                                 {{"from", "@repo/values/prod.yaml"}, {"to", "@artifact/fresh.yaml"}, {"strategy", "Merge"}}}));
+  EXPECT_EQ(files["values.yaml"], "values/prod.yaml") << "a merge cites the file merged in";
+  EXPECT_EQ(files["fresh.yaml"], "values/prod.yaml");
+  EXPECT_FALSE(contents_.contains("fresh.yaml")) << "onto nothing, Merge copies";
+  auto merged = manifests::yaml_documents_as_json(contents_["values.yaml"]);
+  ASSERT_TRUE(merged.ok()) << merged.error();
+  ASSERT_EQ(merged->size(), 1u);
+  EXPECT_EQ(json::parse((*merged)[0]),
+            json::parse(R"({"image":{"repository":"web","tag":"2.0"},"replicas":1,"list":["c"],"extra":true})"));
+  std::string error;
+  copy(json::array({{{"from", "@repo/values/base.yaml"}, {"to", "@artifact/v.yaml"}},
+                    {{"from", "@repo/values/list.yaml"}, {"to", "@artifact/v.yaml"}, {"strategy", "Merge"}}}),
+       &error);
+  EXPECT_NE(error.find("'values/list.yaml' is not a YAML map"), std::string::npos) << error;
+
+  TempDir chart;
+  std::filesystem::create_directories(chart.path() / "web" / "templates");
+  std::ofstream(chart.path() / "web" / "Chart.yaml") << "name: web\nversion: 1.0.0\n";
+  std::ofstream(chart.path() / "web" / "templates" / "d.yaml") << "kind: Deployment\n";
+  std::filesystem::create_directories(dir_ / "charts" / "nested");
+  auto tar = gitgate::testing::run_command({"tar", "-czf", (dir_ / "charts" / "nested" / "web-1.0.0.tgz").string(), "-C",
+                                            chart.path().string(), "web"},
+                                           std::chrono::seconds(30));
+  ASSERT_EQ(tar.exit_code, 0) << tar.err;
+  write("charts/README.md", "not a tarball\n");
+  auto extracted = copy(json::array({{{"from", "@repo/charts/**"}, {"to", "@artifact/vendor/"}, {"strategy", "Extract"}}}));
+  EXPECT_EQ(extracted, (std::map<std::string, std::string>{{"vendor/web/Chart.yaml", "charts/nested/web-1.0.0.tgz"},
+                                                           {"vendor/web/templates/d.yaml", "charts/nested/web-1.0.0.tgz"}}));
+  EXPECT_EQ(contents_["vendor/web/Chart.yaml"], "name: web\nversion: 1.0.0\n");
+  copy(json::array({{{"from", "@repo/charts/README.md"}, {"to", "@artifact/"}, {"strategy", "Extract"}}}), &error);
+  EXPECT_NE(error.find("takes a .tar.gz or .tgz file, not 'charts/README.md'"), std::string::npos) << error;
+  copy(json::array({{{"from", "@repo/charts"}, {"to", "@artifact/"}, {"strategy", "Extract"}}}), &error);
+  EXPECT_NE(error.find("'charts' is a directory"), std::string::npos) << error;
 }
 
 }  // namespace
