@@ -288,19 +288,9 @@ class Fetcher {
       return report(kFetchFailed, "cannot use " + ctx_.credentials.ca + ": " + git_error_text(-1));
 
     fs::path git_dir(request_.git_dir);
-    std::error_code ec;
-    fs::create_directories(git_dir, ec);
-    if (ec) return report(kFetchFailed, "cannot create " + git_dir.string() + ": " + ec.message());
-    FetchLock lock(git_dir);
-    if (!lock.acquire()) return report(kFetchFailed, "cannot lock " + git_dir.string());
-    remove_stale_locks(git_dir);
-
-    git_repository* raw_repo = nullptr;
-    if (git_repository_open_bare(&raw_repo, git_dir.c_str()) != 0 &&
-        git_repository_init(&raw_repo, git_dir.c_str(), 1) != 0)
-      return report(kFetchFailed,
-                    "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
-    RepositoryPtr repo(raw_repo);
+    std::unique_ptr<FetchLock> lock;
+    RepositoryPtr repo;
+    if (int failed = open_cache(git_dir, lock, repo); failed != kFetchOk) return failed;
     // A commit never changes: once the cache holds it, no fetch is needed.
     if (commit && point_at(repo.get(), pinned)) return fetched_ok(pinned);
 
@@ -387,15 +377,8 @@ class Fetcher {
     compact_packs(repo.get(), git_dir);
     if (constraint) {
       // Which tag the range resolved to, for the parent's citations (the private ref holds only the commit).
-      std::string resolved = branch_ref.substr(10);
-      fs::path temp = git_dir / (std::string(kResolvedTagFile) + ".tmp");
-      {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out << resolved;
-        if (!out) return report(kFetchFailed, "cannot write " + temp.string());
-      }
-      fs::rename(temp, git_dir / kResolvedTagFile, ec);
-      if (ec) return report(kFetchFailed, "cannot write " + (git_dir / kResolvedTagFile).string() + ": " + ec.message());
+      if (!write_small(git_dir, kResolvedTagFile, branch_ref.substr(10)))
+        return report(kFetchFailed, "cannot write " + (git_dir / kResolvedTagFile).string());
     }
     return fetched_ok(fetched);
   }
@@ -419,18 +402,9 @@ class Fetcher {
     ctx_.credentials = std::move(*credentials);
     ensure_libgit2();
     fs::path git_dir(request_.git_dir);
-    std::error_code ec;
-    fs::create_directories(git_dir, ec);
-    if (ec) return report(kFetchFailed, "cannot create " + git_dir.string() + ": " + ec.message());
-    FetchLock lock(git_dir);
-    if (!lock.acquire()) return report(kFetchFailed, "cannot lock " + git_dir.string());
-    remove_stale_locks(git_dir);
-    git_repository* raw_repo = nullptr;
-    if (git_repository_open_bare(&raw_repo, git_dir.c_str()) != 0 &&
-        git_repository_init(&raw_repo, git_dir.c_str(), 1) != 0)
-      return report(kFetchFailed,
-                    "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
-    RepositoryPtr repo(raw_repo);
+    std::unique_ptr<FetchLock> lock;
+    RepositoryPtr repo;
+    if (int failed = open_cache(git_dir, lock, repo); failed != kFetchOk) return failed;
 
     oci::PullRequest pull;
     pull.tag = request_.tag;
@@ -456,6 +430,23 @@ class Fetcher {
         (!request_.semver.empty() && !pulled->tag.empty() && !write_small(git_dir, kResolvedTagFile, pulled->tag)))
       return report(kFetchFailed, "cannot write into " + git_dir.string());
     return fetched_ok(held);
+  }
+
+  // Opens the bare cache repository (created when missing) under the fetch lock, which `lock` then holds.
+  int open_cache(const fs::path& git_dir, std::unique_ptr<FetchLock>& lock, RepositoryPtr& repo) {
+    std::error_code ec;
+    fs::create_directories(git_dir, ec);
+    if (ec) return report(kFetchFailed, "cannot create " + git_dir.string() + ": " + ec.message());
+    lock = std::make_unique<FetchLock>(git_dir);
+    if (!lock->acquire()) return report(kFetchFailed, "cannot lock " + git_dir.string());
+    remove_stale_locks(git_dir);
+    git_repository* raw_repo = nullptr;
+    if (git_repository_open_bare(&raw_repo, git_dir.c_str()) != 0 &&
+        git_repository_init(&raw_repo, git_dir.c_str(), 1) != 0)
+      return report(kFetchFailed,
+                    "cannot create the cache repository " + git_dir.string() + ": " + git_error_text(-1));
+    repo.reset(raw_repo);
+    return kFetchOk;
   }
 
   static std::string read_small(const fs::path& path) {
