@@ -415,6 +415,8 @@ class Fetcher {
     git_oid held;
     bool holds = git_reference_name_to_id(&held, repo.get(), kFetchedRef) == 0;
     if (holds) pull.known_digest = read_small(git_dir / kArtifactDigestFile);
+    // An artifact pinned by digest never changes: once the cache holds it, the registry is not asked again.
+    if (holds && !request_.digest.empty() && pull.known_digest == request_.digest) return fetched_ok(held);
     auto pulled = oci::pull(*reference, pull);
     if (!pulled) return report(kFetchFailed, pulled.error());
     if (!(pulled->unchanged && holds)) {

@@ -50,6 +50,7 @@ class OciRegistry {
   std::string push_artifact(const std::string& name, const std::string& tag, const std::string& directory,
                             const std::string& source, const std::string& revision);
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void stop() { process_.reset(); }
 
  private:
   TempDir dir_;

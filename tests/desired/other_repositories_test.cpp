@@ -492,6 +492,17 @@ TEST(OtherRepositories, AKustomizationOfAListedOciArtifactIsBuiltFromItsFiles) {
                       cache.path().string());
   EXPECT_NE(problems(*missing).find(url + " tag v9.9.9 could not be fetched ("), std::string::npos)
       << problems(*missing);
+
+  // The registry gone: the artifact pinned by digest is not asked for again; the range's last pull is used.
+  registry.stop();
+  auto offline = sync(policy, cache.path().string());
+  std::string offline_problems = problems(*offline);
+  EXPECT_EQ(offline_problems.find("digest " + first.substr(0, 19) + " could not be fetched"), std::string::npos)
+      << offline_problems;
+  EXPECT_NE(offline_problems.find("semver '>=1.0.0 <2.0.0' could not be fetched"), std::string::npos)
+      << offline_problems;
+  ASSERT_NE(offline->find({"apps", "Deployment", "pinned", "web"}).object, nullptr) << offline_problems;
+  ASSERT_NE(offline->find({"apps", "Deployment", "ranged", "web"}).object, nullptr) << offline_problems;
 }
 
 // Flux's source composition across repositories: an ArtifactGenerator copies the base from the policy's
