@@ -64,6 +64,14 @@ struct OtherRepository {
     if (!commit.empty()) return "commit:" + commit;
     return !semver.empty() ? "semver:" + semver : tag.empty() ? "refs/heads/" + branch : "refs/tags/" + tag;
   }
+  // The ref in a few characters, for citing files when one URL is listed at more than one ref: "main",
+  // "v1.2.0", "semver:>=1.0.0", a commit's first 12 digits, "sha256:" and a digest's first 12.
+  std::string short_ref() const {
+    if (!digest.empty()) return digest.substr(0, 19);
+    if (!commit.empty()) return commit.substr(0, 12);
+    if (!semver.empty()) return "semver:" + semver;
+    return tag.empty() ? branch : tag;
+  }
   // "branch main", "tag v1.2.0", "semver '>=1.0.0'" ("tag v1.4.2 (semver '>=1.0.0')" once a fetch has
   // resolved the range and `tag` holds what it resolved to): how messages name it.
   std::string describe() const {

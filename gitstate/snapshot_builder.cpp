@@ -498,10 +498,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   for (auto& other : others) {
     const auto& r = other.repository;
     if (std::count_if(others.begin(), others.end(), [&](const auto& o) { return o.repository.url == r.url; }) > 1)
-      other.cited_as = r.url + "@" +
-                       (!r.commit.empty() ? r.commit.substr(0, 12) : !r.semver.empty() ? "semver:" + r.semver
-                                                                  : !r.tag.empty()    ? r.tag
-                                                                                      : r.branch);
+      other.cited_as = r.url + "@" + r.short_ref();
   }
   std::string cache_dir = git_dir_ + ".desired";
   desired::BuildOutput result;

@@ -461,6 +461,7 @@ TEST(OtherRepositories, AKustomizationOfAListedOciArtifactIsBuiltFromItsFiles) {
   const DeclaredObject* pinned = s->find({"apps", "Deployment", "pinned", "web"}).object;
   ASSERT_NE(pinned, nullptr) << reported;
   EXPECT_EQ(json::parse(pinned->json())["spec"]["replicas"], 1) << "the digest wins over the tag";
+  EXPECT_EQ(pinned->file(), url + "@" + first.substr(0, 19) + "//deploy/web.yaml");
   EXPECT_TRUE(unbuilt(*s, "unlisted"));
   EXPECT_NE(reported.find("is at tag 'v2.0.0', and spec.source.repositories lists it at "), std::string::npos)
       << reported;
