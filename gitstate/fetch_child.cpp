@@ -338,21 +338,8 @@ class Fetcher {
       return report(kFetchBranchMissing, what + " not found on " + ctx_.url.redacted);
     git_oid advertised = branch->oid;
 
-    git_fetch_options options;
-    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
-    options.callbacks = callbacks;
-    options.proxy_opts = proxy;
-    options.update_fetchhead = 0;
-    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    std::string refspec = "+" + branch_ref + ":" + kFetchedRef;
-    char* refspec_ptr = refspec.data();
-    git_strarray refspecs{&refspec_ptr, 1};
-    if (int rc = git_remote_download(remote.get(), &refspecs, &options); rc != 0)
-      return report(kFetchFailed, "fetch from " + ctx_.url.redacted + " failed: " + last_error(rc));
-    if (int rc = git_remote_update_tips(remote.get(), &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
-                                        "gitgate fetch");
-        rc != 0)
-      return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + last_error(rc));
+    if (int failed = download(remote.get(), {"+" + branch_ref + ":" + kFetchedRef}, callbacks, proxy); failed != kFetchOk)
+      return failed;
     git_oid fetched;
     if (int rc = git_reference_name_to_id(&fetched, repo.get(), kFetchedRef); rc != 0)
       return report(kFetchFailed,
@@ -368,11 +355,8 @@ class Fetcher {
         return report(kFetchFailed, what + " does not point at a commit: " + git_error_text(rc));
       fetched = *git_object_id(raw_target);
       git_object_free(raw_target);
-      git_reference* raw_ref = nullptr;
-      if (int rc = git_reference_create(&raw_ref, repo.get(), kFetchedRef, &fetched, 1, "gitgate fetch: peeled tag");
-          rc != 0)
-        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(rc));
-      git_reference_free(raw_ref);
+      if (!point_at(repo.get(), fetched))
+        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(-1));
     }
     compact_packs(repo.get(), git_dir);
     if (constraint) {
@@ -423,10 +407,8 @@ class Fetcher {
       auto committed = commit_artifact(repo.get(), *pulled);
       if (!committed) return report(kFetchFailed, committed.error());
       held = *committed;
-      git_reference* raw_ref = nullptr;
-      if (int rc = git_reference_create(&raw_ref, repo.get(), kFetchedRef, &held, 1, "gitgate fetch: artifact"); rc != 0)
-        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(rc));
-      git_reference_free(raw_ref);
+      if (!point_at(repo.get(), held))
+        return report(kFetchFailed, "cannot update " + std::string(kFetchedRef) + ": " + git_error_text(-1));
     }
     if (!write_small(git_dir, kArtifactDigestFile, pulled->digest) ||
         (!request_.semver.empty() && !pulled->tag.empty() && !write_small(git_dir, kResolvedTagFile, pulled->tag)))
@@ -544,9 +526,28 @@ class Fetcher {
     if (git_commit_lookup(&raw_commit, repo, &id) != 0) return false;
     git_commit_free(raw_commit);
     git_reference* raw_ref = nullptr;
-    if (git_reference_create(&raw_ref, repo, kFetchedRef, &id, 1, "gitgate fetch: commit") != 0) return false;
+    if (git_reference_create(&raw_ref, repo, kFetchedRef, &id, 1, "gitgate fetch") != 0) return false;
     git_reference_free(raw_ref);
     return true;
+  }
+
+  // Downloads what `specs` name and updates the refs they write; kFetchOk, or the reported failure.
+  int download(git_remote* remote, std::vector<std::string> specs, const git_remote_callbacks& callbacks,
+               const git_proxy_options& proxy) {
+    std::vector<char*> pointers;
+    for (auto& spec : specs) pointers.push_back(spec.data());
+    git_strarray refspecs{pointers.data(), pointers.size()};
+    git_fetch_options options;
+    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
+    options.callbacks = callbacks;
+    options.proxy_opts = proxy;
+    options.update_fetchhead = 0;
+    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    if (int rc = git_remote_download(remote, &refspecs, &options); rc != 0)
+      return report(kFetchFailed, "fetch from " + ctx_.url.redacted + " failed: " + last_error(rc));
+    if (int rc = git_remote_update_tips(remote, &callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "gitgate fetch"); rc != 0)
+      return report(kFetchFailed, "cannot update the fetched refs: " + last_error(rc));
+    return kFetchOk;
   }
 
   // A commit, as source-controller and the repo-server check one out: fetched with the branch or tag whose tip
@@ -564,21 +565,7 @@ class Fetcher {
         specs.push_back("+" + std::string(name) + ":" + kPinRefs + std::string(name.substr(5)));
     }
     if (specs.empty()) specs = {std::string("+refs/heads/*:") + kPinRefs + "heads/*", std::string("+refs/tags/*:") + kPinRefs + "tags/*"};
-    std::vector<char*> pointers;
-    for (auto& spec : specs) pointers.push_back(spec.data());
-    git_strarray refspecs{pointers.data(), pointers.size()};
-    git_fetch_options options;
-    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
-    options.callbacks = callbacks;
-    options.proxy_opts = proxy;
-    options.update_fetchhead = 0;
-    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-    if (int rc = git_remote_download(remote, &refspecs, &options); rc != 0)
-      return report(kFetchFailed, "fetch from " + ctx_.url.redacted + " failed: " + last_error(rc));
-    auto callbacks_copy = callbacks;
-    if (int rc = git_remote_update_tips(remote, &callbacks_copy, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "gitgate fetch");
-        rc != 0)
-      return report(kFetchFailed, "cannot update the fetched refs: " + last_error(rc));
+    if (int failed = download(remote, std::move(specs), callbacks, proxy); failed != kFetchOk) return failed;
     bool found = point_at(repo, pinned);
     git_reference_iterator* raw_iterator = nullptr;
     if (git_reference_iterator_glob_new(&raw_iterator, repo, (std::string(kPinRefs) + "*").c_str()) == 0) {
