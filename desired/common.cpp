@@ -155,6 +155,11 @@ bool fetched_at(const OtherRepository& listed, const std::string& branch, const 
   return !branch.empty() && listed.branch == branch;
 }
 
+std::string fetched_as(const OtherTree& other) {
+  return other.repository.url + " " + other.repository.describe() +
+         (other.repository.oci() ? " " + other.digest : " @ " + other.commit.substr(0, 7));
+}
+
 void merge_maps(json& into, const json& from) {
   if (!from.is_object()) return;
   for (const auto& [key, value] : from.items()) {

@@ -90,6 +90,10 @@ bool same_repository(const std::set<std::string>& self, const std::string& a, co
 // listed range also stands for the tag it last resolved to.
 bool fetched_at(const OtherRepository& listed, const std::string& branch, const std::string& tag,
                 const std::string& range, const std::string& pin = "");
+// A listed repository as a provenance chain names it: "<url> tag v1.0.0 @ 1a2b3c4", or for an OCI artifact
+// "<url> tag v1.4.2 sha256:<digest>".
+std::string fetched_as(const OtherTree& other);
+
 // Helm's merge of values (and source-watcher's of YAML files): `from`'s keys win, maps are merged
 // recursively, anything else (lists included) is replaced.
 void merge_maps(nlohmann::json& into, const nlohmann::json& from);

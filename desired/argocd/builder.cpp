@@ -479,16 +479,18 @@ class Builder::Run {
     bool head = !only_tag && (revision.empty() || revision == "HEAD");
     bool self = self_.contains(repository_identity(repo));
     if (self && !only_tag && (head || revision == options_.spec.branch)) return Status::Ok();
+    // A revision of 7 to 40 hexadecimal digits may be a commit id, as the repo-server tries it; an OCI
+    // source's may be a digest.
+    bool hex = revision.size() >= 7 && revision.size() <= 40 && !only_tag && !only_branch &&
+               std::all_of(revision.begin(), revision.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+    std::string pin = hex || revision.starts_with("sha256:") ? revision : "";
     std::string listed;
     for (const auto& o : others_) {
       if (!same_repository(self_, o.repository.url, repo)) continue;
       // A bare name may be a branch, a tag or a range (Argo CD resolves ranges against Git tags too).
       std::string as_branch = only_tag ? "" : head ? o.repository.branch : revision;
       std::string as_tag = only_branch || head ? "" : revision;
-      // A revision of 7 to 40 hexadecimal digits may be a commit id, as the repo-server tries it.
-      bool hex = revision.size() >= 7 && revision.size() <= 40 && !only_tag && !only_branch &&
-                 std::all_of(revision.begin(), revision.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-      if (fetched_at(o.repository, as_branch, as_tag, as_tag, hex || revision.starts_with("sha256:") ? revision : "")) {
+      if (fetched_at(o.repository, as_branch, as_tag, as_tag, pin)) {
         if (o.tree == nullptr) return Error{what + " repoURL " + repo + " could not be fetched: " + o.problem};
         other = &o;
         return Status::Ok();
@@ -624,9 +626,7 @@ class Builder::Run {
     source_repository_ = other;
     const SourceTree& tree = source_tree();
     if (other != nullptr) {
-      build->chain.push_back({"repository " + other->repository.url + " " + other->repository.describe() +
-                                  (other->repository.oci() ? " " + other->digest : " @ " + other->commit.substr(0, 7)),
-                              "", 0, nullptr});
+      build->chain.push_back({"repository " + fetched_as(*other), "", 0, nullptr});
       fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
     }
     auto path = clean_path(str(source, "path"));

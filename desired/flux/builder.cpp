@@ -474,9 +474,7 @@ class Builder::Run {
         repository = other;
         build->chain.push_back({str(source_ref, "kind", "GitRepository") + " " +
                                     str(source_ref, "namespace", owner.ns) + "/" + str(source_ref, "name") + " (" +
-                                    other->repository.url + " " + other->repository.describe() +
-                                    (other->repository.oci() ? " " + other->digest : " @ " + other->commit.substr(0, 7)) +
-                                    ")",
+                                    fetched_as(*other) + ")",
                                 "", 0, nullptr});
         fingerprint_ += "o" + other->repository.url + " " + other->commit + "\n";
       }
