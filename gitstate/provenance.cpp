@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <unordered_set>
+
 #include "gitstate/git.h"
 
 namespace gitgate::gitstate {
@@ -13,11 +15,25 @@ bool cancelled(int fd) {
   return poll(&p, 1, 0) > 0;
 }
 
-std::optional<git_oid> blob_at(git_tree* tree, const std::string& path) {
-  git_tree_entry* raw = nullptr;
-  if (git_tree_entry_bypath(&raw, tree, path.c_str()) != 0) return std::nullopt;
-  TreeEntryPtr entry(raw);
-  return *git_tree_entry_id(entry.get());
+struct Changed {
+  std::string path;
+  git_oid blob;  // the content in `to`
+};
+
+// The files of `to` whose content differs from `from`'s: added, or another blob (a change of mode alone is not
+// one). `from` null: every file.
+std::vector<Changed> changed(git_repository* repo, git_tree* from, git_tree* to, const git_diff_options& options) {
+  std::vector<Changed> out;
+  git_diff* raw_diff = nullptr;
+  if (git_diff_tree_to_tree(&raw_diff, repo, from, to, &options) != 0) return out;
+  DiffPtr diff(raw_diff);
+  for (size_t i = 0, n = git_diff_num_deltas(diff.get()); i < n; ++i) {
+    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
+    if (delta->status == GIT_DELTA_DELETED || delta->new_file.path == nullptr) continue;
+    if (delta->status == GIT_DELTA_MODIFIED && git_oid_equal(&delta->old_file.id, &delta->new_file.id)) continue;
+    out.push_back({delta->new_file.path, delta->new_file.id});
+  }
+  return out;
 }
 
 TreePtr tree_of(git_commit* commit) {
@@ -58,37 +74,33 @@ std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
     CommitPtr commit(raw_commit);
     TreePtr tree = tree_of(commit.get());
     unsigned parents = git_commit_parentcount(commit.get());
+    // The files this commit gave their head content: changed from the first parent, or added by a root commit
+    // (a diff from no tree). One tree diff each, never a lookup per file: trees too large for libgit2's object
+    // cache would be read and hashed again for every path.
     std::vector<std::string> introduced;
-    if (parents == 0) {
-      for (const auto& [path, blob] : targets) {
-        auto here = blob_at(tree.get(), path);
-        if (here && git_oid_equal(&*here, &blob)) introduced.push_back(path);
-      }
-    } else {
+    TreePtr first_parent_tree;
+    if (parents > 0) {
       git_commit* raw_parent = nullptr;
       if (git_commit_parent(&raw_parent, commit.get(), 0) != 0) continue;
       CommitPtr first_parent(raw_parent);
-      TreePtr parent_tree = tree_of(first_parent.get());
-      git_diff* raw_diff = nullptr;
-      if (git_diff_tree_to_tree(&raw_diff, repo, parent_tree.get(), tree.get(), &diff_options) != 0) continue;
-      DiffPtr diff(raw_diff);
-      for (size_t i = 0, n = git_diff_num_deltas(diff.get()); i < n; ++i) {
-        const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-        if (delta->status == GIT_DELTA_DELETED || delta->new_file.path == nullptr) continue;
-        auto target = targets.find(delta->new_file.path);
-        if (target != targets.end() && git_oid_equal(&delta->new_file.id, &target->second))
-          introduced.push_back(target->first);
-      }
-      // A merge that took the content from another parent did not make the change.
-      for (unsigned p = 1; p < parents && !introduced.empty(); ++p) {
-        if (git_commit_parent(&raw_parent, commit.get(), p) != 0) continue;
-        CommitPtr other(raw_parent);
-        TreePtr other_tree = tree_of(other.get());
-        std::erase_if(introduced, [&](const std::string& path) {
-          auto there = blob_at(other_tree.get(), path);
-          return there && git_oid_equal(&*there, &targets.at(path));
-        });
-      }
+      first_parent_tree = tree_of(first_parent.get());
+    }
+    for (const auto& delta : changed(repo, first_parent_tree.get(), tree.get(), diff_options)) {
+      auto target = targets.find(delta.path);
+      if (target != targets.end() && git_oid_equal(&delta.blob, &target->second))
+        introduced.push_back(target->first);
+    }
+    // A merge that took the content from another parent did not make the change: a path the diff from that
+    // parent does not list has the same content there.
+    for (unsigned p = 1; p < parents && !introduced.empty(); ++p) {
+      git_commit* raw_parent = nullptr;
+      if (git_commit_parent(&raw_parent, commit.get(), p) != 0) continue;
+      CommitPtr other(raw_parent);
+      TreePtr other_tree = tree_of(other.get());
+      std::unordered_set<std::string> differs;
+      for (auto& delta : changed(repo, other_tree.get(), tree.get(), diff_options))
+        differs.insert(std::move(delta.path));
+      std::erase_if(introduced, [&](const std::string& path) { return differs.count(path) == 0; });
     }
     for (const auto& path : introduced) {
       found[path] = id;

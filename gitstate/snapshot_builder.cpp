@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // More manifest files than this in one snapshot is refused rather than held in memory.
-constexpr size_t kMaxManifestFiles = 20000;
+constexpr size_t kMaxManifestFiles = 200000;
 // Commits read back to find what a file that no longer parses declared before.
 constexpr size_t kMaxCarryCommits = 1000;
 

@@ -1,6 +1,8 @@
 // Last-change provenance through merges, reverts and long histories, and how much history each build walks.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "gitstate/snapshot_builder.h"
 #include "tests/gitstate/git_helpers.h"
 
@@ -50,6 +52,22 @@ TEST_F(ProvenanceTest, MergedChangeIsAttributedToTheCommitThatMadeIt) {
   EXPECT_EQ(last_change(*s, "b"), on_main);
   EXPECT_EQ(s->find({"", "ConfigMap", "default", "a"}).object->last_change()->subject,
             "change a on a branch");
+}
+
+// The root commit's files and a change of mode: the root commit introduced every file it holds in
+// subdirectories too; making a file executable changes no content, so it is not the file's last change.
+TEST_F(ProvenanceTest, TheRootCommitIntroducesItsFilesAndAModeChangeIsNotAChange) {
+  repo.write("apps/team-a/a.yaml", config_map("a", "1"));
+  repo.write("apps/team-b/b.yaml", config_map("b", "1"));
+  std::string root = repo.commit("root");
+  std::filesystem::permissions(repo.path() / "apps/team-a/a.yaml", std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  std::string chmod = repo.commit("make a executable");
+  repo.push();
+  ASSERT_NE(repo.git({"diff", "--name-status", root, chmod}), "");
+  auto s = build(*builder(), chmod);
+  EXPECT_EQ(last_change(*s, "a"), root);
+  EXPECT_EQ(last_change(*s, "b"), root);
 }
 
 TEST_F(ProvenanceTest, RevertSeenIncrementallyIsTheLastChange) {
