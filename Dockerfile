@@ -10,7 +10,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      libboost-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libgit2-dev zlib1g-dev libcurl4-openssl-dev \
+      libboost-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libyaml-dev libgit2-dev zlib1g-dev libcurl4-openssl-dev \
       libcli11-dev nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -37,12 +37,12 @@ RUN --mount=type=secret,id=extra-ca \
 
 FROM debian:bookworm-slim
 # Runtime libraries of the binary (ldd on the build): libssl3, libgit2-1.5 (which pulls libssh2, mbedtls,
-# http-parser, pcre2, zlib, krb5), libcurl4 (OCI artifacts), libyaml-cpp0.7, libsimdjson14; ca-certificates
+# http-parser, pcre2, zlib, krb5), libcurl4 (OCI artifacts), libyaml-0-2, libyaml-cpp0.7, libsimdjson14; ca-certificates
 # for https:// remotes and registries.
 # No git or ssh client: libgit2 does the Git I/O.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libssl3 libgit2-1.5 libcurl4 libyaml-cpp0.7 libsimdjson14 ca-certificates \
+      libssl3 libgit2-1.5 libcurl4 libyaml-0-2 libyaml-cpp0.7 libsimdjson14 ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 gitgate \

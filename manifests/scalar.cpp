@@ -172,7 +172,7 @@ NumberForm core_number(std::string_view s, std::string& buffer, std::optional<st
 
 }  // namespace
 
-ScalarTag scalar_tag_from_yaml_cpp(std::string_view tag) {
+ScalarTag scalar_tag(std::string_view tag) {
   if (tag == "?" || tag.empty()) return ScalarTag::Plain;
   if (tag == "!") return ScalarTag::NonPlain;
   constexpr std::string_view kCore = "tag:yaml.org,2002:";

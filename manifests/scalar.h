@@ -11,8 +11,9 @@ namespace gitgate::manifests {
 // How a scalar was written: its explicit tag, or plain / non-plain (quoted, literal, folded) when untagged.
 enum class ScalarTag : unsigned char { Plain, NonPlain, Str, Int, Float, Bool, Null, Other };
 
-// Maps a yaml-cpp tag ("?" plain, "!" non-plain, "tag:yaml.org,2002:int", "!local") to a ScalarTag.
-ScalarTag scalar_tag_from_yaml_cpp(std::string_view tag);
+// Maps an explicit tag as the parser resolved it ("!" non-specific, "tag:yaml.org,2002:int", "!local") to a
+// ScalarTag; "" and "?" are Plain.
+ScalarTag scalar_tag(std::string_view tag);
 
 enum class ScalarType : unsigned char { Null, Bool, Number, String };
 

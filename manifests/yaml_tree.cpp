@@ -1,51 +1,58 @@
 #include "manifests/yaml_tree.h"
 
-#include <algorithm>
-#include <istream>
-#include <optional>
-#include <streambuf>
+#include <string>
+#include <unordered_map>
 
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
+#include <yaml.h>
 
 namespace gitgate::manifests {
 namespace {
 
 constexpr uint32_t kNoNode = UINT32_MAX;
+// Collections open at once. libyaml's parser keeps its own state on the heap and has no limit of its own; the
+// loader refuses documents nested past Limits::max_depth later, with the line, so this only bounds the work
+// on hostile input.
+constexpr size_t kMaxNesting = 1024;
 
-// Reads a string_view as an istream without copying it.
-class MemoryBuffer : public std::streambuf {
- public:
-  explicit MemoryBuffer(std::string_view s) {
-    char* p = const_cast<char*>(s.data());  // streambuf wants char*; the buffer is only read
-    setg(p, p, p + s.size());
+uint32_t line_of(const yaml_mark_t& mark) {
+  return static_cast<uint32_t>(mark.line + 1);
+}
+uint32_t column_of(const yaml_mark_t& mark) {
+  return static_cast<uint32_t>(mark.column + 1);
+}
+std::string_view text_of(const yaml_char_t* s) {
+  return s == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(s));
+}
+
+// How a scalar was written: an explicit tag, else plain or not (quoted, literal, folded).
+ScalarTag tag_of(const yaml_event_t& event) {
+  std::string_view tag = text_of(event.data.scalar.tag);
+  if (tag.empty()) return event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? ScalarTag::Plain : ScalarTag::NonPlain;
+  return scalar_tag(tag);
+}
+
+struct Parser {
+  Parser() { yaml_parser_initialize(&parser); }
+  ~Parser() { yaml_parser_delete(&parser); }
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+  yaml_parser_t parser;
+};
+
+struct Event {
+  ~Event() {
+    if (parsed) yaml_event_delete(&event);
   }
+  yaml_event_t event;
+  bool parsed = false;
 };
 
-// yaml-cpp 0.7 can report the same empty document for ever without consuming input (a stray ',' at the start
-// of a document, jbeder/yaml-cpp#1040); the builder stops the stream when a document starts where the
-// previous one did.
-struct NoProgress {
-  YAML::Mark mark;
-};
-
-uint32_t line_of(const YAML::Mark& mark) {
-  return mark.is_null() ? 0 : static_cast<uint32_t>(mark.line + 1);
-}
-uint32_t column_of(const YAML::Mark& mark) {
-  return mark.is_null() ? 0 : static_cast<uint32_t>(mark.column + 1);
-}
-
-class TreeBuilder : public YAML::EventHandler {
+// Builds the node table from libyaml's events, one document at a time.
+class TreeBuilder {
  public:
   TreeBuilder(YamlStream& out, uint64_t max_nodes) : out_(out), max_nodes_(max_nodes) {}
 
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    if (last_document_start_ && *last_document_start_ == mark.pos) throw NoProgress{mark};
-    last_document_start_ = mark.pos;
+  void document_start() {
     anchors_.clear();
     frames_.clear();
     pending_.clear();
@@ -55,7 +62,7 @@ class TreeBuilder : public YAML::EventHandler {
     mark_document_start();
   }
 
-  void OnDocumentEnd() override {
+  void document_end() {
     YamlDocument doc;
     if (error_.empty() && root_ == kNoNode) fail(0, "empty document");
     if (!error_.empty()) {
@@ -69,48 +76,59 @@ class TreeBuilder : public YAML::EventHandler {
     mark_document_start();
   }
 
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+  void scalar(const yaml_event_t& event) {
     if (!error_.empty()) return;
-    add_node(YamlNode::Kind::Null, ScalarTag::Plain, mark, anchor);
-  }
-
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    if (!error_.empty()) return;
-    uint32_t id = add_node(YamlNode::Kind::Scalar, scalar_tag_from_yaml_cpp(tag), mark, anchor);
-    if (id == kNoNode) return;
-    out_.nodes[id].begin = static_cast<uint32_t>(out_.text.size());
-    out_.nodes[id].size = static_cast<uint32_t>(value.size());
-    out_.text += value;
-  }
-
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    if (!error_.empty()) return;
-    if (anchor >= anchors_.size() || anchors_[anchor] == kNoNode) {
-      fail(line_of(mark), "alias refers to an unknown anchor");
+    const auto& s = event.data.scalar;
+    // An empty plain scalar without a tag is an absent value (`key:`), as an explicit null is.
+    if (s.length == 0 && s.tag == nullptr && s.style == YAML_PLAIN_SCALAR_STYLE) {
+      add_node(YamlNode::Kind::Null, ScalarTag::Plain, event.start_mark, s.anchor);
       return;
     }
-    uint32_t target = anchors_[anchor];
+    uint32_t id = add_node(YamlNode::Kind::Scalar, tag_of(event), event.start_mark, s.anchor);
+    if (id == kNoNode) return;
+    out_.nodes[id].begin = static_cast<uint32_t>(out_.text.size());
+    out_.nodes[id].size = static_cast<uint32_t>(s.length);
+    out_.text.append(reinterpret_cast<const char*>(s.value), s.length);
+  }
+
+  void alias(const yaml_event_t& event) {
+    if (!error_.empty()) return;
+    auto anchor = anchors_.find(std::string(text_of(event.data.alias.anchor)));
+    if (anchor == anchors_.end()) {
+      fail(line_of(event.start_mark), "alias refers to an unknown anchor");
+      return;
+    }
+    uint32_t target = anchor->second;
     for (const Frame& f : frames_) {
       if (f.node == target) {
-        fail(line_of(mark), "cyclic alias: the alias refers to a node that contains it");
+        fail(line_of(event.start_mark), "cyclic alias: the alias refers to a node that contains it");
         return;
       }
     }
     attach(target);
   }
 
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    open(YamlNode::Kind::Sequence, mark, anchor);
+  // False when the document nests deeper than the parser goes.
+  bool open(YamlNode::Kind kind, const yaml_mark_t& mark, const yaml_char_t* anchor) {
+    if (frames_.size() >= kMaxNesting) return false;
+    if (!error_.empty()) return true;
+    uint32_t id = add_node(kind, ScalarTag::Plain, mark, anchor);
+    if (id == kNoNode) return true;
+    frames_.push_back({id, pending_.size()});
+    return true;
   }
-  void OnSequenceEnd() override { close(1); }
 
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    open(YamlNode::Kind::Mapping, mark, anchor);
+  void close(uint32_t ids_per_entry) {
+    if (!error_.empty() || frames_.empty()) return;
+    Frame f = frames_.back();
+    frames_.pop_back();
+    YamlNode& node = out_.nodes[f.node];
+    node.begin = static_cast<uint32_t>(out_.children.size());
+    node.size = static_cast<uint32_t>((pending_.size() - f.first_pending) / ids_per_entry);
+    out_.children.insert(out_.children.end(), pending_.begin() + static_cast<std::ptrdiff_t>(f.first_pending),
+                         pending_.end());
+    pending_.resize(f.first_pending);
   }
-  void OnMapEnd() override { close(2); }
 
   // A syntax error interrupts a document: drop what was read of it.
   void abandon_document() { discard_document(); }
@@ -142,7 +160,7 @@ class TreeBuilder : public YAML::EventHandler {
     pending_.clear();
   }
 
-  uint32_t add_node(YamlNode::Kind kind, ScalarTag tag, const YAML::Mark& mark, YAML::anchor_t anchor) {
+  uint32_t add_node(YamlNode::Kind kind, ScalarTag tag, const yaml_mark_t& mark, const yaml_char_t* anchor) {
     if (out_.nodes.size() - nodes_at_start_ >= max_nodes_) {
       fail(line_of(mark), "document has more than " + std::to_string(max_nodes_) + " nodes");
       return kNoNode;
@@ -154,10 +172,7 @@ class TreeBuilder : public YAML::EventHandler {
     node.line = line_of(mark);
     node.column = column_of(mark);
     out_.nodes.push_back(node);
-    if (anchor != YAML::NullAnchor) {
-      if (anchor >= anchors_.size()) anchors_.resize(anchor + 1, kNoNode);
-      anchors_[anchor] = id;
-    }
+    if (anchor != nullptr) anchors_[std::string(text_of(anchor))] = id;  // a later anchor of the same name wins
     attach(id);
     return id;
   }
@@ -170,67 +185,85 @@ class TreeBuilder : public YAML::EventHandler {
     }
   }
 
-  void open(YamlNode::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
-    if (!error_.empty()) return;
-    uint32_t id = add_node(kind, ScalarTag::Plain, mark, anchor);
-    if (id == kNoNode) return;
-    frames_.push_back({id, pending_.size()});
-  }
-
-  void close(uint32_t ids_per_entry) {
-    if (!error_.empty() || frames_.empty()) return;
-    Frame f = frames_.back();
-    frames_.pop_back();
-    YamlNode& node = out_.nodes[f.node];
-    node.begin = static_cast<uint32_t>(out_.children.size());
-    node.size = static_cast<uint32_t>((pending_.size() - f.first_pending) / ids_per_entry);
-    out_.children.insert(out_.children.end(), pending_.begin() + static_cast<std::ptrdiff_t>(f.first_pending),
-                         pending_.end());
-    pending_.resize(f.first_pending);
-  }
-
   YamlStream& out_;
   uint64_t max_nodes_;
-  std::vector<uint32_t> anchors_;  // yaml-cpp anchor id -> node id, for the current document
+  std::unordered_map<std::string, uint32_t> anchors_;  // anchor name -> node id, for the current document
   std::vector<Frame> frames_;
   std::vector<uint32_t> pending_;  // children of the open collections, innermost last
   std::string error_;
   uint32_t error_line_ = 0;
   uint32_t root_ = kNoNode;
-  std::optional<int> last_document_start_;
   size_t nodes_at_start_ = 0;
   size_t children_at_start_ = 0;
   size_t text_at_start_ = 0;
 };
 
+// libyaml's message: the problem, and what it was reading when the problem is not on that line.
+std::string parse_error(const yaml_parser_t& parser) {
+  if (parser.problem == nullptr) return "cannot read YAML";
+  std::string message = parser.problem;
+  if (parser.context != nullptr && parser.context_mark.line != parser.problem_mark.line)
+    message += " (" + std::string(parser.context) + " at line " + std::to_string(line_of(parser.context_mark)) +
+               ")";
+  return message;
+}
+
 }  // namespace
 
 YamlStream read_yaml_stream(std::string_view content, uint64_t max_nodes) {
   YamlStream out;
-  MemoryBuffer buffer(content);
-  std::istream in(&buffer);
   TreeBuilder builder(out, max_nodes);
-  try {
-    YAML::Parser parser(in);
-    while (parser.HandleNextDocument(builder)) {
+  Parser p;
+  yaml_parser_set_input_string(&p.parser, reinterpret_cast<const unsigned char*>(content.data()), content.size());
+  for (;;) {
+    Event e;
+    if (yaml_parser_parse(&p.parser, &e.event) == 0) {
+      builder.abandon_document();
+      out.syntax_error = parse_error(p.parser);
+      out.syntax_error_line = line_of(p.parser.problem_mark);
+      return out;
     }
-  } catch (const NoProgress& e) {
-    builder.abandon_document();
-    out.syntax_error = "malformed document: the YAML parser cannot read past this point";
-    out.syntax_error_line = line_of(e.mark);
-  } catch (const YAML::DeepRecursion& e) {
-    builder.abandon_document();
-    out.syntax_error = "nesting is deeper than the YAML parser allows";
-    out.syntax_error_line = line_of(e.mark);
-  } catch (const YAML::Exception& e) {
-    builder.abandon_document();
-    out.syntax_error = e.msg;
-    out.syntax_error_line = line_of(e.mark);
-  } catch (const std::exception& e) {
-    builder.abandon_document();
-    out.syntax_error = std::string("cannot read YAML: ") + e.what();
+    e.parsed = true;
+    const yaml_event_t& event = e.event;
+    switch (event.type) {
+      case YAML_STREAM_END_EVENT:
+        return out;
+      case YAML_DOCUMENT_START_EVENT:
+        builder.document_start();
+        break;
+      case YAML_DOCUMENT_END_EVENT:
+        builder.document_end();
+        break;
+      case YAML_SCALAR_EVENT:
+        builder.scalar(event);
+        break;
+      case YAML_ALIAS_EVENT:
+        builder.alias(event);
+        break;
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        bool sequence = event.type == YAML_SEQUENCE_START_EVENT;
+        const yaml_char_t* anchor =
+            sequence ? event.data.sequence_start.anchor : event.data.mapping_start.anchor;
+        if (!builder.open(sequence ? YamlNode::Kind::Sequence : YamlNode::Kind::Mapping, event.start_mark,
+                          anchor)) {
+          builder.abandon_document();
+          out.syntax_error = "nesting is deeper than " + std::to_string(kMaxNesting) + " levels";
+          out.syntax_error_line = line_of(event.start_mark);
+          return out;
+        }
+        break;
+      }
+      case YAML_SEQUENCE_END_EVENT:
+        builder.close(1);
+        break;
+      case YAML_MAPPING_END_EVENT:
+        builder.close(2);
+        break;
+      default:  // stream start
+        break;
+    }
   }
-  return out;
 }
 
 }  // namespace gitgate::manifests

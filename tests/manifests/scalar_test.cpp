@@ -106,12 +106,12 @@ TEST(Scalar, ExplicitTagThatDoesNotFitIsAnError) {
   EXPECT_EQ(json_of(ScalarTag::Bool, "yes"), "<error>");
 }
 
-TEST(Scalar, YamlCppTagsMapToScalarTags) {
-  EXPECT_EQ(scalar_tag_from_yaml_cpp("?"), ScalarTag::Plain);
-  EXPECT_EQ(scalar_tag_from_yaml_cpp("!"), ScalarTag::NonPlain);
-  EXPECT_EQ(scalar_tag_from_yaml_cpp("tag:yaml.org,2002:int"), ScalarTag::Int);
-  EXPECT_EQ(scalar_tag_from_yaml_cpp("tag:yaml.org,2002:binary"), ScalarTag::Other);
-  EXPECT_EQ(scalar_tag_from_yaml_cpp("!local"), ScalarTag::Other);
+TEST(Scalar, ParserTagsMapToScalarTags) {
+  EXPECT_EQ(scalar_tag("?"), ScalarTag::Plain);
+  EXPECT_EQ(scalar_tag("!"), ScalarTag::NonPlain);
+  EXPECT_EQ(scalar_tag("tag:yaml.org,2002:int"), ScalarTag::Int);
+  EXPECT_EQ(scalar_tag("tag:yaml.org,2002:binary"), ScalarTag::Other);
+  EXPECT_EQ(scalar_tag("!local"), ScalarTag::Other);
 }
 
 }  // namespace
