@@ -218,4 +218,26 @@ BENCHMARK_CAPTURE(EncodeResponse, deny_deployment_update, "deployment-update.jso
 }  // namespace
 }  // namespace gitgate::bench
 
+// Indexing a snapshot of N objects (what every rebuild pays once the files are parsed): the keys of
+// bench/fixture.py's fleet, a Deployment, a Service and a ConfigMap per app in ten namespaces.
+void SnapshotIndex(benchmark::State& state) {
+  std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
+  const char* kinds[][2] = {{"apps", "Deployment"}, {"", "Service"}, {"", "ConfigMap"}};
+  for (int64_t i = 0; i < state.range(0); ++i) {
+    const char* group = kinds[i % 3][0];
+    const char* kind = kinds[i % 3][1];
+    std::string app = "app-" + std::to_string(i / 3);
+    objects.push_back(std::make_shared<gitgate::DeclaredObject>(
+        gitgate::ObjectKey{group, kind, "team-" + std::to_string(i / 3 % 10), app}, "v1", "{}",
+        "clusters/prod/team-" + std::to_string(i / 3 % 10) + "/" + app + ".yaml", 1, 1));
+  }
+  auto commit = std::make_shared<gitgate::CommitInfo>();
+  for (auto _ : state) {
+    gitgate::Snapshot snapshot(commit, "default", objects, {});
+    benchmark::DoNotOptimize(snapshot);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(SnapshotIndex)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
 BENCHMARK_MAIN();
