@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <string_view>
 #include <unordered_set>
 
 #include "gitstate/git.h"
@@ -44,17 +45,42 @@ TreePtr tree_of(git_commit* commit) {
 
 }  // namespace
 
-std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
-    git_repository* repo, const git_oid& head, const git_oid* hide,
-    std::unordered_map<std::string, git_oid> targets, const std::vector<std::string>& pathspec,
-    int cancel_fd) {
-  std::unordered_map<std::string, git_oid> found;
-  if (targets.empty()) return found;
+struct ProvenanceTracker::Search {
+  const std::vector<FileAtHead>& files;
+  std::unordered_map<std::string_view, uint32_t> at;  // path -> its first position in `files`
+  std::vector<char> wanted;                           // by position: still without an answer
+  size_t remaining = 0;
+  std::vector<std::optional<git_oid>> answers;
+
+  explicit Search(const std::vector<FileAtHead>& f) : files(f), wanted(f.size(), 0), answers(f.size()) {
+    at.reserve(files.size());
+    for (uint32_t i = 0; i < files.size(); ++i) at.emplace(files[i].path, i);
+  }
+  void want(uint32_t i) {
+    if (!wanted[i]) ++remaining;
+    wanted[i] = 1;
+  }
+  void answer(uint32_t i, std::optional<git_oid> commit) {
+    if (wanted[i]) --remaining;
+    wanted[i] = 0;
+    answers[i] = commit;
+  }
+  // The position of a path the walk still looks for whose content at `blob` is the head's.
+  std::optional<uint32_t> wanted_at(std::string_view path, const git_oid& blob) const {
+    auto it = at.find(path);
+    if (it == at.end() || !wanted[it->second] || !git_oid_equal(&blob, &files[it->second].blob)) return std::nullopt;
+    return it->second;
+  }
+};
+
+void ProvenanceTracker::search(git_repository* repo, const git_oid& head, const git_oid* hide, Search& s,
+                               const std::vector<std::string>& pathspec, int cancel_fd) {
+  if (s.remaining == 0) return;
   git_revwalk* raw_walk = nullptr;
-  if (git_revwalk_new(&raw_walk, repo) != 0) return found;
+  if (git_revwalk_new(&raw_walk, repo) != 0) return;
   RevwalkPtr walk(raw_walk);
   git_revwalk_sorting(walk.get(), GIT_SORT_TIME);
-  if (git_revwalk_push(walk.get(), &head) != 0) return found;
+  if (git_revwalk_push(walk.get(), &head) != 0) return;
   if (hide != nullptr) git_revwalk_hide(walk.get(), hide);
 
   std::vector<char*> specs;
@@ -65,7 +91,7 @@ std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
   diff_options.pathspec = {specs.data(), specs.size()};
 
   git_oid id;
-  for (size_t budget = max_commits_; budget > 0 && !targets.empty() && git_revwalk_next(&id, walk.get()) == 0;
+  for (size_t budget = max_commits_; budget > 0 && s.remaining > 0 && git_revwalk_next(&id, walk.get()) == 0;
        --budget) {
     ++walked_;
     if (walked_ % 64 == 0 && cancelled(cancel_fd)) break;
@@ -77,7 +103,7 @@ std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
     // The files this commit gave their head content: changed from the first parent, or added by a root commit
     // (a diff from no tree). One tree diff each, never a lookup per file: trees too large for libgit2's object
     // cache would be read and hashed again for every path.
-    std::vector<std::string> introduced;
+    std::vector<uint32_t> introduced;
     TreePtr first_parent_tree;
     if (parents > 0) {
       git_commit* raw_parent = nullptr;
@@ -85,11 +111,8 @@ std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
       CommitPtr first_parent(raw_parent);
       first_parent_tree = tree_of(first_parent.get());
     }
-    for (const auto& delta : changed(repo, first_parent_tree.get(), tree.get(), diff_options)) {
-      auto target = targets.find(delta.path);
-      if (target != targets.end() && git_oid_equal(&delta.blob, &target->second))
-        introduced.push_back(target->first);
-    }
+    for (const auto& delta : changed(repo, first_parent_tree.get(), tree.get(), diff_options))
+      if (auto i = s.wanted_at(delta.path, delta.blob)) introduced.push_back(*i);
     // A merge that took the content from another parent did not make the change: a path the diff from that
     // parent does not list has the same content there.
     for (unsigned p = 1; p < parents && !introduced.empty(); ++p) {
@@ -100,54 +123,50 @@ std::unordered_map<std::string, git_oid> ProvenanceTracker::search(
       std::unordered_set<std::string> differs;
       for (auto& delta : changed(repo, other_tree.get(), tree.get(), diff_options))
         differs.insert(std::move(delta.path));
-      std::erase_if(introduced, [&](const std::string& path) { return differs.count(path) == 0; });
+      std::erase_if(introduced, [&](uint32_t i) { return differs.count(s.files[i].path) == 0; });
     }
-    for (const auto& path : introduced) {
-      found[path] = id;
-      targets.erase(path);
-    }
+    for (uint32_t i : introduced) s.answer(i, id);
   }
-  return found;
 }
 
-std::unordered_map<std::string, git_oid> ProvenanceTracker::update(git_repository* repo, const git_oid& head,
-                                                                   const std::vector<FileAtHead>& files,
-                                                                   const std::vector<std::string>& pathspec,
-                                                                   int cancel_fd) {
+std::vector<std::optional<git_oid>> ProvenanceTracker::update(git_repository* repo, const git_oid& head,
+                                                              const std::vector<FileAtHead>& files,
+                                                              const std::vector<std::string>& pathspec,
+                                                              int cancel_fd) {
   walked_ = 0;
-  std::unordered_map<std::string, git_oid> targets;
-  for (const auto& f : files) targets.emplace(f.path, f.blob);
-
-  std::unordered_map<std::string, git_oid> answers;
-  std::unordered_map<std::string, git_oid> unresolved;
+  ++builds_;
+  Search s(files);
+  for (const auto& [path, i] : s.at) s.want(i);
   bool descends =
       head_ && (git_oid_equal(&*head_, &head) || git_graph_descendant_of(repo, &head, &*head_) == 1);
   if (descends) {
     // The new commits first: they hold the change of every file whose content moved since the last head.
-    answers = search(repo, head, &*head_, targets, pathspec, cancel_fd);
-    for (const auto& [path, blob] : targets) {
-      if (answers.count(path) != 0) continue;
-      auto known = known_.find(path);
-      if (known != known_.end() && git_oid_equal(&known->second.blob, &blob)) {
-        if (known->second.commit) answers.emplace(path, *known->second.commit);
-      } else {
-        unresolved.emplace(path, blob);
-      }
+    // A file none of them changed keeps its answer when its content is the one known.
+    search(repo, head, &*head_, s, pathspec, cancel_fd);
+    for (const auto& [path, i] : s.at) {
+      if (!s.wanted[i]) continue;
+      auto known = known_.find(files[i].path);
+      if (known != known_.end() && git_oid_equal(&known->second.blob, &files[i].blob))
+        s.answer(i, known->second.commit);
     }
-  } else {
-    unresolved = std::move(targets);
   }
-  for (auto& [path, commit] : search(repo, head, nullptr, std::move(unresolved), pathspec, cancel_fd))
-    answers.emplace(path, commit);
+  search(repo, head, nullptr, s, pathspec, cancel_fd);
 
-  known_.clear();
-  for (const auto& f : files) {
-    auto answer = answers.find(f.path);
-    known_[f.path] = {f.blob,
-                      answer == answers.end() ? std::nullopt : std::optional<git_oid>(answer->second)};
+  // Remember every file's answer for the next update, in place: a rebuild of a large tree allocates nothing
+  // for the files it already knew.
+  for (const auto& [path, i] : s.at) {
+    auto known = known_.find(files[i].path);
+    if (known == known_.end()) known = known_.emplace(files[i].path, Known{}).first;
+    known->second = {files[i].blob, s.answers[i], builds_};
   }
+  if (known_.size() != s.at.size()) std::erase_if(known_, [&](const auto& k) { return k.second.build != builds_; });
   head_ = head;
-  return answers;
+  // A path listed twice has its first position's answer.
+  for (uint32_t i = 0; s.at.size() != files.size() && i < files.size(); ++i) {
+    uint32_t first = s.at.at(files[i].path);
+    if (first != i) s.answers[i] = s.answers[first];
+  }
+  return std::move(s.answers);
 }
 
 }  // namespace gitgate::gitstate

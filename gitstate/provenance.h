@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -27,11 +28,12 @@ class ProvenanceTracker {
  public:
   explicit ProvenanceTracker(size_t max_commits = 10000) : max_commits_(max_commits) {}
 
-  // path -> commit; a file without an entry has no answer within the limit. `pathspec` narrows the tree
-  // diffs (the source's paths; empty for the whole tree). `cancel_fd` readable aborts the walk.
-  std::unordered_map<std::string, git_oid> update(git_repository* repo, const git_oid& head,
-                                                  const std::vector<FileAtHead>& files,
-                                                  const std::vector<std::string>& pathspec, int cancel_fd);
+  // The commit that last changed each of `files`, in the same order; nullopt: no answer within the limit.
+  // `pathspec` narrows the tree diffs (the source's paths; empty for the whole tree). `cancel_fd` readable
+  // aborts the walk.
+  std::vector<std::optional<git_oid>> update(git_repository* repo, const git_oid& head,
+                                             const std::vector<FileAtHead>& files,
+                                             const std::vector<std::string>& pathspec, int cancel_fd);
 
   // Commits examined by the last update(): how incremental it was.
   size_t commits_walked() const { return walked_; }
@@ -40,17 +42,20 @@ class ProvenanceTracker {
   struct Known {
     git_oid blob;
     std::optional<git_oid> commit;
+    uint64_t build = 0;  // the update() that last saw the file
   };
+  // One update's files: where each path is, which are still without an answer, and the answers.
+  struct Search;
 
-  std::unordered_map<std::string, git_oid> search(git_repository* repo, const git_oid& head,
-                                                  const git_oid* hide,
-                                                  std::unordered_map<std::string, git_oid> targets,
-                                                  const std::vector<std::string>& pathspec, int cancel_fd);
+  // Walks from `head` (not into `hide`) and answers the wanted files whose change it finds.
+  void search(git_repository* repo, const git_oid& head, const git_oid* hide, Search& s,
+              const std::vector<std::string>& pathspec, int cancel_fd);
 
   size_t max_commits_;
   size_t walked_ = 0;
   std::optional<git_oid> head_;
-  std::unordered_map<std::string, Known> known_;
+  std::unordered_map<std::string, Known> known_;  // kept between updates, changed in place
+  uint64_t builds_ = 0;
 };
 
 }  // namespace gitgate::gitstate

@@ -163,7 +163,7 @@ SnapshotBuilder::ParsedFile& SnapshotBuilder::load(const TreeFile& file, FileCac
   std::string key = file_key(file.path, file.blob);
   if (auto it = next.find(key); it != next.end()) return it->second;
   if (auto it = files_.find(key); it != files_.end())
-    return next.emplace(key, std::move(it->second)).first->second;
+    return next.insert(files_.extract(it)).position->second;  // the node moves; nothing is allocated
   ++stats_.files_parsed;
   return next.emplace(key, parse_blob(file)).first->second;
 }
@@ -279,11 +279,10 @@ void SnapshotBuilder::carry_over(const TreeFile& file, ParsedFile& parsed, const
   if (version && walked < kMaxCarryCommits) take(previous);  // the first commit holds the last version
 }
 
-std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(
-    const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out) {
-  auto answer = answers.find(path);
-  if (answer == answers.end()) return nullptr;
-  auto info = commits_.get(repo_.get(), answer->second);
+std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(const std::optional<git_oid>& answer,
+                                                                Output& out) {
+  if (!answer) return nullptr;
+  auto info = commits_.get(repo_.get(), *answer);
   if (info) out.commits.insert(info->id);
   return info;
 }
@@ -305,14 +304,15 @@ Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int can
   stats_.commits_walked = provenance_.commits_walked();
 
   FileCache next;
-  for (const auto& f : files) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    const TreeFile& f = files[i];
     ParsedFile& parsed = load(f, next);
     if (!parsed.problems.empty() && !parsed.carry_checked) carry_over(f, parsed, head, cancel_fd);
     for (const auto& object : parsed.carried) {
       out.commits.insert(object->carried_from()->id);
       if (object->last_change()) out.commits.insert(object->last_change()->id);
     }
-    auto changed_by = last_change(answers, f.path, out);
+    auto changed_by = last_change(answers[i], out);
     if (parsed.last_change != changed_by) {
       // Same content, another last change (a revert, a force push): new objects; the cached ones may be
       // held by older snapshots and are immutable.
@@ -393,8 +393,11 @@ Status SnapshotBuilder::build_rendered(git_tree* tree, const git_oid& head, int 
   auto answers = provenance_.update(repo_.get(), head, targets, {}, cancel_fd);
   stats_.commits_walked = provenance_.commits_walked();
   stats_.files = sources.size();
+  std::unordered_map<std::string, std::shared_ptr<const CommitInfo>> changed_by;
+  for (size_t i = 0; i < targets.size(); ++i) changed_by[targets[i].path] = last_change(answers[i], out);
   for (auto& object : objects) {
-    object->set_last_change(last_change(answers, object->file(), out));
+    auto found = changed_by.find(object->file());
+    object->set_last_change(found == changed_by.end() ? nullptr : found->second);
     out.objects.push_back(std::move(object));
   }
   return Status::Ok();
@@ -550,7 +553,7 @@ Status SnapshotBuilder::build_desired(git_tree* tree, const git_oid& head, int c
   }
   auto answers = provenance_.update(repo_.get(), head, targets, {}, cancel_fd);
   stats_.commits_walked = provenance_.commits_walked();
-  for (const auto& target : targets) commits[target.path] = last_change(answers, target.path, out);
+  for (size_t i = 0; i < targets.size(); ++i) commits[targets[i].path] = last_change(answers[i], out);
   desired::set_link_commits(result, commits);
   stats_.files = targets.size();
   out.objects.insert(out.objects.end(), result.objects.begin(), result.objects.end());

@@ -93,8 +93,8 @@ class SnapshotBuilder {
   ParsedFile& load(const TreeFile& file, FileCache& next);
   ParsedFile parse_blob(const TreeFile& file);
   void carry_over(const TreeFile& file, ParsedFile& parsed, const git_oid& head, int cancel_fd);
-  std::shared_ptr<const gitgate::CommitInfo> last_change(
-      const std::unordered_map<std::string, git_oid>& answers, const std::string& path, Output& out);
+  // The CommitInfo of a provenance answer (null without one), noted as referred to by the snapshot.
+  std::shared_ptr<const gitgate::CommitInfo> last_change(const std::optional<git_oid>& answer, Output& out);
   gitgate::Status build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
   gitgate::Status build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
   gitgate::Status build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);

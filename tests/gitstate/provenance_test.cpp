@@ -148,9 +148,14 @@ TEST_F(ProvenanceTest, BeyondTheHistoryLimitThereIsNoAnswer) {
   git_oid_fromstr(&head_id, head.c_str());
   git_oid_fromstr(&blob, repo.git({"rev-parse", "HEAD:a.yaml"}).c_str());
   ProvenanceTracker shallow(5);
-  EXPECT_TRUE(shallow.update(git_repo.get(), head_id, {{"a.yaml", blob}}, {}, -1).empty());
+  auto answers = shallow.update(git_repo.get(), head_id, {{"a.yaml", blob}}, {}, -1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_FALSE(answers[0]);
   ProvenanceTracker deep(10);
-  EXPECT_EQ(deep.update(git_repo.get(), head_id, {{"a.yaml", blob}}, {}, -1).size(), 1u);
+  answers = deep.update(git_repo.get(), head_id, {{"a.yaml", blob}}, {}, -1);
+  ASSERT_EQ(answers.size(), 1u);
+  ASSERT_TRUE(answers[0]);
+  EXPECT_EQ(oid_hex(*answers[0]), repo.git({"rev-parse", "HEAD~6"}));
 }
 
 }  // namespace
