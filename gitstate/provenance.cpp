@@ -21,9 +21,10 @@ struct Changed {
   git_oid blob;  // the content in `to`
 };
 
-// The files of `to` whose content differs from `from`'s: added, or another blob (a change of mode alone is not
-// one). `from` null: every file.
-std::vector<Changed> changed(git_repository* repo, git_tree* from, git_tree* to, const git_diff_options& options) {
+// The files of `to` whose content differs from `from`'s: added, or another blob (a change of mode alone is
+// not one). `from` null: every file.
+std::vector<Changed> changed(git_repository* repo, git_tree* from, git_tree* to,
+                             const git_diff_options& options) {
   std::vector<Changed> out;
   git_diff* raw_diff = nullptr;
   if (git_diff_tree_to_tree(&raw_diff, repo, from, to, &options) != 0) return out;
@@ -31,7 +32,8 @@ std::vector<Changed> changed(git_repository* repo, git_tree* from, git_tree* to,
   for (size_t i = 0, n = git_diff_num_deltas(diff.get()); i < n; ++i) {
     const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
     if (delta->status == GIT_DELTA_DELETED || delta->new_file.path == nullptr) continue;
-    if (delta->status == GIT_DELTA_MODIFIED && git_oid_equal(&delta->old_file.id, &delta->new_file.id)) continue;
+    if (delta->status == GIT_DELTA_MODIFIED && git_oid_equal(&delta->old_file.id, &delta->new_file.id))
+      continue;
     out.push_back({delta->new_file.path, delta->new_file.id});
   }
   return out;
@@ -68,7 +70,8 @@ struct ProvenanceTracker::Search {
   // The position of a path the walk still looks for whose content at `blob` is the head's.
   std::optional<uint32_t> wanted_at(std::string_view path, const git_oid& blob) const {
     auto it = at.find(path);
-    if (it == at.end() || !wanted[it->second] || !git_oid_equal(&blob, &files[it->second].blob)) return std::nullopt;
+    if (it == at.end() || !wanted[it->second] || !git_oid_equal(&blob, &files[it->second].blob))
+      return std::nullopt;
     return it->second;
   }
 };
@@ -101,8 +104,8 @@ void ProvenanceTracker::search(git_repository* repo, const git_oid& head, const 
     TreePtr tree = tree_of(commit.get());
     unsigned parents = git_commit_parentcount(commit.get());
     // The files this commit gave their head content: changed from the first parent, or added by a root commit
-    // (a diff from no tree). One tree diff each, never a lookup per file: trees too large for libgit2's object
-    // cache would be read and hashed again for every path.
+    // (a diff from no tree). One tree diff each, never a lookup per file: trees too large for libgit2's
+    // object cache would be read and hashed again for every path.
     std::vector<uint32_t> introduced;
     TreePtr first_parent_tree;
     if (parents > 0) {
@@ -159,7 +162,8 @@ std::vector<std::optional<git_oid>> ProvenanceTracker::update(git_repository* re
     if (known == known_.end()) known = known_.emplace(files[i].path, Known{}).first;
     known->second = {files[i].blob, s.answers[i], builds_};
   }
-  if (known_.size() != s.at.size()) std::erase_if(known_, [&](const auto& k) { return k.second.build != builds_; });
+  if (known_.size() != s.at.size())
+    std::erase_if(known_, [&](const auto& k) { return k.second.build != builds_; });
   head_ = head;
   // A path listed twice has its first position's answer.
   for (uint32_t i = 0; s.at.size() != files.size() && i < files.size(); ++i) {

@@ -280,7 +280,7 @@ void SnapshotBuilder::carry_over(const TreeFile& file, ParsedFile& parsed, const
 }
 
 std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(const std::optional<git_oid>& answer,
-                                                                Output& out) {
+                                                               Output& out) {
   if (!answer) return nullptr;
   auto info = commits_.get(repo_.get(), *answer);
   if (info) out.commits.insert(info->id);

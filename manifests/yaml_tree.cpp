@@ -27,7 +27,8 @@ std::string_view text_of(const yaml_char_t* s) {
 // How a scalar was written: an explicit tag, else plain or not (quoted, literal, folded).
 ScalarTag tag_of(const yaml_event_t& event) {
   std::string_view tag = text_of(event.data.scalar.tag);
-  if (tag.empty()) return event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? ScalarTag::Plain : ScalarTag::NonPlain;
+  if (tag.empty())
+    return event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? ScalarTag::Plain : ScalarTag::NonPlain;
   return scalar_tag(tag);
 }
 
@@ -172,7 +173,8 @@ class TreeBuilder {
     node.line = line_of(mark);
     node.column = column_of(mark);
     out_.nodes.push_back(node);
-    if (anchor != nullptr) anchors_[std::string(text_of(anchor))] = id;  // a later anchor of the same name wins
+    if (anchor != nullptr)
+      anchors_[std::string(text_of(anchor))] = id;  // a later anchor of the same name wins
     attach(id);
     return id;
   }
@@ -203,8 +205,8 @@ std::string parse_error(const yaml_parser_t& parser) {
   if (parser.problem == nullptr) return "cannot read YAML";
   std::string message = parser.problem;
   if (parser.context != nullptr && parser.context_mark.line != parser.problem_mark.line)
-    message += " (" + std::string(parser.context) + " at line " + std::to_string(line_of(parser.context_mark)) +
-               ")";
+    message +=
+        " (" + std::string(parser.context) + " at line " + std::to_string(line_of(parser.context_mark)) + ")";
   return message;
 }
 
@@ -214,7 +216,8 @@ YamlStream read_yaml_stream(std::string_view content, uint64_t max_nodes) {
   YamlStream out;
   TreeBuilder builder(out, max_nodes);
   Parser p;
-  yaml_parser_set_input_string(&p.parser, reinterpret_cast<const unsigned char*>(content.data()), content.size());
+  yaml_parser_set_input_string(&p.parser, reinterpret_cast<const unsigned char*>(content.data()),
+                               content.size());
   for (;;) {
     Event e;
     if (yaml_parser_parse(&p.parser, &e.event) == 0) {

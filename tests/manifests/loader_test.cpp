@@ -133,14 +133,15 @@ TEST(Loader, ReportsSyntaxErrorsWithLineAndKeepsEarlierDocuments) {
 }
 
 TEST(Loader, StrayCommaIsASyntaxErrorThatKeepsEarlierDocuments) {
-  // yaml-cpp 0.7 reported an empty document for ever here without consuming input; libyaml (and go-yaml) refuse
-  // a block node that starts with ','.
+  // yaml-cpp 0.7 reported an empty document for ever here without consuming input; libyaml (and go-yaml)
+  // refuse a block node that starts with ','.
   for (std::string_view text : {",x", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n,\n"}) {
     FileResult r = parse("comma.yaml", text);  // a hang fails at the test's timeout
     ASSERT_FALSE(r.problems.empty());
-    EXPECT_NE(r.problems.back().reason.find("YAML syntax error: did not find expected node content; the rest of "
-                                            "the file is skipped"),
-              std::string::npos)
+    EXPECT_NE(
+        r.problems.back().reason.find("YAML syntax error: did not find expected node content; the rest of "
+                                      "the file is skipped"),
+        std::string::npos)
         << problems_of(r);
   }
   EXPECT_EQ(
