@@ -157,11 +157,7 @@ std::vector<std::optional<git_oid>> ProvenanceTracker::update(git_repository* re
 
   // Remember every file's answer for the next update, in place: a rebuild of a large tree allocates nothing
   // for the files it already knew.
-  for (const auto& [path, i] : s.at) {
-    auto known = known_.find(files[i].path);
-    if (known == known_.end()) known = known_.emplace(files[i].path, Known{}).first;
-    known->second = {files[i].blob, s.answers[i], builds_};
-  }
+  for (const auto& [path, i] : s.at) known_[files[i].path] = {files[i].blob, s.answers[i], builds_};
   if (known_.size() != s.at.size())
     std::erase_if(known_, [&](const auto& k) { return k.second.build != builds_; });
   head_ = head;
