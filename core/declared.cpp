@@ -141,12 +141,25 @@ size_t Snapshot::KeyHash::operator()(const ObjectKey& k) const {
   return hash_key(k.group, k.kind, k.ns, k.name);
 }
 
+namespace {
+
+bool custom_namespaced(const ObjectKey& key) {
+  return !key.ns.empty() && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown;
+}
+
+bool file_less(const DeclaredObject* a, const DeclaredObject* b) {
+  return a->file() < b->file();
+}
+
+}  // namespace
+
 Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default_namespace,
                    std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems,
                    std::vector<UnbuiltOwner> unbuilt)
     : commit_(std::move(commit)),
       default_namespace_(std::move(default_namespace)),
       objects_(std::move(objects)),
+      object_count_(objects_.size()),
       problems_(std::move(problems)),
       unbuilt_(std::move(unbuilt)) {
   index_.reserve(objects_.size());
@@ -157,16 +170,22 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
       e.others.push_back(obj);
     }
   };
+  patchable_ = unbuilt_.empty();
+  const DeclaredObject* previous = nullptr;
   for (const auto& obj : objects_) {
     const ObjectKey& key = obj->key();
     add(index_[key], obj.get());
-    if (!key.ns.empty() && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown)
-      add(by_name_[ObjectKey{key.group, key.kind, "", key.name}], obj.get());
+    if (custom_namespaced(key)) add(by_name_[ObjectKey{key.group, key.kind, "", key.name}], obj.get());
     if (!key.ns.empty()) {
       auto& [count, example] = per_namespace_[key.ns];
       if (count++ == 0) example = obj.get();
     }
-    if (obj->built_by() && !obj->built_by()->applier.empty()) appliers_.push_back(obj->built_by()->applier);
+    if (obj->built_by()) {
+      patchable_ = false;
+      if (!obj->built_by()->applier.empty()) appliers_.push_back(obj->built_by()->applier);
+    }
+    if (patchable_ && previous != nullptr && file_less(obj.get(), previous)) patchable_ = false;
+    previous = obj.get();
   }
   for (const auto& owner : unbuilt_)
     if (owner.build && !owner.build->applier.empty()) appliers_.push_back(owner.build->applier);
@@ -174,18 +193,151 @@ Snapshot::Snapshot(std::shared_ptr<const CommitInfo> commit, std::string default
   appliers_.erase(std::unique(appliers_.begin(), appliers_.end()), appliers_.end());
   for (const auto& [key, e] : index_) {
     if (e.others.empty()) continue;
-    std::vector<const DeclaredObject*> all{e.first};
-    all.insert(all.end(), e.others.begin(), e.others.end());
-    std::string where;
-    for (const auto* o : all)
-      where += (where.empty() ? "" : ", ") + o->file() + ":" + std::to_string(o->line());
-    std::string name = key.ns.empty() ? key.name : key.ns + "/" + key.name;
-    for (const auto* o : all) {
-      problems_.push_back({o->file(), o->line(),
-                           key.kind + " " + name + " is declared more than once (" + where +
-                               "); neither is authoritative until one is removed"});
+    conflicted_.push_back(&key);
+    add_conflicts(key, e);
+  }
+}
+
+void Snapshot::add_conflicts(const ObjectKey& key, const Entry& e) {
+  std::vector<const DeclaredObject*> all{e.first};
+  all.insert(all.end(), e.others.begin(), e.others.end());
+  std::string where;
+  for (const auto* o : all)
+    where += (where.empty() ? "" : ", ") + o->file() + ":" + std::to_string(o->line());
+  std::string name = key.ns.empty() ? key.name : key.ns + "/" + key.name;
+  for (const auto* o : all) {
+    problems_.push_back({o->file(), o->line(),
+                         key.kind + " " + name + " is declared more than once (" + where +
+                             "); neither is authoritative until one is removed"});
+  }
+}
+
+bool Snapshot::changed(const DeclaredObject* object) const {
+  return std::binary_search(changed_files_.begin(), changed_files_.end(), object->file());
+}
+
+std::shared_ptr<const Snapshot> Snapshot::patch(const std::shared_ptr<const Snapshot>& previous,
+                                                std::shared_ptr<const CommitInfo> commit,
+                                                const std::vector<std::string>& changed,
+                                                std::vector<std::shared_ptr<const DeclaredObject>> now,
+                                                std::vector<Problem> problems) {
+  const std::shared_ptr<const Snapshot>& base = previous->base_ ? previous->base_ : previous;
+  if (!base->patchable_) return nullptr;
+  for (const auto& object : now)
+    if (object->built_by()) return nullptr;
+
+  std::shared_ptr<Snapshot> s(new Snapshot());
+  s->commit_ = std::move(commit);
+  s->default_namespace_ = base->default_namespace_;
+  s->problems_ = std::move(problems);
+  s->base_ = base;
+  s->changed_files_ = previous->changed_files_;
+  s->changed_files_.insert(s->changed_files_.end(), changed.begin(), changed.end());
+  std::sort(s->changed_files_.begin(), s->changed_files_.end());
+  s->changed_files_.erase(std::unique(s->changed_files_.begin(), s->changed_files_.end()),
+                          s->changed_files_.end());
+  std::vector<std::string> just_changed = changed;
+  std::sort(just_changed.begin(), just_changed.end());
+  for (const auto& object : previous->patched_)
+    if (!std::binary_search(just_changed.begin(), just_changed.end(), object->file()))
+      s->patched_.push_back(object);
+  s->patched_.insert(s->patched_.end(), std::make_move_iterator(now.begin()),
+                     std::make_move_iterator(now.end()));
+  std::stable_sort(s->patched_.begin(), s->patched_.end(),
+                   [](const auto& a, const auto& b) { return file_less(a.get(), b.get()); });
+
+  // What the base declared in the changed files: hidden now. The base's objects are in file order.
+  std::vector<const DeclaredObject*> hidden;
+  for (const auto& file : s->changed_files_) {
+    auto from = std::lower_bound(base->objects_.begin(), base->objects_.end(), file,
+                                 [](const auto& o, const std::string& f) { return o->file() < f; });
+    for (; from != base->objects_.end() && (*from)->file() == file; ++from) hidden.push_back(from->get());
+  }
+  s->object_count_ = base->objects_.size() - hidden.size() + s->patched_.size();
+
+  // Every key (and namespace) a changed file declared, before or now, is answered here: its declarations
+  // in the base outside the changed files, then those of the changed files, in file order.
+  std::unordered_map<ObjectKey, std::vector<const DeclaredObject*>, KeyHash, KeyEq> keys;
+  std::unordered_map<ObjectKey, std::vector<const DeclaredObject*>, KeyHash, KeyEq> by_name;
+  std::unordered_map<std::string_view, std::pair<size_t, const DeclaredObject*>> namespaces;
+  auto touch = [&](const DeclaredObject* o) {
+    const ObjectKey& key = o->key();
+    keys.try_emplace(key);
+    if (custom_namespaced(key)) by_name.try_emplace(ObjectKey{key.group, key.kind, "", key.name});
+    if (!key.ns.empty()) namespaces.try_emplace(key.ns);
+  };
+  for (const auto* o : hidden) touch(o);
+  for (const auto& o : s->patched_) touch(o.get());
+  auto kept = [&](const Entry* e, std::vector<const DeclaredObject*>& into) {
+    if (e == nullptr) return;
+    if (!s->changed(e->first)) into.push_back(e->first);
+    for (const auto* o : e->others)
+      if (!s->changed(o)) into.push_back(o);
+  };
+  for (auto& [key, list] : keys) kept(base->entry({key.group, key.kind, key.ns, key.name}), list);
+  for (auto& [key, list] : by_name) kept(base->by_name_entry({key.group, key.kind, key.ns, key.name}), list);
+  for (const auto& o : s->patched_) {
+    const ObjectKey& key = o->key();
+    keys[key].push_back(o.get());
+    if (custom_namespaced(key)) by_name[ObjectKey{key.group, key.kind, "", key.name}].push_back(o.get());
+  }
+  auto entry_of = [](std::vector<const DeclaredObject*>& list) {
+    std::stable_sort(list.begin(), list.end(), file_less);
+    Entry e;
+    if (!list.empty()) {
+      e.first = list.front();
+      e.others.assign(list.begin() + 1, list.end());
+    }
+    return e;
+  };
+  s->index_.reserve(keys.size());
+  for (auto& [key, list] : keys) {
+    auto& e = s->index_.emplace(key, entry_of(list)).first->second;
+    if (!e.others.empty()) s->add_conflicts(key, e);
+  }
+  for (auto& [key, list] : by_name) s->by_name_.emplace(key, entry_of(list));
+  for (const ObjectKey* key : base->conflicted_)
+    if (s->index_.count(*key) == 0)
+      s->add_conflicts(*key, *base->entry({key->group, key->kind, key->ns, key->name}));
+
+  // The example is the namespace's first object in file order, as in a whole snapshot: the first of the
+  // base's that stays (looked for past the base's own example only when its file changed), or of the
+  // changed files'.
+  for (auto& [ns, count_example] : namespaces) {
+    auto& [count, example] = count_example;
+    count = base->declared_in(ns, &example);
+    for (const auto* o : hidden) count -= o->key().ns == ns;
+    if (example != nullptr && s->changed(example)) {
+      example = nullptr;
+      for (size_t i = 0; example == nullptr && count > 0 && i < base->objects_.size(); ++i) {
+        const DeclaredObject* o = base->objects_[i].get();
+        if (o->key().ns == ns && !s->changed(o)) example = o;
+      }
+    }
+    for (const auto& o : s->patched_) {
+      if (o->key().ns != ns) continue;
+      if (count++ == 0 || example == nullptr || file_less(o.get(), example)) example = o.get();
     }
   }
+  s->per_namespace_ = std::move(namespaces);
+  return s;
+}
+
+const std::vector<std::shared_ptr<const DeclaredObject>>& Snapshot::objects() const {
+  if (base_) {
+    std::call_once(objects_assembled_, [this] {
+      objects_.reserve(object_count_);
+      auto patched = patched_.begin();
+      for (const auto& o : base_->objects_) {
+        if (changed(o.get())) continue;
+        for (; patched != patched_.end() && (*patched)->file() < o->file(); ++patched)
+          objects_.push_back(*patched);
+        objects_.push_back(o);
+      }
+      objects_.insert(objects_.end(), patched, patched_.end());
+    });
+  }
+  return objects_;
 }
 
 const UnbuiltOwner* Snapshot::find_unbuilt(std::string_view label_prefix, std::string_view ns,
@@ -201,14 +353,21 @@ bool Snapshot::is_applier(std::string_view user) const {
 
 size_t Snapshot::declared_in(std::string_view ns, const DeclaredObject** example) const {
   auto it = per_namespace_.find(ns);
-  if (it == per_namespace_.end()) return 0;
+  if (it == per_namespace_.end()) return base_ ? base_->declared_in(ns, example) : 0;
   if (example != nullptr) *example = it->second.second;
   return it->second.first;
 }
 
 const Snapshot::Entry* Snapshot::entry(ObjectKeyView key) const {
   auto it = index_.find(key);
-  return it == index_.end() ? nullptr : &it->second;
+  if (it == index_.end()) return base_ ? base_->entry(key) : nullptr;
+  return it->second.first == nullptr ? nullptr : &it->second;
+}
+
+const Snapshot::Entry* Snapshot::by_name_entry(ObjectKeyView key) const {
+  auto it = by_name_.find(key);
+  if (it == by_name_.end()) return base_ ? base_->by_name_entry(key) : nullptr;
+  return it->second.first == nullptr ? nullptr : &it->second;
 }
 
 Snapshot::Lookup Snapshot::find(ObjectKeyView key) const {
@@ -216,7 +375,7 @@ Snapshot::Lookup Snapshot::find(ObjectKeyView key) const {
   if (e == nullptr && builtin_kind_scope(key.group, key.kind) == KindScope::Unknown) {
     if (key.ns.empty()) {
       // A cluster-scoped custom kind that Git writes with a namespace: the API server drops it.
-      if (auto it = by_name_.find(key); it != by_name_.end()) e = &it->second;
+      e = by_name_entry(key);
     } else if (key.ns == default_namespace_) {
       // A custom kind declared without a namespace is indexed under "" and also answers for the default one.
       const Entry* unresolved = entry({key.group, key.kind, "", key.name});

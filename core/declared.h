@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -162,6 +163,21 @@ class Snapshot {
            std::vector<std::shared_ptr<const DeclaredObject>> objects, std::vector<Problem> problems,
            std::vector<UnbuiltOwner> unbuilt = {});
 
+  // The snapshot at `commit` that differs from `previous` only in the files `changed`: the objects those
+  // files declared are gone, and `now` is what they declare at `commit` (grouped by file, each file's in
+  // declaration order). `problems` are all of the new snapshot's, as for the constructor. Costs in
+  // proportion to what changed since the last snapshot built whole, which it shares (its index included).
+  // Null when `previous` cannot be patched: its objects are not in file order, or some object (in it or in
+  // `now`) is built by an agent; build a whole snapshot then.
+  static std::shared_ptr<const Snapshot> patch(const std::shared_ptr<const Snapshot>& previous,
+                                               std::shared_ptr<const CommitInfo> commit,
+                                               const std::vector<std::string>& changed,
+                                               std::vector<std::shared_ptr<const DeclaredObject>> now,
+                                               std::vector<Problem> problems);
+  // Files changed since the snapshot built whole that this one patches (0 for a whole snapshot): a
+  // builder builds whole again when this grows.
+  size_t patched_files() const { return changed_files_.size(); }
+
   // `key.ns` empty asks for a cluster-scoped object: a custom kind that Git declares with a (stray)
   // namespace matches by name then, as the API server ignores it.
   Lookup find(ObjectKeyView key) const;
@@ -172,7 +188,9 @@ class Snapshot {
   const CommitInfo& commit() const { return *commit_; }
   const std::shared_ptr<const CommitInfo>& commit_ptr() const { return commit_; }
   const std::string& default_namespace() const { return default_namespace_; }
-  const std::vector<std::shared_ptr<const DeclaredObject>>& objects() const { return objects_; }
+  // In file order when built from files. On a patched snapshot, assembled on first use.
+  const std::vector<std::shared_ptr<const DeclaredObject>>& objects() const;
+  size_t object_count() const { return object_count_; }
   // Skipped files and documents, and duplicate declarations (each file named).
   const std::vector<Problem>& problems() const { return problems_; }
   // What could not be built, by owner; null when `name` in `ns` owns nothing unbuilt under `label_prefix`.
@@ -198,20 +216,38 @@ class Snapshot {
       return a.name == b.name && a.ns == b.ns && a.kind == b.kind && a.group == b.group;
     }
   };
+  using Index = std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq>;
+
+  Snapshot() = default;
+  // Null when not declared. A patched snapshot answers for the keys its changes touched, then asks its base.
   const Entry* entry(ObjectKeyView key) const;
+  const Entry* by_name_entry(ObjectKeyView key) const;
+  bool changed(const DeclaredObject* object) const;  // declared in a file changed since base_
+  void add_conflicts(const ObjectKey& key, const Entry& e);
 
   std::shared_ptr<const CommitInfo> commit_;
   std::string default_namespace_;
-  std::vector<std::shared_ptr<const DeclaredObject>> objects_;
+  mutable std::vector<std::shared_ptr<const DeclaredObject>> objects_;  // a patched snapshot's: on first use
+  mutable std::once_flag objects_assembled_;
+  size_t object_count_ = 0;
   std::vector<Problem> problems_;
   std::vector<UnbuiltOwner> unbuilt_;
   std::vector<std::string_view> appliers_;  // sorted, unique
-  std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> index_;
+  Index index_;
   // Custom kinds declared with a namespace, by (group, kind, name) with an empty namespace: found when the
   // request says the object is cluster-scoped.
-  std::unordered_map<ObjectKey, Entry, KeyHash, KeyEq> by_name_;
+  Index by_name_;
   // Declared objects per namespace: deleting a Namespace deletes them.
   std::unordered_map<std::string_view, std::pair<size_t, const DeclaredObject*>> per_namespace_;
+  std::vector<const ObjectKey*> conflicted_;  // keys of index_ declared more than once
+  bool patchable_ = false;                    // objects_ in file order, none built by an agent
+
+  // A patched snapshot: the whole one it patches, the files changed since (sorted), and what they declare
+  // now (in file order). Its index_, by_name_ and per_namespace_ hold only what those files touch (an Entry
+  // without `first`: declared no more), over base_'s.
+  std::shared_ptr<const Snapshot> base_;
+  std::vector<std::string> changed_files_;
+  std::vector<std::shared_ptr<const DeclaredObject>> patched_;
 };
 
 // The current snapshot and the recent ones (newest first), so an agent still applying commit N-1 is not

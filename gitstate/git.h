@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <git2.h>
 
@@ -35,6 +36,22 @@ void ensure_libgit2();
 std::string git_error_text(int code);
 
 std::string oid_hex(const git_oid& oid);
+
+// An entry that differs between two trees. A side where the path is absent, or is a directory, has mode 0.
+struct TreeChange {
+  std::string path;
+  git_filemode_t old_mode = static_cast<git_filemode_t>(0);
+  git_oid old_id{};
+  git_filemode_t new_mode = static_cast<git_filemode_t>(0);
+  git_oid new_id{};
+};
+
+// The files, links and submodules at or below `paths` (normalised; "" or no paths: the whole tree) that
+// differ between `from` (null: an empty tree) and `to`. Reads only the subtrees whose ids differ, so a commit
+// that changes one file costs a few tree reads however large the tree is (libgit2's diff visits every entry
+// of both). False when a tree cannot be read.
+bool diff_trees(git_repository* repo, const git_tree* from, const git_tree* to,
+                const std::vector<std::string>& paths, std::vector<TreeChange>& out);
 
 // The private ref a fetch updates in the cache repository.
 inline constexpr const char* kFetchedRef = "refs/gitgate/head";

@@ -24,17 +24,13 @@ struct Changed {
 // The files of `to` whose content differs from `from`'s: added, or another blob (a change of mode alone is
 // not one). `from` null: every file.
 std::vector<Changed> changed(git_repository* repo, git_tree* from, git_tree* to,
-                             const git_diff_options& options) {
+                             const std::vector<std::string>& pathspec) {
+  std::vector<TreeChange> changes;
   std::vector<Changed> out;
-  git_diff* raw_diff = nullptr;
-  if (git_diff_tree_to_tree(&raw_diff, repo, from, to, &options) != 0) return out;
-  DiffPtr diff(raw_diff);
-  for (size_t i = 0, n = git_diff_num_deltas(diff.get()); i < n; ++i) {
-    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-    if (delta->status == GIT_DELTA_DELETED || delta->new_file.path == nullptr) continue;
-    if (delta->status == GIT_DELTA_MODIFIED && git_oid_equal(&delta->old_file.id, &delta->new_file.id))
-      continue;
-    out.push_back({delta->new_file.path, delta->new_file.id});
+  if (!diff_trees(repo, from, to, pathspec, changes)) return out;
+  for (auto& c : changes) {
+    if (c.new_mode == 0 || (c.old_mode != 0 && git_oid_equal(&c.old_id, &c.new_id))) continue;
+    out.push_back({std::move(c.path), c.new_id});
   }
   return out;
 }
@@ -86,13 +82,6 @@ void ProvenanceTracker::search(git_repository* repo, const git_oid& head, const 
   if (git_revwalk_push(walk.get(), &head) != 0) return;
   if (hide != nullptr) git_revwalk_hide(walk.get(), hide);
 
-  std::vector<char*> specs;
-  for (const auto& p : pathspec) specs.push_back(const_cast<char*>(p.c_str()));
-  git_diff_options diff_options;
-  git_diff_options_init(&diff_options, GIT_DIFF_OPTIONS_VERSION);
-  diff_options.flags = GIT_DIFF_SKIP_BINARY_CHECK;
-  diff_options.pathspec = {specs.data(), specs.size()};
-
   git_oid id;
   for (size_t budget = max_commits_; budget > 0 && s.remaining > 0 && git_revwalk_next(&id, walk.get()) == 0;
        --budget) {
@@ -114,7 +103,7 @@ void ProvenanceTracker::search(git_repository* repo, const git_oid& head, const 
       CommitPtr first_parent(raw_parent);
       first_parent_tree = tree_of(first_parent.get());
     }
-    for (const auto& delta : changed(repo, first_parent_tree.get(), tree.get(), diff_options))
+    for (const auto& delta : changed(repo, first_parent_tree.get(), tree.get(), pathspec))
       if (auto i = s.wanted_at(delta.path, delta.blob)) introduced.push_back(*i);
     // A merge that took the content from another parent did not make the change: a path the diff from that
     // parent does not list has the same content there.
@@ -124,7 +113,7 @@ void ProvenanceTracker::search(git_repository* repo, const git_oid& head, const 
       CommitPtr other(raw_parent);
       TreePtr other_tree = tree_of(other.get());
       std::unordered_set<std::string> differs;
-      for (auto& delta : changed(repo, other_tree.get(), tree.get(), diff_options))
+      for (auto& delta : changed(repo, other_tree.get(), tree.get(), pathspec))
         differs.insert(std::move(delta.path));
       std::erase_if(introduced, [&](uint32_t i) { return differs.count(s.files[i].path) == 0; });
     }
@@ -139,21 +128,9 @@ std::vector<std::optional<git_oid>> ProvenanceTracker::update(git_repository* re
   walked_ = 0;
   ++builds_;
   Search s(files);
-  for (const auto& [path, i] : s.at) s.want(i);
   bool descends =
       head_ && (git_oid_equal(&*head_, &head) || git_graph_descendant_of(repo, &head, &*head_) == 1);
-  if (descends) {
-    // The new commits first: they hold the change of every file whose content moved since the last head.
-    // A file none of them changed keeps its answer when its content is the one known.
-    search(repo, head, &*head_, s, pathspec, cancel_fd);
-    for (const auto& [path, i] : s.at) {
-      if (!s.wanted[i]) continue;
-      auto known = known_.find(files[i].path);
-      if (known != known_.end() && git_oid_equal(&known->second.blob, &files[i].blob))
-        s.answer(i, known->second.commit);
-    }
-  }
-  search(repo, head, nullptr, s, pathspec, cancel_fd);
+  answer(repo, head, descends, s, pathspec, cancel_fd);
 
   // Remember every file's answer for the next update, in place: a rebuild of a large tree allocates nothing
   // for the files it already knew.
@@ -167,6 +144,77 @@ std::vector<std::optional<git_oid>> ProvenanceTracker::update(git_repository* re
     if (first != i) s.answers[i] = s.answers[first];
   }
   return std::move(s.answers);
+}
+
+void ProvenanceTracker::answer(git_repository* repo, const git_oid& head, bool descends, Search& s,
+                               const std::vector<std::string>& pathspec, int cancel_fd) {
+  for (const auto& [path, i] : s.at) s.want(i);
+  if (descends) {
+    // The new commits first: they hold the change of every file whose content moved since the last head.
+    // A file none of them changed keeps its answer when its content is the one known.
+    search(repo, head, &*head_, s, pathspec, cancel_fd);
+    for (const auto& [path, i] : s.at) {
+      if (!s.wanted[i]) continue;
+      auto known = known_.find(s.files[i].path);
+      if (known != known_.end() && git_oid_equal(&known->second.blob, &s.files[i].blob))
+        s.answer(i, known->second.commit);
+    }
+  }
+  search(repo, head, nullptr, s, pathspec, cancel_fd);
+}
+
+std::optional<std::vector<ProvenanceTracker::Answer>> ProvenanceTracker::update_changed(
+    git_repository* repo, const git_oid& head, const std::vector<FileAtHead>& changed,
+    const std::vector<std::string>& deleted, const std::vector<std::string>& pathspec, int cancel_fd) {
+  if (!head_ || !(git_oid_equal(&*head_, &head) || git_graph_descendant_of(repo, &head, &*head_) == 1))
+    return std::nullopt;
+  walked_ = 0;
+  ++builds_;
+  for (const auto& path : deleted) known_.erase(path);
+  // The files the new commits touched (first-parent diffs, as search() reads them) whose content did not
+  // move: a change and its revert among the new commits, a merge.
+  std::vector<FileAtHead> files = changed;
+  std::unordered_set<std::string> listed;
+  for (const auto& f : files) listed.insert(f.path);
+  git_revwalk* raw_walk = nullptr;
+  if (git_revwalk_new(&raw_walk, repo) != 0) return std::nullopt;
+  RevwalkPtr walk(raw_walk);
+  if (git_revwalk_push(walk.get(), &head) != 0 || git_revwalk_hide(walk.get(), &*head_) != 0)
+    return std::nullopt;
+  std::vector<std::string> touched;
+  git_oid id;
+  for (size_t budget = max_commits_; budget > 0 && git_revwalk_next(&id, walk.get()) == 0; --budget) {
+    if (budget % 64 == 0 && cancelled(cancel_fd)) return std::nullopt;
+    git_commit* raw_commit = nullptr;
+    if (git_commit_lookup(&raw_commit, repo, &id) != 0) return std::nullopt;
+    CommitPtr commit(raw_commit);
+    TreePtr parent_tree;
+    if (git_commit_parentcount(commit.get()) > 0) {
+      git_commit* raw_parent = nullptr;
+      if (git_commit_parent(&raw_parent, commit.get(), 0) != 0) return std::nullopt;
+      CommitPtr parent(raw_parent);
+      parent_tree = tree_of(parent.get());
+    }
+    TreePtr tree = tree_of(commit.get());
+    for (auto& delta : gitstate::changed(repo, parent_tree.get(), tree.get(), pathspec))
+      touched.push_back(std::move(delta.path));
+  }
+  for (const auto& path : touched) {
+    auto known = known_.find(path);
+    if (known == known_.end() || listed.count(path) != 0) continue;
+    files.push_back({path, known->second.blob});
+    listed.insert(path);
+  }
+  Search s(files);
+  answer(repo, head, true, s, pathspec, cancel_fd);
+  std::vector<Answer> answers;
+  answers.reserve(files.size());
+  for (uint32_t i = 0; i < files.size(); ++i) {
+    known_[files[i].path] = {files[i].blob, s.answers[i], builds_};
+    answers.push_back({files[i].path, s.answers[i]});
+  }
+  head_ = head;
+  return answers;
 }
 
 }  // namespace gitgate::gitstate

@@ -35,6 +35,20 @@ class ProvenanceTracker {
                                              const std::vector<FileAtHead>& files,
                                              const std::vector<std::string>& pathspec, int cancel_fd);
 
+  // update() for a head that descends from the last one, answering only for the files whose answer may
+  // have moved: those of `changed` (added since the last head, or another blob) and the files the new
+  // commits touched. `deleted`: files gone since the last head, forgotten. Costs in proportion to the new
+  // commits, not to the files of the tree. nullopt when `head` does not descend from the last update's head
+  // (call update() then).
+  struct Answer {
+    std::string path;
+    std::optional<git_oid> commit;
+  };
+  std::optional<std::vector<Answer>> update_changed(git_repository* repo, const git_oid& head,
+                                                    const std::vector<FileAtHead>& changed,
+                                                    const std::vector<std::string>& deleted,
+                                                    const std::vector<std::string>& pathspec, int cancel_fd);
+
   // Commits examined by the last update(): how incremental it was.
   size_t commits_walked() const { return walked_; }
 
@@ -49,6 +63,10 @@ class ProvenanceTracker {
 
   // Walks from `head` (not into `hide`) and answers the wanted files whose change it finds.
   void search(git_repository* repo, const git_oid& head, const git_oid* hide, Search& s,
+              const std::vector<std::string>& pathspec, int cancel_fd);
+  // The new commits first, then the known answers of files whose content did not move, then the whole
+  // history for what is left.
+  void answer(git_repository* repo, const git_oid& head, bool descends, Search& s,
               const std::vector<std::string>& pathspec, int cancel_fd);
 
   size_t max_commits_;

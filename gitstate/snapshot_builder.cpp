@@ -24,10 +24,6 @@ std::string short_id(const std::string& hex) {
   return hex.substr(0, 7);
 }
 
-std::string file_key(const std::string& path, const git_oid& blob) {
-  return path + '\n' + oid_hex(blob);
-}
-
 bool is_blob_mode(git_filemode_t mode) {
   return mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE;
 }
@@ -80,6 +76,7 @@ Result<bool> SnapshotBuilder::refresh_signers() {
   bool changed = !signers_version_ || *signers_version_ != version;
   if (changed) {
     signers_version_ = version;
+    plain_.reset();  // every commit's signature status is computed again: no snapshot is patched
     auto signers = sshsig::load_allowed_signers(spec_.allowed_signers);
     if (signers) {
       signers_error_.clear();
@@ -160,16 +157,17 @@ Status SnapshotBuilder::collect(git_tree* root, const std::string& path, std::ve
 }
 
 SnapshotBuilder::ParsedFile& SnapshotBuilder::load(const TreeFile& file, FileCache& next) {
-  std::string key = file_key(file.path, file.blob);
-  if (auto it = next.find(key); it != next.end()) return it->second;
-  if (auto it = files_.find(key); it != files_.end())
+  if (auto it = next.find(file.path); it != next.end() && git_oid_equal(&it->second.blob, &file.blob))
+    return it->second;
+  if (auto it = files_.find(file.path); it != files_.end() && git_oid_equal(&it->second.blob, &file.blob))
     return next.insert(files_.extract(it)).position->second;  // the node moves; nothing is allocated
   ++stats_.files_parsed;
-  return next.emplace(key, parse_blob(file)).first->second;
+  return next.insert_or_assign(file.path, parse_blob(file)).first->second;
 }
 
 SnapshotBuilder::ParsedFile SnapshotBuilder::parse_blob(const TreeFile& file) {
   ParsedFile parsed;
+  parsed.blob = file.blob;
   git_odb* raw_odb = nullptr;
   size_t size = 0;
   git_object_t type = GIT_OBJECT_INVALID;
@@ -287,16 +285,168 @@ std::shared_ptr<const CommitInfo> SnapshotBuilder::last_change(const std::option
   return info;
 }
 
+void SnapshotBuilder::set_last_change(ParsedFile& parsed, const std::shared_ptr<const CommitInfo>& changed_by) {
+  if (parsed.last_change == changed_by) return;
+  // Same content, another last change (a revert, a force push): new objects; the cached ones may be held by
+  // older snapshots and are immutable.
+  for (auto& object : parsed.objects) {
+    auto copy = std::make_shared<DeclaredObject>(*object);
+    copy->set_last_change(changed_by);
+    object = std::move(copy);
+  }
+  parsed.last_change = changed_by;
+}
+
+std::vector<int> SnapshotBuilder::path_modes(git_tree* tree) {
+  std::vector<int> modes;
+  for (const auto& path : paths_) {
+    git_tree_entry* raw = nullptr;
+    if (path.empty() || git_tree_entry_bypath(&raw, tree, path.c_str()) != 0) {
+      modes.push_back(path.empty() ? GIT_FILEMODE_TREE : 0);
+      continue;
+    }
+    TreeEntryPtr entry(raw);
+    modes.push_back(git_tree_entry_filemode(entry.get()));
+  }
+  return modes;
+}
+
+bool SnapshotBuilder::covers(const std::string& path, bool problem) const {
+  for (const auto& source : paths_) {
+    if (path == source) return true;  // a source path that is a file is read whatever its name
+    if (source.empty() || (path.size() > source.size() && path.starts_with(source) && path[source.size()] == '/'))
+      if (problem || manifests::is_manifest_path(path)) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<const Snapshot> SnapshotBuilder::patch_plain(git_tree* tree, const git_oid& head,
+                                                             std::shared_ptr<const CommitInfo> info, int cancel_fd) {
+  PlainState state = std::move(*plain_);
+  plain_.reset();  // until the patch is done: any way out below builds whole
+  if (state.patches >= 256 || state.snapshot->patched_files() > std::max<size_t>(64, files_.size() / 32))
+    return nullptr;
+  if (path_modes(tree) != state.path_modes) return nullptr;  // a source path appeared, went, or changed kind
+  git_commit* raw_commit = nullptr;
+  if (git_commit_lookup(&raw_commit, repo_.get(), &state.head) != 0) return nullptr;
+  CommitPtr old_commit(raw_commit);
+  git_tree* raw_tree = nullptr;
+  if (git_commit_tree(&raw_tree, old_commit.get()) != 0) return nullptr;
+  TreePtr old_tree(raw_tree);
+
+  std::vector<TreeChange> diff;
+  if (!diff_trees(repo_.get(), old_tree.get(), tree, paths_, diff)) return nullptr;
+
+  // What the diff says: files of the snapshot changed, added or deleted; links and submodules come and go.
+  std::vector<FileAtHead> changed;
+  std::vector<std::string> deleted;
+  std::vector<std::string> problems_gone;
+  std::vector<Problem> problems_new;
+  for (const TreeChange& c : diff) {
+    bool was_file = is_blob_mode(c.old_mode) && covers(c.path, false);
+    bool is_file = is_blob_mode(c.new_mode) && covers(c.path, false);
+    if ((c.old_mode == GIT_FILEMODE_LINK || c.old_mode == GIT_FILEMODE_COMMIT) && covers(c.path, true))
+      problems_gone.push_back(c.path);
+    if ((c.new_mode == GIT_FILEMODE_LINK || c.new_mode == GIT_FILEMODE_COMMIT) && covers(c.path, true))
+      problems_new.push_back({c.path, 0,
+                              c.new_mode == GIT_FILEMODE_LINK ? "symbolic link, not followed; skipped"
+                                                              : "submodule (gitlink), not followed; skipped"});
+    if (was_file && !is_file) deleted.push_back(c.path);
+    if (is_file && !(was_file && git_oid_equal(&c.old_id, &c.new_id))) changed.push_back({c.path, c.new_id});
+  }
+  size_t files = files_.size();
+  for (const auto& path : deleted) files -= files_.count(path);
+  for (const auto& file : changed) files += files_.count(file.path) == 0;
+  if (files > kMaxManifestFiles) return nullptr;
+
+  auto answers = provenance_.update_changed(repo_.get(), head, changed, deleted, pathspec_, cancel_fd);
+  if (!answers) return nullptr;
+  stats_.commits_walked = provenance_.commits_walked();
+
+  Output unused;  // commits are not pruned from the cache until the next whole build
+  std::vector<std::string> paths = deleted;
+  for (const auto& path : deleted) {
+    files_.erase(path);
+    state.problem_files.erase(path);
+  }
+  std::unordered_map<std::string_view, const git_oid*> new_blobs;
+  for (const auto& file : changed) new_blobs.emplace(file.path, &file.blob);
+  for (const auto& answer : *answers) {
+    auto blob = new_blobs.find(answer.path);
+    ParsedFile* parsed = nullptr;
+    if (blob != new_blobs.end()) {
+      ++stats_.files_parsed;
+      TreeFile file{answer.path, *blob->second};
+      parsed = &files_.insert_or_assign(answer.path, parse_blob(file)).first->second;
+      if (!parsed->problems.empty()) carry_over(file, *parsed, head, cancel_fd);
+    } else if (auto it = files_.find(answer.path); it != files_.end()) {
+      parsed = &it->second;
+    } else {
+      continue;
+    }
+    auto changed_by = last_change(answer.commit, unused);
+    if (blob == new_blobs.end() && parsed->last_change == changed_by) continue;
+    set_last_change(*parsed, changed_by);
+    paths.push_back(answer.path);
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+
+  std::vector<std::shared_ptr<const DeclaredObject>> now;
+  for (const auto& path : paths) {
+    auto it = files_.find(path);
+    if (it == files_.end()) continue;
+    const ParsedFile& parsed = it->second;
+    now.insert(now.end(), parsed.objects.begin(), parsed.objects.end());
+    now.insert(now.end(), parsed.carried.begin(), parsed.carried.end());
+    if (parsed.problems.empty()) {
+      state.problem_files.erase(path);
+    } else {
+      state.problem_files.insert(path);
+    }
+  }
+  std::erase_if(state.tree_problems, [&](const Problem& p) {
+    return std::find(problems_gone.begin(), problems_gone.end(), p.path) != problems_gone.end() ||
+           std::find_if(problems_new.begin(), problems_new.end(), [&](const Problem& n) { return n.path == p.path; }) !=
+               problems_new.end();
+  });
+  state.tree_problems.insert(state.tree_problems.end(), problems_new.begin(), problems_new.end());
+  std::stable_sort(state.tree_problems.begin(), state.tree_problems.end(),
+                   [](const auto& a, const auto& b) { return a.path < b.path; });
+
+  std::vector<Problem> problems;
+  if (!signers_problem_.empty()) problems.push_back({spec_.allowed_signers, 0, signers_problem_});
+  problems.insert(problems.end(), state.tree_problems.begin(), state.tree_problems.end());
+  for (const auto& path : state.problem_files) {
+    const auto& p = files_.at(path).problems;
+    problems.insert(problems.end(), p.begin(), p.end());
+  }
+  auto snapshot = Snapshot::patch(state.snapshot, std::move(info), paths, std::move(now), std::move(problems));
+  if (!snapshot) return nullptr;
+  stats_.files = files_.size();
+  state.head = head;
+  state.snapshot = snapshot;
+  ++state.patches;
+  plain_ = std::move(state);
+  return snapshot;
+}
+
 Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out) {
+  plain_.reset();
   std::vector<TreeFile> files;
+  std::vector<Problem> tree_problems;
   for (const auto& path : paths_)
-    if (Status s = collect(tree, path, files, out.problems); !s.ok()) return s;
+    if (Status s = collect(tree, path, files, tree_problems); !s.ok()) return s;
   std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   files.erase(
       std::unique(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path == b.path; }),
       files.end());
-  std::sort(out.problems.begin(), out.problems.end(),
-            [](const auto& a, const auto& b) { return a.path < b.path; });
+  std::sort(tree_problems.begin(), tree_problems.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  out.problems.insert(out.problems.end(), tree_problems.begin(), tree_problems.end());
+  PlainState state;
+  state.head = head;
+  state.tree_problems = std::move(tree_problems);
+  state.path_modes = path_modes(tree);
 
   std::vector<FileAtHead> targets;
   for (const auto& f : files) targets.push_back({f.path, f.blob});
@@ -312,23 +462,15 @@ Status SnapshotBuilder::build_plain(git_tree* tree, const git_oid& head, int can
       out.commits.insert(object->carried_from()->id);
       if (object->last_change()) out.commits.insert(object->last_change()->id);
     }
-    auto changed_by = last_change(answers[i], out);
-    if (parsed.last_change != changed_by) {
-      // Same content, another last change (a revert, a force push): new objects; the cached ones may be
-      // held by older snapshots and are immutable.
-      for (auto& object : parsed.objects) {
-        auto copy = std::make_shared<DeclaredObject>(*object);
-        copy->set_last_change(changed_by);
-        object = std::move(copy);
-      }
-      parsed.last_change = changed_by;
-    }
+    set_last_change(parsed, last_change(answers[i], out));
     out.objects.insert(out.objects.end(), parsed.objects.begin(), parsed.objects.end());
     out.objects.insert(out.objects.end(), parsed.carried.begin(), parsed.carried.end());
     out.problems.insert(out.problems.end(), parsed.problems.begin(), parsed.problems.end());
+    if (!parsed.problems.empty()) state.problem_files.insert(f.path);
   }
   stats_.files = files.size();
   files_ = std::move(next);
+  plain_ = std::move(state);  // its snapshot is set by build()
   return Status::Ok();
 }
 
@@ -586,6 +728,10 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string
                  ", and the policy requires commits verified against " + spec_.allowed_signers +
                  "; keeping the last good snapshot"};
 
+  bool plain = !spec_.flux && !spec_.argocd && spec_.render != Render::Kustomize;
+  if (plain && plain_ && plain_->snapshot)
+    if (auto patched = patch_plain(tree.get(), head, info, cancel_fd)) return patched;
+
   Output out;
   out.commits.insert(info->id);
   if (!signers_problem_.empty()) out.problems.push_back({spec_.allowed_signers, 0, signers_problem_});
@@ -594,8 +740,10 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string
                                                      : build_plain(tree.get(), head, cancel_fd, out);
   if (!built.ok()) return Error{"commit " + short_id(head_hex) + ": " + built.error()};
   commits_.retain(out.commits);
-  return std::make_shared<const Snapshot>(std::move(info), spec_.default_namespace, std::move(out.objects),
-                                          std::move(out.problems), std::move(out.unbuilt));
+  auto snapshot = std::make_shared<const Snapshot>(std::move(info), spec_.default_namespace, std::move(out.objects),
+                                                   std::move(out.problems), std::move(out.unbuilt));
+  if (plain && plain_) plain_->snapshot = snapshot;
+  return snapshot;
 }
 
 }  // namespace gitgate::gitstate

@@ -1,15 +1,20 @@
 // Builds snapshots from commits of the cache repository, reading tree objects only (no checkout).
 // Runs on the source's sync thread; local reads only, no network.
 //
-// Parsed files are cached by (path, blob id), so a commit that touches one file re-parses one file and the
+// Parsed files are cached by path and blob id, so a commit that touches one file re-parses one file and the
 // declared objects of unchanged files are shared between snapshots. Provenance is incremental (see
-// provenance.h) and commit metadata and signature checks are computed once per commit.
+// provenance.h) and commit metadata and signature checks are computed once per commit. Plain manifests go
+// further: a head that descends from the last one is read as a diff of the two trees and published as a
+// patch of the last snapshot (Snapshot::patch), so a commit costs in proportion to what it changed, not to
+// the size of the tree; the snapshot is built whole again when the patches grow, or when anything else
+// changed (another branch, a force push, the allowed signers).
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -68,6 +73,7 @@ class SnapshotBuilder {
     git_oid blob;
   };
   struct ParsedFile {
+    git_oid blob{};
     std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
     std::vector<gitgate::Problem> problems;
     std::shared_ptr<const gitgate::CommitInfo> last_change;
@@ -76,7 +82,16 @@ class SnapshotBuilder {
     std::vector<std::shared_ptr<const gitgate::DeclaredObject>> carried;
     bool carry_checked = false;
   };
-  using FileCache = std::unordered_map<std::string, ParsedFile>;  // by path + '\n' + blob id
+  using FileCache = std::unordered_map<std::string, ParsedFile>;  // by path; the blob id is in the entry
+  // What the last plain build left, for patching it.
+  struct PlainState {
+    git_oid head{};
+    std::shared_ptr<const gitgate::Snapshot> snapshot;
+    std::vector<gitgate::Problem> tree_problems;  // symbolic links and submodules, by path
+    std::set<std::string> problem_files;          // files of files_ with problems
+    std::vector<int> path_modes;                  // of paths_ at `head` (0: missing)
+    size_t patches = 0;                           // since the last whole build
+  };
 
   struct Output {
     std::vector<std::shared_ptr<const gitgate::DeclaredObject>> objects;
@@ -96,6 +111,18 @@ class SnapshotBuilder {
   // The CommitInfo of a provenance answer (null without one), noted as referred to by the snapshot.
   std::shared_ptr<const gitgate::CommitInfo> last_change(const std::optional<git_oid>& answer, Output& out);
   gitgate::Status build_plain(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
+  // A patch of the last plain snapshot; null when it must be built whole (plain_ is then reset).
+  std::shared_ptr<const gitgate::Snapshot> patch_plain(git_tree* tree, const git_oid& head,
+                                                       std::shared_ptr<const gitgate::CommitInfo> info,
+                                                       int cancel_fd);
+  std::vector<int> path_modes(git_tree* tree);
+  // Whether `path`, an entry of mode `mode` in the tree, is read by build_plain: a manifest file (or a source
+  // path that is a file) or, for `problem`, a link or submodule it reports.
+  bool covers(const std::string& path, bool problem) const;
+  // Gives the file's objects the commit that last changed it (copies: cached objects may be held by older
+  // snapshots).
+  static void set_last_change(ParsedFile& parsed,
+                              const std::shared_ptr<const gitgate::CommitInfo>& changed_by);
   gitgate::Status build_rendered(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
   gitgate::Status build_desired(git_tree* tree, const git_oid& head, int cancel_fd, Output& out);
 
@@ -106,6 +133,7 @@ class SnapshotBuilder {
   std::vector<std::string> pathspec_;  // for history diffs; empty when a path is the root
   RepositoryPtr repo_;
   FileCache files_;
+  std::optional<PlainState> plain_;
   CommitInfoCache commits_;
   ProvenanceTracker provenance_;
   std::unique_ptr<desired::flux::Builder> flux_;      // with spec.flux: its caches live across builds

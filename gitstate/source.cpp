@@ -252,7 +252,7 @@ void Source::publish(std::shared_ptr<const Snapshot> snapshot, bool fetched) {
   status_.ready = true;
   status_.commit = snapshot->commit().id;
   status_.problems = snapshot->problems();
-  status_.declared_objects = snapshot->objects().size();
+  status_.declared_objects = snapshot->object_count();
   if (fetched) {
     status_.last_success_unix_ms = now_unix_ms();
     status_.last_error.clear();
