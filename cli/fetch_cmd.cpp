@@ -26,6 +26,7 @@ void add_fetch_command(CLI::App& app, ExitCode& exit) {
       ->excludes(range)
       ->excludes(commit);
   cmd->add_option("--credentials", request->credentials, "credentials directory");
+  cmd->add_flag("--standby", request->standby, "start, then wait for \"go\" on stdin before fetching");
   cmd->callback([request, &exit] { exit.value = gitstate::run_fetch_child(*request); });
 }
 

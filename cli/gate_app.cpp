@@ -139,6 +139,7 @@ Result<std::unique_ptr<GateApp>> GateApp::create(GateOptions options) {
     source.cache_dir = options.cache_dir;
     source.fetch_program = options.fetch_program;
     source.sync_rate_limit = options.sync_rate_limit;
+    source.standby_fetch = true;
     auto created = gitstate::Source::create(std::move(source));
     if (!created) return Error{"policy " + policy.name + " (" + policy.file + "): " + created.error()};
     app->sources_.push_back(std::move(*created));

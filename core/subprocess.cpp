@@ -70,21 +70,33 @@ std::string ProcessResult::outcome(std::chrono::microseconds timeout) const {
   return "exited with " + std::to_string(exit_code);
 }
 
-ProcessResult run_process(const ProcessOptions& options) {
-  ProcessResult result;
+namespace {
+
+struct Running {
+  pid_t pid = -1;
+  Pipe in, out, err;  // `in` is used by a standby only
+};
+
+// Starts options.argv with stdout and stderr on pipes and stdin from /dev/null (or the `in` pipe).
+bool spawn(const ProcessOptions& options, bool standby, Running& running, ProcessResult& result) {
   if (options.argv.empty()) {
     result.start_error = "empty command";
-    return result;
+    return false;
   }
   result.argv0 = options.argv[0];
-  Pipe out, err;
-  if (!out.ok() || !err.ok()) {
+  Pipe& out = running.out;
+  Pipe& err = running.err;
+  if (!out.ok() || !err.ok() || (standby && !running.in.ok())) {
     result.start_error = std::string("pipe: ") + std::strerror(errno);
-    return result;
+    return false;
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (standby) {
+    posix_spawn_file_actions_adddup2(&actions, running.in.read_end(), 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&actions, out.write_end(), 1);
   posix_spawn_file_actions_adddup2(&actions, err.write_end(), 2);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
@@ -128,12 +140,21 @@ ProcessResult run_process(const ProcessOptions& options) {
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     result.start_error = options.argv[0] + ": " + std::strerror(rc);
-    return result;
+    return false;
   }
+  running.pid = pid;
   result.started = true;
   out.close_write();
   err.close_write();
+  running.in.close_read();
+  return true;
+}
 
+// Reads the output of a started process until it ends, the time limit passes or `cancel_fd` says stop.
+void collect(Running& running, const ProcessOptions& options, ProcessResult& result) {
+  pid_t pid = running.pid;
+  Pipe& out = running.out;
+  Pipe& err = running.err;
   auto deadline = Clock::now() + options.timeout;
   bool out_open = true, err_open = true;
   char buffer[16384];
@@ -184,6 +205,81 @@ ProcessResult run_process(const ProcessOptions& options) {
   }
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  running.pid = -1;
+}
+
+}  // namespace
+
+ProcessResult run_process(const ProcessOptions& options) {
+  ProcessResult result;
+  Running running;
+  if (spawn(options, false, running, result)) collect(running, options, result);
+  return result;
+}
+
+struct StandbyProcess::State {
+  ProcessOptions options;
+  Running running;
+  ProcessResult result;  // started, or why not
+  bool used = false;
+};
+
+StandbyProcess::StandbyProcess(const ProcessOptions& options) : state_(std::make_unique<State>()) {
+  state_->options = options;
+  spawn(state_->options, true, state_->running, state_->result);
+}
+
+StandbyProcess::~StandbyProcess() {
+  pid_t pid = state_->running.pid;
+  if (pid <= 0) return;
+  state_->running.in.close_write();  // end of input: the program ends without doing its work
+  int status = 0;
+  for (int i = 0; i < 100; ++i) {  // 200 ms
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill_group(pid);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+const ProcessOptions& StandbyProcess::options() const {
+  return state_->options;
+}
+
+bool StandbyProcess::ready() {
+  if (state_->used || state_->running.pid <= 0) return false;
+  int status = 0;
+  if (waitpid(state_->running.pid, &status, WNOHANG) == 0) return true;
+  state_->running.pid = -1;  // it ended (or cannot be waited for) before it was needed
+  return false;
+}
+
+ProcessResult StandbyProcess::go() {
+  ProcessResult result = state_->result;
+  if (!ready()) {
+    result.started = false;
+    if (result.start_error.empty()) result.start_error = "the standby process ended before it was used";
+    return result;
+  }
+  state_->used = true;
+  static constexpr char kGo[] = "go\n";
+  ssize_t wrote = write(state_->running.in.write_end(), kGo, sizeof kGo - 1);
+  int write_error = errno;
+  state_->running.in.close_write();
+  if (wrote != static_cast<ssize_t>(sizeof kGo - 1)) {
+    // It is gone (EPIPE): reap it; the caller runs the program afresh.
+    kill_group(state_->running.pid);
+    int status = 0;
+    while (waitpid(state_->running.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    state_->running.pid = -1;
+    result.started = false;
+    result.start_error = std::string("the standby process could not be told to start: ") + std::strerror(write_error);
+    return result;
+  }
+  collect(state_->running, state_->options, result);
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,26 @@ struct ProcessResult {
 };
 
 ProcessResult run_process(const ProcessOptions& options);
+
+// A process started before it is needed, so that its start-up (exec, dynamic linking, initialisation) is
+// paid while nothing waits for it: the program reads one line from its stdin before its work. go() sends
+// that line ("go") and then runs it as run_process() does, the time limit counted from go(). A standby
+// never sent it has its stdin closed (the program ends) and is reaped, killed if it lingers.
+class StandbyProcess {
+ public:
+  explicit StandbyProcess(const ProcessOptions& options);  // starts it
+  ~StandbyProcess();
+  StandbyProcess(const StandbyProcess&) = delete;
+  StandbyProcess& operator=(const StandbyProcess&) = delete;
+
+  const ProcessOptions& options() const;
+  // Started and still waiting: go() can be called (once).
+  bool ready();
+  ProcessResult go();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace gitgate

@@ -248,6 +248,18 @@ class Fetcher {
   explicit Fetcher(const FetchRequest& request) : request_(request) {}
 
   int run() {
+    if (request_.standby) {
+      ensure_libgit2();  // the slow part of a start (with exec and linking) is done before the wait
+      char line[4] = {};
+      size_t got = 0;
+      while (got < 3) {
+        ssize_t n = read(0, line + got, 3 - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (std::string_view(line, got) != "go\n") return kFetchOk;  // not needed after all
+    }
     if (request_.url.starts_with("oci://")) return run_oci();
     auto url = parse_remote_url(request_.url);
     if (!url) return report(kFetchUsage, url.error());
@@ -607,6 +619,7 @@ class Fetcher {
 
 std::vector<std::string> fetch_child_argv(const std::string& program, const FetchRequest& request) {
   std::vector<std::string> argv{program, "__fetch", "--git-dir", request.git_dir, "--url", request.url};
+  if (request.standby) argv.push_back("--standby");
   if (!request.digest.empty()) {
     argv.insert(argv.end(), {"--digest", request.digest});
   } else if (!request.commit.empty()) {

@@ -28,6 +28,9 @@ struct FetchRequest {
   std::string semver;       // when set, the highest tag this range allows is fetched (its name: kResolvedTagFile)
   std::string commit;       // when set, this commit (40 hex digits), from whichever branch or tag reaches it
   std::string digest;       // oci:// only: when set, the artifact with this manifest digest
+  // Started ahead of need (StandbyProcess): once initialised, wait for "go" on stdin before anything else;
+  // end of input without it ends the child, which does nothing.
+  bool standby = false;
 };
 
 // The file in the cache repository of an oci:// artifact that names the manifest digest its commit holds.

@@ -57,6 +57,9 @@ class SnapshotBuilder {
   // `cancel_fd` readable aborts a render or a history walk.
   gitgate::Result<std::shared_ptr<const gitgate::Snapshot>> build(const std::string& head, int cancel_fd);
 
+  // Frees the repository handle the last build() replaced (see build()); call when nothing waits.
+  void release_retired() { retired_.reset(); }
+
   const Stats& last_stats() const { return stats_; }
   // With spec.flux or spec.argocd, a build of an unchanged commit can differ (a new chart version in a
   // repository): the source rebuilds every interval and publishes only when this changed. "" for other
@@ -132,6 +135,7 @@ class SnapshotBuilder {
   std::vector<std::string> paths_;     // normalised
   std::vector<std::string> pathspec_;  // for history diffs; empty when a path is the root
   RepositoryPtr repo_;
+  RepositoryPtr retired_;  // the handle before the last build's, until release_retired()
   FileCache files_;
   std::optional<PlainState> plain_;
   CommitInfoCache commits_;

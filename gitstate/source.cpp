@@ -45,14 +45,24 @@ struct FetchOutcome {
 };
 
 // Runs one fetch in a child process, killed at the deadline or when `cancel_fd` becomes readable.
-FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, int cancel_fd) {
+// `standby`: a child started for this request (used when it still waits), replaced by the next one.
+FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, int cancel_fd,
+                   std::unique_ptr<StandbyProcess>* standby = nullptr) {
   ProcessOptions process;
   process.argv = fetch_child_argv(options.fetch_program, request);
   process.timeout = options.spec.fetch_timeout;
   process.max_stdout = 4096;
   process.max_stderr = 4096;
   process.cancel_fd = cancel_fd;
-  ProcessResult run = run_process(process);
+  ProcessResult run;
+  ProcessOptions waiting = process;
+  FetchRequest standby_request = request;
+  standby_request.standby = true;
+  waiting.argv = fetch_child_argv(options.fetch_program, standby_request);
+  if (standby != nullptr && *standby && (*standby)->options().argv == waiting.argv && (*standby)->ready())
+    run = (*standby)->go();
+  if (!run.started) run = run_process(process);
+  if (standby != nullptr) standby->reset(run.cancelled ? nullptr : new StandbyProcess(waiting));
   if (run.succeeded()) return {true, {}};
   std::string detail = run.err;
   while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
@@ -225,6 +235,7 @@ void Source::run() {
     finished.swap(waiters_);
     lock.unlock();
     for (auto& done : finished) done();
+    builder_->release_retired();  // once the reviews that waited for this sync are answered
     lock.lock();
   }
 }
@@ -265,7 +276,8 @@ void Source::sync() {
     status_.last_attempt_unix_ms = now_unix_ms();
     ++status_.fetches;
   }
-  FetchOutcome fetched = fetch(options_, main_request(options_, git_dir_), stop_pipe_[0]);
+  FetchOutcome fetched = fetch(options_, main_request(options_, git_dir_), stop_pipe_[0],
+                               options_.standby_fetch ? &standby_ : nullptr);
   if (!fetched.ok) {
     record_failure(fetched.error);
     // After a restart with the remote away, the cache still holds the last commit fetched: serve it.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace gitgate {
 namespace {
 
@@ -71,6 +73,64 @@ TEST(Subprocess, MissingProgramIsReported) {
   EXPECT_NE(r.outcome(options.timeout).find("command not found: is /nonexistent/program installed and on PATH?"),
             std::string::npos)
       << r.outcome(options.timeout);
+}
+
+// A standby pays its start before it is needed; its time limit starts at go().
+TEST(StandbyProcess, StartsAheadAndRunsWhenToldTo) {
+  ProcessOptions options;
+  options.argv = {"sh", "-c", "read line; [ \"$line\" = go ] && echo working"};
+  options.timeout = 300ms;
+  StandbyProcess standby(options);
+  std::this_thread::sleep_for(500ms);  // longer than its time limit: waiting does not count
+  ASSERT_TRUE(standby.ready());
+  auto r = standby.go();
+  EXPECT_TRUE(r.succeeded()) << r.outcome(options.timeout) << " " << r.err;
+  EXPECT_EQ(r.out, "working\n");
+  EXPECT_FALSE(standby.ready()) << "a standby runs once";
+}
+
+TEST(StandbyProcess, OneNeverToldToGoEndsWithoutDoingItsWork) {
+  char dir[] = "/tmp/gitgate-standby-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string marker = std::string(dir) + "/worked";
+  {
+    ProcessOptions options;
+    options.argv = {"sh", "-c", "read line || exit 0; touch " + marker};
+    StandbyProcess standby(options);
+    ASSERT_TRUE(standby.ready());
+  }
+  EXPECT_NE(access(marker.c_str(), F_OK), 0) << "the unused standby did its work";
+  rmdir(dir);
+}
+
+TEST(StandbyProcess, OneThatEndedEarlyIsNotReadyAndGoSaysSo) {
+  ProcessOptions options;
+  options.argv = {"sh", "-c", "exit 3"};
+  StandbyProcess standby(options);
+  for (int i = 0; i < 200 && standby.ready(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(standby.ready());
+  auto r = standby.go();
+  EXPECT_FALSE(r.started);
+  EXPECT_NE(r.start_error.find("ended before it was used"), std::string::npos) << r.start_error;
+}
+
+TEST(StandbyProcess, TheTimeLimitAppliesAfterGo) {
+  ProcessOptions options;
+  options.argv = {"sh", "-c", "read line; sleep 30"};
+  options.timeout = 300ms;
+  StandbyProcess standby(options);
+  auto start = std::chrono::steady_clock::now();
+  auto r = standby.go();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_TRUE(r.timed_out);
+}
+
+TEST(StandbyProcess, AMissingProgramIsNotReady) {
+  ProcessOptions options;
+  options.argv = {"/nonexistent/program"};
+  StandbyProcess standby(options);
+  EXPECT_FALSE(standby.ready());
+  EXPECT_FALSE(standby.go().started);
 }
 
 }  // namespace

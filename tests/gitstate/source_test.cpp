@@ -109,6 +109,28 @@ TEST_F(SourceTest, NewCommitIsPickedUpWithinOneIntervalAndOnlyItsFileReparsed) {
   EXPECT_NE(b_now.object->json().find("changed"), std::string::npos);
 }
 
+// As `gitgate serve` runs sources: the next fetch child waits, started, for the next sync; each commit is
+// fetched by one, and a stopped source ends the one waiting.
+TEST_F(SourceTest, FetchesThroughAStandbyChildPickUpEachCommit) {
+  repo.write("a.yaml", config_map("a"));
+  std::string first = repo.commit("first");
+  repo.push();
+  auto opts = options();
+  opts.standby_fetch = true;
+  auto source = started(opts);
+  ASSERT_TRUE(eventually([&] { return head_of(*source) == first; })) << source->status().last_error;
+  for (int i = 0; i < 3; ++i) {
+    repo.write("a.yaml", config_map("a", std::to_string(i)));
+    std::string next = repo.commit("change " + std::to_string(i));
+    repo.push();
+    ASSERT_TRUE(eventually([&] { return head_of(*source) == next; }, 5s)) << source->status().last_error;
+  }
+  EXPECT_EQ(source->status().fetch_errors, 0u);
+  auto stopping = std::chrono::steady_clock::now();
+  source.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 2s);
+}
+
 TEST_F(SourceTest, UnchangedHeadPublishesNothing) {
   repo.write("a.yaml", config_map("a"));
   repo.commit("first");
