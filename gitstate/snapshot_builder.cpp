@@ -59,6 +59,13 @@ Status SnapshotBuilder::open() {
   return Status::Ok();
 }
 
+void SnapshotBuilder::idle() {
+  retired_.reset();
+  if (next_ || !repo_) return;  // nothing built yet: the first build opens its own
+  git_repository* raw = nullptr;
+  if (git_repository_open_bare(&raw, git_dir_.c_str()) == 0) next_.reset(raw);
+}
+
 std::optional<std::string> SnapshotBuilder::fetched_head() {
   std::error_code ec;
   if (!fs::exists(fs::path(git_dir_) / "HEAD", ec) || !open().ok()) return std::nullopt;
@@ -708,8 +715,9 @@ Result<std::shared_ptr<const Snapshot>> SnapshotBuilder::build(const std::string
   stats_ = {};
   // A fresh handle for every build: each fetch that brings objects adds a pack, and a handle kept open
   // keeps every pack it ever read mapped and open (12 KiB of RSS per new commit, without end). Freeing the
-  // old one takes longer than the patch of a one-file commit: the caller does it once the snapshot is out.
+  // old one and opening the new one take longer than the patch of a one-file commit: idle() does both.
   retired_ = std::move(repo_);
+  repo_ = std::move(next_);
   if (Status s = open(); !s.ok()) return Error{s.error()};
   git_oid head;
   if (git_oid_fromstr(&head, head_hex.c_str()) != 0) return Error{"'" + head_hex + "' is not a commit id"};

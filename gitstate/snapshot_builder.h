@@ -57,8 +57,10 @@ class SnapshotBuilder {
   // `cancel_fd` readable aborts a render or a history walk.
   gitgate::Result<std::shared_ptr<const gitgate::Snapshot>> build(const std::string& head, int cancel_fd);
 
-  // Frees the repository handle the last build() replaced (see build()); call when nothing waits.
-  void release_retired() { retired_.reset(); }
+  // Call when nothing waits: frees the repository handle the last build() replaced (see build()) and opens
+  // the one the next build will use (it finds objects fetched after it was opened), both off the path of a
+  // review waiting for a sync.
+  void idle();
 
   const Stats& last_stats() const { return stats_; }
   // With spec.flux or spec.argocd, a build of an unchanged commit can differ (a new chart version in a
@@ -135,7 +137,8 @@ class SnapshotBuilder {
   std::vector<std::string> paths_;     // normalised
   std::vector<std::string> pathspec_;  // for history diffs; empty when a path is the root
   RepositoryPtr repo_;
-  RepositoryPtr retired_;  // the handle before the last build's, until release_retired()
+  RepositoryPtr retired_;  // the handle before the last build's, until idle()
+  RepositoryPtr next_;     // opened by idle() for the next build
   FileCache files_;
   std::optional<PlainState> plain_;
   CommitInfoCache commits_;

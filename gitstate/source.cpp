@@ -235,7 +235,7 @@ void Source::run() {
     finished.swap(waiters_);
     lock.unlock();
     for (auto& done : finished) done();
-    builder_->release_retired();  // once the reviews that waited for this sync are answered
+    builder_->idle();  // once the reviews that waited for this sync are answered
     lock.lock();
   }
 }
