@@ -12,15 +12,9 @@ using namespace gitgate::gitstate::testing;
 
 class BrokenFileTest : public ::testing::Test {
  protected:
-  std::unique_ptr<SnapshotBuilder> builder() {
-    auto b = SnapshotBuilder::create(repo.remote_path(), SourceSpec{}, manifests::Limits{});
-    if (!b.ok()) throw std::runtime_error(b.error());
-    return std::move(*b);
-  }
+  std::unique_ptr<SnapshotBuilder> builder() { return snapshot_builder(repo.remote_path()); }
   static std::shared_ptr<const Snapshot> build(SnapshotBuilder& b, const std::string& head) {
-    auto s = b.build(head, -1);
-    if (!s.ok()) throw std::runtime_error(s.error());
-    return *s;
+    return build_snapshot(b, head);
   }
   static const DeclaredObject* web(const Snapshot& s) {
     return s.find({"apps", "Deployment", "default", "web"}).object;

@@ -108,6 +108,18 @@ std::string config_map(const std::string& name, const std::string& value) {
   return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  key: " + value + "\n";
 }
 
+std::unique_ptr<SnapshotBuilder> snapshot_builder(const std::string& git_dir, SourceSpec spec) {
+  auto b = SnapshotBuilder::create(git_dir, std::move(spec), manifests::Limits{});
+  if (!b.ok()) throw std::runtime_error(b.error());
+  return std::move(*b);
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(SnapshotBuilder& builder, const std::string& head) {
+  auto s = builder.build(head, -1);
+  if (!s.ok()) throw std::runtime_error(s.error());
+  return *s;
+}
+
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

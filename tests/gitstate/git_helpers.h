@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "gitstate/snapshot_builder.h"
 #include "gitstate/source.h"
 #include "tests/support/support.h"
 
@@ -51,6 +52,11 @@ class WorkRepo {
 
 std::string deployment(const std::string& name, int replicas = 1);
 std::string config_map(const std::string& name, const std::string& value = "v");
+
+// A snapshot builder over `git_dir` (the test's bare remote: it only reads objects), and one build of `head`;
+// both throw on failure.
+std::unique_ptr<SnapshotBuilder> snapshot_builder(const std::string& git_dir, SourceSpec spec = {});
+std::shared_ptr<const Snapshot> build_snapshot(SnapshotBuilder& builder, const std::string& head);
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes.
 bool eventually(const std::function<bool()>& condition,

@@ -58,14 +58,10 @@ class PatchTest : public ::testing::Test {
   std::unique_ptr<SnapshotBuilder> builder() {
     SourceSpec spec;
     spec.paths = {"apps", "single.yaml"};
-    auto b = SnapshotBuilder::create(repo.remote_path(), spec, manifests::Limits{});
-    if (!b.ok()) throw std::runtime_error(b.error());
-    return std::move(*b);
+    return snapshot_builder(repo.remote_path(), spec);
   }
   static std::shared_ptr<const Snapshot> build(SnapshotBuilder& b, const std::string& head) {
-    auto s = b.build(head, -1);
-    if (!s.ok()) throw std::runtime_error(s.error());
-    return *s;
+    return build_snapshot(b, head);
   }
   // Builds `head` with the long-lived builder (a patch when it can) and with a new one (whole); compares.
   void check(const std::string& head, const std::string& step) {

@@ -15,14 +15,10 @@ using namespace gitgate::gitstate::testing;
 class ProvenanceTest : public ::testing::Test {
  protected:
   std::unique_ptr<SnapshotBuilder> builder(SourceSpec spec = {}) {
-    auto b = SnapshotBuilder::create(repo.remote_path(), std::move(spec), manifests::Limits{});
-    if (!b.ok()) throw std::runtime_error(b.error());
-    return std::move(*b);
+    return snapshot_builder(repo.remote_path(), std::move(spec));
   }
   std::shared_ptr<const Snapshot> build(SnapshotBuilder& b, const std::string& head) {
-    auto s = b.build(head, -1);
-    if (!s.ok()) throw std::runtime_error(s.error());
-    return *s;
+    return build_snapshot(b, head);
   }
   static std::string last_change(const Snapshot& s, const std::string& name) {
     auto found = s.find({"", "ConfigMap", "default", name});
