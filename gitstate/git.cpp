@@ -1,5 +1,6 @@
 #include "gitstate/git.h"
 
+#include <algorithm>
 #include <mutex>
 
 namespace gitgate::gitstate {
@@ -27,6 +28,11 @@ std::string oid_hex(const git_oid& oid) {
   return hex;
 }
 
+bool at_or_below(std::string_view path, std::string_view dir) {
+  return dir.empty() || path == dir ||
+         (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/');
+}
+
 namespace {
 
 struct TreeDiffer {
@@ -36,19 +42,13 @@ struct TreeDiffer {
 
   // A directory that holds one of the paths or lies below one.
   bool wanted_directory(const std::string& dir) const {
-    if (paths.empty()) return true;
-    for (const auto& p : paths)
-      if (p.empty() || p == dir || (p.size() > dir.size() && p.starts_with(dir) && p[dir.size()] == '/') ||
-          (dir.size() > p.size() && dir.starts_with(p) && dir[p.size()] == '/'))
-        return true;
-    return false;
+    return paths.empty() || std::any_of(paths.begin(), paths.end(), [&](const std::string& p) {
+             return at_or_below(dir, p) || at_or_below(p, dir);
+           });
   }
   bool wanted(const std::string& path) const {
-    if (paths.empty()) return true;
-    for (const auto& p : paths)
-      if (p.empty() || p == path || (path.size() > p.size() && path.starts_with(p) && path[p.size()] == '/'))
-        return true;
-    return false;
+    return paths.empty() || std::any_of(paths.begin(), paths.end(),
+                                        [&](const std::string& p) { return at_or_below(path, p); });
   }
   static bool is_tree(const git_tree_entry* e) {
     return e != nullptr && git_tree_entry_filemode(e) == GIT_FILEMODE_TREE;

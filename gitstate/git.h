@@ -37,6 +37,9 @@ std::string git_error_text(int code);
 
 std::string oid_hex(const git_oid& oid);
 
+// Whether `path` is `dir` or lies below it ("" is the root: every path).
+bool at_or_below(std::string_view path, std::string_view dir);
+
 // An entry that differs between two trees. A side where the path is absent, or is a directory, has mode 0.
 struct TreeChange {
   std::string path;

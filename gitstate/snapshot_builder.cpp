@@ -321,8 +321,7 @@ std::vector<int> SnapshotBuilder::path_modes(git_tree* tree) {
 bool SnapshotBuilder::covers(const std::string& path, bool problem) const {
   for (const auto& source : paths_) {
     if (path == source) return true;  // a source path that is a file is read whatever its name
-    if (source.empty() || (path.size() > source.size() && path.starts_with(source) && path[source.size()] == '/'))
-      if (problem || manifests::is_manifest_path(path)) return true;
+    if (at_or_below(path, source) && (problem || manifests::is_manifest_path(path))) return true;
   }
   return false;
 }

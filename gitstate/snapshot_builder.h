@@ -121,8 +121,8 @@ class SnapshotBuilder {
                                                        std::shared_ptr<const gitgate::CommitInfo> info,
                                                        int cancel_fd);
   std::vector<int> path_modes(git_tree* tree);
-  // Whether `path`, an entry of mode `mode` in the tree, is read by build_plain: a manifest file (or a source
-  // path that is a file) or, for `problem`, a link or submodule it reports.
+  // Whether build_plain reads the tree entry at `path`: as a file, a manifest file (or a source path that is
+  // a file); with `problem`, a link or submodule it reports.
   bool covers(const std::string& path, bool problem) const;
   // Gives the file's objects the commit that last changed it (copies: cached objects may be held by older
   // snapshots).
