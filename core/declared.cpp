@@ -303,21 +303,23 @@ std::shared_ptr<const Snapshot> Snapshot::patch(const std::shared_ptr<const Snap
   // The example is the namespace's first object in file order, as in a whole snapshot: the first of the
   // base's that stays (looked for past the base's own example only when its file changed), or of the
   // changed files'.
+  for (auto& [ns, count_example] : namespaces)
+    count_example.first = base->declared_in(ns, &count_example.second);
+  for (const auto* o : hidden)
+    if (!o->key().ns.empty()) --namespaces[o->key().ns].first;
   for (auto& [ns, count_example] : namespaces) {
     auto& [count, example] = count_example;
-    count = base->declared_in(ns, &example);
-    for (const auto* o : hidden) count -= o->key().ns == ns;
-    if (example != nullptr && s->changed(example)) {
-      example = nullptr;
-      for (size_t i = 0; example == nullptr && count > 0 && i < base->objects_.size(); ++i) {
-        const DeclaredObject* o = base->objects_[i].get();
-        if (o->key().ns == ns && !s->changed(o)) example = o;
-      }
+    if (example == nullptr || !s->changed(example)) continue;
+    example = nullptr;
+    for (size_t i = 0; example == nullptr && count > 0 && i < base->objects_.size(); ++i) {
+      const DeclaredObject* o = base->objects_[i].get();
+      if (o->key().ns == ns && !s->changed(o)) example = o;
     }
-    for (const auto& o : s->patched_) {
-      if (o->key().ns != ns) continue;
-      if (count++ == 0 || example == nullptr || file_less(o.get(), example)) example = o.get();
-    }
+  }
+  for (const auto& o : s->patched_) {
+    if (o->key().ns.empty()) continue;
+    auto& [count, example] = namespaces[o->key().ns];
+    if (count++ == 0 || example == nullptr || file_less(o.get(), example)) example = o.get();
   }
   s->per_namespace_ = std::move(namespaces);
   return s;
