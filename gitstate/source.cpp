@@ -1,6 +1,7 @@
 #include "gitstate/source.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -44,25 +45,30 @@ struct FetchOutcome {
   std::string error;
 };
 
-// Runs one fetch in a child process, killed at the deadline or when `cancel_fd` becomes readable.
-// `standby`: a child started for this request (used when it still waits), replaced by the next one.
-FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, int cancel_fd,
-                   std::unique_ptr<StandbyProcess>* standby = nullptr) {
+ProcessOptions fetch_process(const SourceOptions& options, const FetchRequest& request, int cancel_fd) {
   ProcessOptions process;
   process.argv = fetch_child_argv(options.fetch_program, request);
   process.timeout = options.spec.fetch_timeout;
   process.max_stdout = 4096;
   process.max_stderr = 4096;
   process.cancel_fd = cancel_fd;
+  return process;
+}
+
+ProcessOptions standby_process(const SourceOptions& options, FetchRequest request, int cancel_fd) {
+  request.standby = true;
+  return fetch_process(options, request, cancel_fd);
+}
+
+// Runs one fetch in a child process, killed at the deadline or when `cancel_fd` becomes readable; by
+// `standby` when it was started for this request and still waits.
+FetchOutcome fetch(const SourceOptions& options, const FetchRequest& request, int cancel_fd,
+                   StandbyProcess* standby = nullptr) {
   ProcessResult run;
-  ProcessOptions waiting = process;
-  FetchRequest standby_request = request;
-  standby_request.standby = true;
-  waiting.argv = fetch_child_argv(options.fetch_program, standby_request);
-  if (standby != nullptr && *standby && (*standby)->options().argv == waiting.argv && (*standby)->ready())
-    run = (*standby)->go();
-  if (!run.started) run = run_process(process);
-  if (standby != nullptr) standby->reset(run.cancelled ? nullptr : new StandbyProcess(waiting));
+  if (standby != nullptr && standby->ready() &&
+      standby->options().argv == standby_process(options, request, cancel_fd).argv)
+    run = standby->go();
+  if (!run.started) run = run_process(fetch_process(options, request, cancel_fd));
   if (run.succeeded()) return {true, {}};
   std::string detail = run.err;
   while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
@@ -235,7 +241,13 @@ void Source::run() {
     finished.swap(waiters_);
     lock.unlock();
     for (auto& done : finished) done();
-    builder_->idle();  // once the reviews that waited for this sync are answered
+    // Once the reviews that waited for this sync are answered: the next sync's fetch child starts, and the
+    // builder lets go of the last repository handle.
+    pollfd stop{stop_pipe_[0], POLLIN, 0};
+    if (options_.standby_fetch && ::poll(&stop, 1, 0) == 0)
+      standby_ = std::make_unique<StandbyProcess>(
+          standby_process(options_, main_request(options_, git_dir_), stop_pipe_[0]));
+    builder_->idle();
     lock.lock();
   }
 }
@@ -276,8 +288,8 @@ void Source::sync() {
     status_.last_attempt_unix_ms = now_unix_ms();
     ++status_.fetches;
   }
-  FetchOutcome fetched = fetch(options_, main_request(options_, git_dir_), stop_pipe_[0],
-                               options_.standby_fetch ? &standby_ : nullptr);
+  FetchOutcome fetched = fetch(options_, main_request(options_, git_dir_), stop_pipe_[0], standby_.get());
+  standby_.reset();  // used, or not for this request
   if (!fetched.ok) {
     record_failure(fetched.error);
     // After a restart with the remote away, the cache still holds the last commit fetched: serve it.

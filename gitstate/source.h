@@ -102,7 +102,7 @@ class Source {
   std::string published_commit_;  // sync thread only
   bool signers_changed_ = false;  // sync thread only
   std::vector<std::chrono::steady_clock::time_point> other_fetched_at_;  // sync thread only
-  std::unique_ptr<gitgate::StandbyProcess> standby_;  // sync thread only: the next fetch of the repository
+  std::unique_ptr<gitgate::StandbyProcess> standby_;  // sync thread only: the next sync's fetch child
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
