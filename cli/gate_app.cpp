@@ -196,8 +196,12 @@ bool GateApp::ready(std::string& why) const {
         std::chrono::duration_cast<std::chrono::milliseconds>(policy.source.max_staleness).count();
     int64_t age_ms = now_ms - status.last_success_unix_ms;
     if (max_age_ms > 0 && age_ms > max_age_ms) {
-      why = "policy " + policy.name + ": Git snapshot is " + seconds_text(age_ms) +
-            "s old, over maxStaleness" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
+      // A snapshot from the cache whose remote has not answered since start: its age is unknown.
+      why = "policy " + policy.name + ": " +
+            (status.last_success_unix_ms == 0
+                 ? "the Git snapshot comes from the cache and the remote has not confirmed it since start"
+                 : "Git snapshot is " + seconds_text(age_ms) + "s old") +
+            ", over maxStaleness" + (status.last_error.empty() ? "" : " (" + status.last_error + ")");
       return false;
     }
   }
