@@ -1,7 +1,21 @@
 #include "core/json_writer.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace gitgate {
 namespace {
+
+// Whether any of the 8 bytes of `w` needs a closer look: a control byte (< 0x20), '"', '\\' or a byte of a
+// multi-byte UTF-8 sequence (>= 0x80). Exact as a yes/no answer (not which byte): a byte below 0x20 sets its
+// high bit in w - 0x20..20 (a borrow into the next byte only follows a byte that already answered yes), and
+// (v - 0x01..01) & ~v has a high bit set exactly when some byte of v is zero.
+bool needs_a_look(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  const uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+  const uint64_t special = (w - kOnes * 0x20) | w | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash);
+  return (special & kHigh) != 0;
+}
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
 size_t utf8_sequence_length(std::string_view s, size_t i) {
@@ -47,6 +61,14 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   size_t run = 0;  // start of the pending run of bytes that need no escaping
   for (size_t i = 0; i < s.size();) {
+    if (s.size() - i >= 8) {  // most text is plain ASCII: skip it 8 bytes at a time
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (!needs_a_look(w)) {
+        i += 8;
+        continue;
+      }
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
       ++i;
