@@ -112,6 +112,32 @@ TEST(ReviewDecoder, RejectsDuplicateKeysNamingThePath) {
             std::string::npos);
 }
 
+// Objects of more than 8 keys take another path (sorted signatures of the keys): a repeat is found there too,
+// for short keys, keys that differ only in their middle bytes, and keys that differ only in length.
+TEST(ReviewDecoder, RejectsDuplicateKeysInLargeObjects) {
+  auto labels = [](const std::vector<std::string>& keys) {
+    std::string out = R"("metadata":{"name":"cfg","labels":{)";
+    for (size_t i = 0; i < keys.size(); ++i) out += (i ? "," : "") + ("\"" + keys[i] + "\":\"v\"");
+    return out + "}}";
+  };
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) keys.push_back("example.com/team-" + std::to_string(i) + "-owner-of-this");
+  keys.push_back("a");
+  keys.push_back("ab");
+  keys.push_back("abc");
+  keys.push_back("");
+  {
+    Decoded unique(with(R"("metadata":{"name":"cfg"})", labels(keys)));
+    EXPECT_TRUE(unique.result.ok()) << unique.result.error();
+  }
+  for (const std::string& repeated : {keys[7], std::string("a"), std::string(""), std::string("abc")}) {
+    auto with_repeat = keys;
+    with_repeat.insert(with_repeat.begin() + 20, repeated);
+    auto err = decode_error(with(R"("metadata":{"name":"cfg"})", labels(with_repeat)));
+    EXPECT_NE(err.find("duplicate key \"" + repeated + "\""), std::string::npos) << err;
+  }
+}
+
 TEST(ReviewDecoder, RejectsDeepNestingWithoutOverflowingTheStack) {
   std::string deep(100000, '[');
   deep += std::string(100000, ']');
