@@ -6,7 +6,9 @@
 
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <filesystem>
+#include <fstream>
 
 #include "gitstate/fetch_child.h"
 #include "gitstate/git.h"
@@ -25,6 +27,42 @@ int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// Beside the cache repository, one line "<commit> <unix ms>": when a fetch last confirmed that commit as the
+// branch head. A server restarted while the remote is away serves the cached commit; with this line its age
+// (for /readyz and maxStaleness) goes on from the last confirmation instead of being unknown, so a rolling
+// restart during a Git outage does not take every replica out of the Service at once. Best effort: written
+// to a temporary file and renamed (a crash leaves the old line or the new one); a line that is missing,
+// unreadable, for another commit or from the future counts as no confirmation.
+std::string confirmed_path(const std::string& git_dir) {
+  return git_dir + ".confirmed";
+}
+
+void save_confirmed(const std::string& git_dir, const std::string& commit, int64_t unix_ms) {
+  const std::string path = confirmed_path(git_dir), temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << commit << ' ' << unix_ms << '\n';
+    if (!out.flush()) return;
+  }
+  std::error_code ec;
+  fs::rename(temporary, path, ec);
+}
+
+int64_t load_confirmed(const std::string& git_dir, const std::string& commit) {
+  std::ifstream in(confirmed_path(git_dir));
+  char buffer[128];
+  in.read(buffer, sizeof buffer);
+  std::string_view line(buffer, static_cast<size_t>(in.gcount()));
+  auto space = line.find(' ');
+  if (space == std::string_view::npos || line.substr(0, space) != commit || commit.empty()) return 0;
+  int64_t unix_ms = 0;
+  auto digits = line.substr(space + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), unix_ms);
+  if (ec != std::errc() || end == digits.data() || (end != digits.data() + digits.size() && *end != '\n'))
+    return 0;
+  return unix_ms > 0 && unix_ms <= now_unix_ms() ? unix_ms : 0;
 }
 
 std::string hex_sha256(std::string_view data) {
@@ -269,17 +307,30 @@ void Source::publish(std::shared_ptr<const Snapshot> snapshot, bool fetched) {
   }
   // The window and the status change under one lock: whoever sees the new window and then asks status()
   // sees its commit, and no error from before it (an ASan run once saw the new head with the old error).
-  std::lock_guard lock(mutex_);
-  window_.publish(std::move(next));
-  published_commit_ = snapshot->commit().id;
-  status_.ready = true;
-  status_.commit = snapshot->commit().id;
-  status_.problems = snapshot->problems();
-  status_.declared_objects = snapshot->object_count();
-  if (fetched) {
-    status_.last_success_unix_ms = now_unix_ms();
-    status_.last_error.clear();
+  // The first snapshot, from the cache with the remote away: confirmed when the process before last fetched.
+  const int64_t earlier =
+      !fetched && published_commit_.empty() ? load_confirmed(git_dir_, snapshot->commit().id) : 0;
+  const int64_t now = now_unix_ms();
+  {
+    std::lock_guard lock(mutex_);
+    window_.publish(std::move(next));
+    published_commit_ = snapshot->commit().id;
+    status_.ready = true;
+    status_.commit = snapshot->commit().id;
+    status_.problems = snapshot->problems();
+    status_.declared_objects = snapshot->object_count();
+    if (earlier > 0) status_.last_success_unix_ms = earlier;
+    if (fetched) {
+      status_.last_success_unix_ms = now;
+      status_.last_error.clear();
+    }
   }
+  if (fetched) confirmed(now);
+}
+
+// The file I/O stays outside the lock that status() takes.
+void Source::confirmed(int64_t unix_ms) {
+  save_confirmed(git_dir_, published_commit_, unix_ms);
 }
 
 void Source::sync() {
@@ -309,9 +360,13 @@ void Source::sync() {
   signers_changed_ = signers_changed_ || *signers;
   bool unchanged = *head == published_commit_ && !signers_changed_;
   auto nothing_new = [&] {
-    std::lock_guard lock(mutex_);
-    status_.last_success_unix_ms = now_unix_ms();
-    status_.last_error.clear();
+    const int64_t now = now_unix_ms();
+    {
+      std::lock_guard lock(mutex_);
+      status_.last_success_unix_ms = now;
+      status_.last_error.clear();
+    }
+    confirmed(now);
   };
   if (unchanged && !builder_->rebuilds_unchanged_commits()) return nothing_new();  // no parse, no new window
   std::string fingerprint = builder_->fingerprint();

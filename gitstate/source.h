@@ -47,7 +47,9 @@ class Source {
   struct Status {
     bool ready = false;             // a snapshot is published
     std::string commit;             // the published snapshot's commit id ("" before the first)
-    int64_t last_success_unix_ms = 0;  // when the published snapshot was last confirmed as the branch head
+    // When the published snapshot was last confirmed as the branch head, by this process or, for a cached
+    // commit served after a restart with the remote away, by the one before; 0 when never.
+    int64_t last_success_unix_ms = 0;
     int64_t last_attempt_unix_ms = 0;  // last fetch attempt
     std::string last_error;         // of the last attempt; "" when it succeeded. Never holds credentials
     uint64_t fetches = 0;
@@ -93,6 +95,9 @@ class Source {
   // `fetched`: the snapshot comes from a fetch that succeeded (not the cache with the remote away).
   void publish(std::shared_ptr<const gitgate::Snapshot> snapshot, bool fetched);
   void record_failure(const std::string& message);
+  // Keeps, beside the cache, when the published commit was last confirmed as the branch head: a restart
+  // with the remote away goes on from that time.
+  void confirmed(int64_t unix_ms);
   void fetch_others();
 
   SourceOptions options_;

@@ -1,6 +1,7 @@
 // A Source following a file:// remote: clone, new commits, force pushes, deleted branches, skipped files,
 // sync on miss, stop.
 #include <atomic>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -221,21 +222,58 @@ TEST_F(SourceTest, RemoteDownKeepsTheLastGoodSnapshotAndRecovers) {
   EXPECT_EQ(source->status().last_error, "");
 }
 
+int64_t unix_ms_now() {
+  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch).count();
+}
+
+// The cached commit is served, and its age goes on from when the process before last confirmed it, so that a
+// replica restarted during a Git outage stays ready until maxStaleness really runs out.
 TEST_F(SourceTest, RestartWithTheRemoteDownServesTheCache) {
   repo.write("a.yaml", config_map("a"));
   std::string first = repo.commit("first");
   repo.push();
+  int64_t confirmed_before = 0;
   {
     auto source = started(options());
     ASSERT_TRUE(eventually([&] { return head_of(*source) == first; }));
+    confirmed_before = source->status().last_success_unix_ms;
   }
+  ASSERT_GT(confirmed_before, 0);
   std::filesystem::rename(repo.remote_path(), repo.remote_path() + ".away");
   auto source = started(options());
   ASSERT_TRUE(eventually([&] { return head_of(*source) == first; }));
   auto status = source->status();
   EXPECT_TRUE(status.ready);
   EXPECT_NE(status.last_error, "");
-  EXPECT_EQ(status.last_success_unix_ms, 0) << "never confirmed against the remote by this process";
+  EXPECT_GE(status.last_success_unix_ms, confirmed_before) << "confirmed by the process before";
+  EXPECT_LE(status.last_success_unix_ms, unix_ms_now());
+}
+
+// What the process before left beside the cache counts only for the commit it names, and only when it reads
+// as a time that has passed; anything else is no confirmation at all.
+TEST_F(SourceTest, RestartWithTheRemoteDownIgnoresAConfirmationItCannotTrust) {
+  repo.write("a.yaml", config_map("a"));
+  std::string first = repo.commit("first");
+  repo.push();
+  std::string git_dir;
+  {
+    auto source = started(options());
+    ASSERT_TRUE(eventually([&] { return head_of(*source) == first; }));
+    git_dir = source->git_dir();
+  }
+  std::filesystem::rename(repo.remote_path(), repo.remote_path() + ".away");
+  const std::string future = std::to_string(unix_ms_now() + 3'600'000);
+  for (const std::string& line : {std::string(40, 'a') + " 1700000000000\n", first + " " + future + "\n",
+                                  first + " 12x\n", first + "\n", std::string(), std::string(4096, 'z')}) {
+    {
+      std::ofstream out(git_dir + ".confirmed", std::ios::trunc);
+      out << line;
+    }
+    auto source = started(options());
+    ASSERT_TRUE(eventually([&] { return head_of(*source) == first; }));
+    EXPECT_EQ(source->status().last_success_unix_ms, 0) << line.substr(0, 80);
+  }
 }
 
 TEST_F(SourceTest, SkipsSymlinkSubmoduleAndFiftyMegabyteFile) {
