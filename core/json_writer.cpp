@@ -13,7 +13,8 @@ namespace {
 bool needs_a_look(uint64_t w) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
   const uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
-  const uint64_t special = (w - kOnes * 0x20) | w | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash);
+  const uint64_t special =
+      (w - kOnes * 0x20) | w | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash);
   return (special & kHigh) != 0;
 }
 

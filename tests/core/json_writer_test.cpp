@@ -25,11 +25,20 @@ TEST(JsonWriter, KeepsValidUtf8AndReplacesInvalidBytes) {
 // found wherever it falls in (or across) those 8-byte words, and nothing else may change.
 TEST(JsonWriter, FindsEveryByteThatNeedsALookAtEveryOffset) {
   const std::pair<std::string, std::string> cases[] = {
-      {"\"", "\\\""},         {"\\", "\\\\"},        {"\n", "\\n"},
-      {std::string(1, '\0'), "\\u0000"}, {"\x1f", "\\u001f"}, {"\x7f", "\x7f"},
-      {" ", " "},               {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"},
-      {"\xff", "\xEF\xBF\xBD"},  {"!", "!"},             {"#", "#"},
-      {"[", "["},               {"]", "]"},
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\n"},
+      {std::string(1, '\0'), "\\u0000"},
+      {"\x1f", "\\u001f"},
+      {"\x7f", "\x7f"},
+      {" ", " "},
+      {"\xc3\xa9", "\xc3\xa9"},
+      {"\xe2\x82\xac", "\xe2\x82\xac"},
+      {"\xff", "\xEF\xBF\xBD"},
+      {"!", "!"},
+      {"#", "#"},
+      {"[", "["},
+      {"]", "]"},
   };
   const std::string filler = "abcdefghijklmnopqrstuvwxyz";
   for (const auto& [raw, escaped] : cases) {
@@ -37,7 +46,8 @@ TEST(JsonWriter, FindsEveryByteThatNeedsALookAtEveryOffset) {
       for (size_t after : {size_t{0}, size_t{3}, size_t{8}}) {
         std::string in = filler.substr(0, at) + raw + filler.substr(at, after);
         std::string want = "\"" + filler.substr(0, at) + escaped + filler.substr(at, after) + "\"";
-        EXPECT_EQ(quoted(std::string_view(in)), want) << "byte(s) " << testing::PrintToString(raw) << " at " << at;
+        EXPECT_EQ(quoted(std::string_view(in)), want)
+            << "byte(s) " << testing::PrintToString(raw) << " at " << at;
       }
     }
   }
